@@ -1,0 +1,1 @@
+"""Evaluation of neural PDE solvers: metrics (vorticity correlation, spectra, energy), latency."""

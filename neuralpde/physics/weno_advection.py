@@ -1,0 +1,199 @@
+"""WENO5 convection and SSP-RK3 stepping for jax-cfd's staggered Navier--Stokes.
+
+The classical WENO baselines are the reference finite-volume step
+(``cfd.equations.semi_implicit_navier_stokes``) with two substitutions:
+
+1. **Convection.**  :func:`weno_convection` returns a jax-cfd ``ConvectFn``
+   (``convect(v) -> tuple of GridArray``) built like jax-cfd's
+   ``advect_van_leer_using_limiters`` / ``advect_general``.  For each velocity
+   component ``c`` (a ``GridVariable`` on the MAC grid):
+
+   a. every component ``u_j`` of the advecting velocity is linearly
+      interpolated to the ``j``-faces of ``c``'s control volume (offset of
+      ``c`` + 1/2 along ``j``), exactly as jax-cfd does;
+   b. ``c`` is reconstructed on the same faces by WENO5 along ``j``, from the
+      left-biased stencil where the face velocity is >= 0 and from the
+      right-biased one where it is < 0
+      (:func:`neuralpde.numerics.weno.weno5_upwind`; the stored values are read
+      as control-volume averages, see that module);
+   c. the fluxes ``u_j c`` are formed and their (backward-difference)
+      divergence is taken; the result is ``-div(flux)`` on ``c``'s offset.
+
+   Steps b and c go through jax-cfd's own ``advect_general`` with
+   :func:`weno_interpolation` as the ``c`` interpolation, so offsets, grids and
+   boundary conditions are exactly what jax-cfd's step expects.  No dt-dependent
+   limiter is involved: WENO advection is a semi-discrete operator.
+
+2. **Time stepping.**  WENO with forward Euler is unstable for pure advection,
+   so the step uses SSP-RK3 with a pressure projection after every stage
+   (:func:`ssp_rk3`).  jax-cfd's ``time_stepping.navier_stokes_rk`` already
+   does per-stage projection for any explicit Butcher tableau::
+
+       u_1 = P(u_0 + dt k_0)
+       u_2 = P(u_0 + dt (k_0 + k_1) / 4)
+       u   = P(u_0 + dt (k_0 + k_1 + 4 k_2) / 6),     k_i = F(u_i)
+
+   With the tableau ``a = [[1], [1/4, 1/4]]``, ``b = [1/6, 1/6, 2/3]`` this is
+   the Shu--Osher SSP-RK3 with a projection after each stage: because the
+   projection ``P`` is linear and leaves the divergence-free ``u_0`` and
+   ``u_1`` unchanged, ``P(3/4 u_0 + 1/4 (u_1 + dt k_1)) = P(u_0 + dt (k_0 +
+   k_1)/4)`` and likewise for the last stage.  So it is reused, not rewritten.
+
+Only periodic boundary conditions are supported (like WENO's periodic rolls).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+import jax
+
+from neuralpde.numerics.weno import WENO_SCHEMES, _check_params, _check_scheme, weno5_upwind
+from neuralpde.physics.jaxcfd import cfd
+
+GridArray = cfd.grids.GridArray
+GridVariable = cfd.grids.GridVariable
+GridVariableVector = Tuple[GridVariable, ...]
+
+#: SSP-RK3 (Shu & Osher 1988) as an explicit Butcher tableau.
+SSP_RK3_TABLEAU = cfd.time_stepping.ButcherTableau(
+    a=[[1.0], [0.25, 0.25]], b=[1.0 / 6.0, 1.0 / 6.0, 2.0 / 3.0])
+
+#: Accepted names of the ``time_stepper`` argument of :func:`make_weno_step`.
+TIME_STEPPERS = ("ssp_rk3", "forward_euler")
+
+
+def _check_periodic(*arrays: GridVariable) -> None:
+    if not cfd.boundaries.has_all_periodic_boundary_conditions(*arrays):
+        raise NotImplementedError(
+            "WENO advection supports periodic boundary conditions only")
+
+
+def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2):
+    """A jax-cfd ``InterpolationFn`` that puts ``c`` on a face by WENO5.
+
+    The returned ``interp(c, offset, v, dt)`` moves ``c`` by +1/2 cell along a
+    single axis ``j`` (the forward face of its control volume) and upwinds by
+    the sign of ``v[j]``, which must already sit at ``offset`` (as in
+    ``cfd.advection.advect_general``).  ``dt`` is unused.
+    """
+    _check_scheme(scheme)
+    _check_params(eps, p)
+
+    def interp(c: GridVariable, offset, v: GridVariableVector,
+               dt: Optional[float] = None) -> GridVariable:
+        del dt  # WENO is dt-independent
+        if tuple(offset) == tuple(c.offset):
+            return c
+        axes = [j for j, (a, b) in enumerate(zip(c.offset, offset)) if a != b]
+        if len(axes) != 1 or offset[axes[0]] - c.offset[axes[0]] != 0.5:
+            raise cfd.grids.InconsistentOffsetError(
+                "WENO interpolation moves c by +1/2 along one axis only; got "
+                f"c.offset={c.offset} and offset={tuple(offset)}")
+        (axis,) = axes
+        u = v[axis]
+        if tuple(u.offset) != tuple(offset):
+            raise cfd.grids.InconsistentOffsetError(
+                f"the advecting velocity v[{axis}] must sit at {tuple(offset)}, "
+                f"got {u.offset}")
+        _check_periodic(c)
+        data = weno5_upwind(c.data, axis, u.data, scheme=scheme, eps=eps, p=p)
+        return GridVariable(GridArray(data, tuple(offset), c.grid), c.bc)
+
+    return interp
+
+
+def advect_weno(c: GridVariable, v: GridVariableVector, scheme: str = "js",
+                eps: float = 1e-6, p: float = 2,
+                dt: Optional[float] = None) -> GridArray:
+    """``-div(v c)`` with WENO5 face values of ``c`` (a ``GridArray``).
+
+    The advecting velocity is linearly interpolated to the faces of ``c``'s
+    control volume, as in jax-cfd.  ``dt`` is accepted for interface
+    compatibility and unused.
+    """
+    _check_periodic(c, *v)
+    return cfd.advection.advect_general(
+        c, v, cfd.interpolation.linear, weno_interpolation(scheme, eps, p), dt)
+
+
+def weno_convection(scheme: str = "js", eps: float = 1e-6,
+                    p: float = 2) -> Callable[[GridVariableVector], Tuple[GridArray, ...]]:
+    """A jax-cfd ``ConvectFn`` using WENO5-JS (``'js'``) or WENO5-Z (``'z'``).
+
+    Pass it as ``cfd.equations.semi_implicit_navier_stokes(..., convect=...)``;
+    ``convect(v)`` returns ``tuple(advect_weno(u, v) for u in v)``.
+    """
+    _check_scheme(scheme)
+    _check_params(eps, p)
+
+    def convect(v: GridVariableVector) -> Tuple[GridArray, ...]:
+        return tuple(advect_weno(u, v, scheme, eps, p) for u in v)
+
+    return convect
+
+
+def ssp_rk3(equation, time_step: float):
+    """SSP-RK3 time stepper with a pressure projection after every stage.
+
+    Same signature as jax-cfd's ``time_stepping.forward_euler`` so it can be
+    passed as ``semi_implicit_navier_stokes(..., time_stepper=ssp_rk3)``.
+    """
+    return jax.named_call(
+        cfd.time_stepping.navier_stokes_rk(SSP_RK3_TABLEAU, equation, time_step),
+        name="ssp_rk3")
+
+
+def make_weno_step(grid, dt: float, viscosity: float, density: float = 1.0,
+                   forcing=None, scheme: str = "js", *, eps: float = 1e-6,
+                   p: float = 2, time_stepper: str = "ssp_rk3"):
+    """One Navier--Stokes step with WENO5 convection.
+
+    The jax-cfd reference step (explicit convection, forcing and diffusion,
+    pressure projection by fast diagonalisation) with :func:`weno_convection`
+    and, by default, :func:`ssp_rk3`.
+
+    Args:
+      grid: a periodic ``cfd.grids.Grid``.
+      dt: the time step (> 0).
+      viscosity: kinematic viscosity (>= 0).
+      density: density (> 0).
+      forcing: a jax-cfd ``ForcingFn`` or None.
+      scheme: ``'js'`` or ``'z'``.
+      eps, p: WENO parameters (see :mod:`neuralpde.numerics.weno`).
+      time_stepper: ``'ssp_rk3'`` (default) or ``'forward_euler'`` (unstable
+        for WENO; kept for comparisons).
+
+    Returns:
+      ``step(v: GridVariableVector) -> GridVariableVector``.
+    """
+    _check_scheme(scheme)
+    if not dt > 0:
+        raise ValueError(f"dt must be > 0, got {dt!r}")
+    if not viscosity >= 0:
+        raise ValueError(f"viscosity must be >= 0, got {viscosity!r}")
+    if not density > 0:
+        raise ValueError(f"density must be > 0, got {density!r}")
+    if time_stepper == "ssp_rk3":
+        stepper = ssp_rk3
+    elif time_stepper == "forward_euler":
+        stepper = cfd.time_stepping.forward_euler
+    else:
+        raise ValueError(f"unknown time_stepper {time_stepper!r}; accepted: "
+                         + ", ".join(repr(s) for s in TIME_STEPPERS))
+    return cfd.equations.semi_implicit_navier_stokes(
+        density=density, viscosity=viscosity, dt=dt, grid=grid,
+        convect=weno_convection(scheme, eps, p), forcing=forcing,
+        time_stepper=stepper)
+
+
+__all__ = [
+    "WENO_SCHEMES",
+    "SSP_RK3_TABLEAU",
+    "TIME_STEPPERS",
+    "weno_interpolation",
+    "advect_weno",
+    "weno_convection",
+    "ssp_rk3",
+    "make_weno_step",
+]

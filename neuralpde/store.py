@@ -1,0 +1,303 @@
+"""The trajectory store: an xarray dataset on zarr, written chunk by chunk.
+
+Schema (``SCHEMA_VERSION`` 1), one store per split (``train.zarr``, ``test.zarr``):
+
+=================  ====================================  =====================================
+variable           dims                                  meaning
+=================  ====================================  =====================================
+``u``              (sample, time, x, y) float32          x-velocity on x-faces, offset (1, ½)
+``v``              (sample, time, x, y) float32          y-velocity on y-faces, offset (½, 1)
+``u_init_<n>``     (sample, x_<n>, y_<n>) float32        u of the first frame on an n² grid
+``v_init_<n>``     (sample, x_<n>, y_<n>) float32        v of the first frame on an n² grid
+``sample``         (sample,) int64                       global sample index (seeds the IC)
+``time``           (time,) float64                       physical time since the end of warm-up
+``x``, ``y``       (x,), (y,) float64                    cell centres (i + ½)·dx
+=================  ====================================  =====================================
+
+The ``*_init_<n>`` variables hold the reference initial state downsampled to
+the extra resolutions of the preset (the starting points of the coarse DNS
+baselines).  Offsets are in grid steps and are recorded in each variable's
+``offset`` attribute; a component's position is ``(i + offset_x)·dx``.
+
+Dataset attrs: ``schema_version``, ``preset``, ``split``, ``config_json`` (the
+full generation config), ``flow``, ``model_size``, ``fine_size``,
+``inner_steps``, ``dt_model``, ``save_every``, ``frame_dt``, ``warmup``,
+``seed``, ``n_samples``, ``initial_sizes``, ``solver``, ``neuralpde_version``,
+``jax_version``, ``jax_cfd_version``, ``complete`` (0 or 1).
+
+Writes go straight to zarr regions, one (sample batch × time chunk) block at a
+time; the sample chunk equals the generation batch, so several processes can
+fill different batches of one store.  Progress lives beside the store in
+``<store>.resume/`` (see :class:`ResumeLog`); every file there is written to a
+temporary name and renamed, so a kill at any instant leaves either the old or
+the new state, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import xarray as xr
+import zarr
+
+SCHEMA_VERSION = 1
+REQUIRED_VARIABLES = ("u", "v")
+TRAJECTORY_DIMS = ("sample", "time", "x", "y")
+REQUIRED_ATTRS = (
+    "schema_version", "preset", "split", "config_json", "model_size", "fine_size",
+    "dt_model", "save_every", "frame_dt", "seed", "n_samples", "initial_sizes", "complete",
+)
+OFFSETS = {"u": (1.0, 0.5), "v": (0.5, 1.0)}
+
+
+class StoreError(ValueError):
+    """A trajectory store is missing, incomplete, corrupted or made for something else."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreLayout:
+    """Shape and chunking of a store.
+
+    Args:
+      n_samples: number of trajectories.
+      n_frames: saved frames per trajectory (the first is t = 0).
+      size: model grid cells per side.
+      domain_size: side of the periodic square.
+      frame_dt: physical time between saved frames.
+      sample_chunk: samples per zarr chunk (= the generation batch).
+      time_chunk: frames per zarr chunk.
+      initial_sizes: extra grids whose first frame is kept as ``*_init_<n>``.
+    """
+
+    n_samples: int
+    n_frames: int
+    size: int
+    domain_size: float
+    frame_dt: float
+    sample_chunk: int
+    time_chunk: int
+    initial_sizes: tuple[int, ...] = ()
+
+
+def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, Any]) -> None:
+    """Create an empty store (all values NaN) with coordinates and attrs.
+
+    The store is built under a temporary name and renamed into place, so a
+    store either exists whole (with its full skeleton) or not at all.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".creating")
+    shutil.rmtree(tmp, ignore_errors=True)
+    group = zarr.open_group(str(tmp), mode="w")
+    group.attrs.update({**attrs, "schema_version": SCHEMA_VERSION, "complete": 0,
+                        "initial_sizes": list(layout.initial_sizes)})
+    n, dx = layout.size, layout.domain_size / layout.size
+    _coordinate(group, "sample", np.arange(layout.n_samples, dtype=np.int64), {"long_name": "sample index"})
+    _coordinate(group, "time", np.arange(layout.n_frames) * layout.frame_dt,
+                {"units": "time units", "long_name": "time since end of warm-up"})
+    for axis in ("x", "y"):
+        _coordinate(group, axis, (np.arange(n) + 0.5) * dx,
+                    {"units": "length units", "long_name": f"{axis} of cell centres"})
+    for name in REQUIRED_VARIABLES:
+        group.create_array(
+            name, shape=(layout.n_samples, layout.n_frames, n, n),
+            chunks=(layout.sample_chunk, layout.time_chunk, n, n), dtype="float32",
+            fill_value=np.nan, dimension_names=list(TRAJECTORY_DIMS),
+            attributes=_velocity_attrs(name))
+    for m in layout.initial_sizes:
+        for axis in ("x", "y"):
+            _coordinate(group, f"{axis}_{m}", (np.arange(m) + 0.5) * layout.domain_size / m,
+                        {"units": "length units", "long_name": f"{axis} of cell centres on the {m}² grid"})
+        for name in REQUIRED_VARIABLES:
+            group.create_array(
+                f"{name}_init_{m}", shape=(layout.n_samples, m, m),
+                chunks=(layout.sample_chunk, m, m), dtype="float32", fill_value=np.nan,
+                dimension_names=["sample", f"x_{m}", f"y_{m}"],
+                attributes=_velocity_attrs(name, f" of the first frame on the {m}² grid"))
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def _coordinate(group, name: str, values: np.ndarray, attrs: dict) -> None:
+    array = group.create_array(name, shape=values.shape, dtype=values.dtype, fill_value=0,
+                               dimension_names=[name], attributes=attrs)
+    array[:] = values
+
+
+def _velocity_attrs(name: str, extra: str = "") -> dict:
+    component = "x" if name == "u" else "y"
+    return {"units": "length units / time units", "offset": list(OFFSETS[name]),
+            "long_name": f"{component}-velocity on the {component}-faces{extra}"}
+
+
+def write_frames(path, sample_start: int, time_start: int, uv: np.ndarray) -> None:
+    """Write ``uv`` of shape ``(samples, frames, 2, n, n)`` at the given region."""
+    group = zarr.open_group(str(path), mode="r+")
+    s, t = uv.shape[:2]
+    group["u"][sample_start:sample_start + s, time_start:time_start + t] = uv[:, :, 0]
+    group["v"][sample_start:sample_start + s, time_start:time_start + t] = uv[:, :, 1]
+
+
+def write_initial(path, size: int, sample_start: int, uv: np.ndarray) -> None:
+    """Write the first frame ``uv`` ``(samples, 2, m, m)`` on the extra grid ``size``."""
+    group = zarr.open_group(str(path), mode="r+")
+    s = uv.shape[0]
+    group[f"u_init_{size}"][sample_start:sample_start + s] = uv[:, 0]
+    group[f"v_init_{size}"][sample_start:sample_start + s] = uv[:, 1]
+
+
+def read_attrs(path) -> dict:
+    """The dataset attrs of a store, or :class:`StoreError` if it is not one."""
+    try:
+        return dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception as error:  # zarr raises several types for "not a group"
+        raise StoreError(f"{path} is not a neuralpde trajectory store: {error}") from error
+
+
+def mark_complete(path) -> None:
+    zarr.open_group(str(path), mode="r+").attrs["complete"] = 1
+
+
+def open_store(
+    path,
+    preset: Optional[str] = None,
+    split: Optional[str] = None,
+    model_size: Optional[int] = None,
+    require_complete: bool = True,
+) -> xr.Dataset:
+    """Open and validate a trajectory store (lazily; nothing is read until used).
+
+    Raises :class:`StoreError` with a message that says what is wrong when the
+    path is not a store, a required variable or attr is missing, dims or the
+    schema version differ, the store is incomplete (an interrupted generation:
+    re-run it to resume), or it was made for another preset, split or grid.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"no trajectory store at {path}: run `neuralpde generate` first")
+    attrs = read_attrs(path)
+    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+    if missing:
+        raise StoreError(f"{path} is not a neuralpde trajectory store: missing attrs {missing}")
+    if attrs["schema_version"] != SCHEMA_VERSION:
+        raise StoreError(f"{path} has schema_version={attrs['schema_version']}: "
+                         f"this neuralpde reads schema_version={SCHEMA_VERSION}")
+    _expect(path, "preset", attrs["preset"], preset)
+    _expect(path, "split", attrs["split"], split)
+    _expect(path, "model_size", attrs["model_size"], model_size)
+    if require_complete and not attrs["complete"]:
+        raise StoreError(f"{path} is incomplete (an interrupted generation): "
+                         "re-run the same `neuralpde generate` command to resume it")
+    try:
+        ds = xr.open_zarr(str(path), consolidated=False, chunks=None)
+    except Exception as error:
+        raise StoreError(f"{path} cannot be read as a zarr dataset: {error}") from error
+    _validate_variables(path, ds, attrs)
+    return ds
+
+
+def _expect(path, name: str, found, wanted) -> None:
+    if wanted is not None and found != wanted:
+        raise StoreError(f"{path} was made for {name}={found!r}, not {name}={wanted!r}")
+
+
+def _validate_variables(path, ds: xr.Dataset, attrs: dict) -> None:
+    n = attrs["model_size"]
+    for name in REQUIRED_VARIABLES:
+        if name not in ds:
+            raise StoreError(f"{path} has no variable {name!r}: found {sorted(ds.data_vars)}")
+        if ds[name].dims != TRAJECTORY_DIMS:
+            raise StoreError(f"{path}: variable {name!r} has dims {ds[name].dims}, "
+                             f"expected {TRAJECTORY_DIMS}")
+        if ds[name].shape[2:] != (n, n):
+            raise StoreError(f"{path}: variable {name!r} has grid {ds[name].shape[2:]}, "
+                             f"but model_size={n}")
+        if ds[name].shape[0] != attrs["n_samples"]:
+            raise StoreError(f"{path}: variable {name!r} has {ds[name].shape[0]} samples, "
+                             f"attrs say n_samples={attrs['n_samples']}")
+    for m in attrs["initial_sizes"]:
+        for name in REQUIRED_VARIABLES:
+            var = f"{name}_init_{m}"
+            if var not in ds or ds[var].dims != ("sample", f"x_{m}", f"y_{m}"):
+                raise StoreError(f"{path}: initial-state variable {var!r} missing or with wrong dims")
+
+
+def store_config(path) -> dict:
+    """The generation config recorded in a store's attrs (parsed ``config_json``)."""
+    return json.loads(read_attrs(path)["config_json"])
+
+
+def export_netcdf(store_path, nc_path) -> Path:
+    """Write a complete store to one netCDF file (for sharing); returns its path.
+
+    Written to a temporary name and renamed, so no half-written file remains.
+    """
+    ds = open_store(store_path).load()
+    for var in ds.variables.values():
+        var.encoding = {}
+        var.attrs = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v)
+                     for k, v in var.attrs.items()}
+    ds.attrs = {k: (json.dumps(v) if isinstance(v, (list, dict, bool)) else v)
+                for k, v in ds.attrs.items()}
+    nc_path = Path(nc_path)
+    tmp = nc_path.with_name(nc_path.name + ".tmp")
+    ds.to_netcdf(tmp)
+    os.replace(tmp, nc_path)
+    return nc_path
+
+
+class ResumeLog:
+    """Progress of one store's generation, kept beside it in ``<store>.resume/``.
+
+    For each sample batch ``b`` it holds either ``batch_<b>.done`` (all of the
+    batch's frames are written) or ``batch_<b>.npz``: the fine-grid state and
+    the phase/count it belongs to, saved after the matching frames were
+    written.  Files are written to a temporary name and renamed (atomic on
+    POSIX), so a SIGKILL leaves a consistent log.
+    """
+
+    def __init__(self, store_path):
+        self.root = Path(str(store_path) + ".resume")
+
+    def _file(self, batch: int, suffix: str) -> Path:
+        return self.root / f"batch_{batch:05d}.{suffix}"
+
+    def is_done(self, batch: int) -> bool:
+        return self._file(batch, "done").exists()
+
+    def mark_done(self, batch: int) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(self._file(batch, "done"), b"done\n")
+        self._file(batch, "npz").unlink(missing_ok=True)
+
+    def save(self, batch: int, state: np.ndarray, phase: str, count: int) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self._file(batch, "npz")
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(handle, state=state, phase=np.array(phase), count=np.array(count))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+
+    def load(self, batch: int) -> Optional[tuple[np.ndarray, str, int]]:
+        target = self._file(batch, "npz")
+        if not target.exists():
+            return None
+        with np.load(target) as data:
+            return data["state"], str(data["phase"]), int(data["count"])
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _atomic_write_bytes(target: Path, data: bytes) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
