@@ -166,6 +166,12 @@ class SplitKernels:
         return jax.jit(run, out_shardings=(self.sharding, self.sharding))
 
 
+@functools.lru_cache(maxsize=8)
+def _split_kernels(preset: Preset, plan: SplitPlan, sharding) -> SplitKernels:
+    """Kernels shared by repeated generations of the same problem (no recompilation)."""
+    return SplitKernels(preset, plan, sharding)
+
+
 def generate_split(
     preset: Preset,
     split: str,
@@ -208,7 +214,7 @@ def generate_split(
 
     mesh = batch_mesh(devices)
     sharding = batch_sharding(mesh)
-    kernels = SplitKernels(preset, plan, sharding)
+    kernels = _split_kernels(preset, plan, sharding)
     log = store.ResumeLog(path)
     n_batches = math.ceil(spec.n_samples / preset.batch_size)
     compute_batch = padded_batch(preset.batch_size, mesh.size)

@@ -275,8 +275,10 @@ def test_duration_never_drops_is_horizon_clipped():
     d = high_correlation_duration(np.ones(400), times)
     assert d == times[times <= 20.0].max()  # = 356 * 0.0561 = 19.9716
     assert d == times[356]
-    # Frames landing (up to rounding) on the horizon count.
-    t = 0.1 * np.arange(300)
+    # A frame landing on the horizon up to rounding counts: times accumulated
+    # step by step give t[200] = 20.000000000000014 here.
+    t = np.concatenate([[0.0], np.cumsum(np.full(299, 0.1))])
+    assert t[200] > 20.0
     assert high_correlation_duration(np.ones(300), t, horizon=20.0) == t[200]
 
 
@@ -391,6 +393,11 @@ def test_duration_summary_with_negated_and_diverged_samples():
     # Without the negated sample, the divergence of one sample ends the mean curve.
     s2 = duration_summary(corr.sel(sample=[0, 2]))
     assert float(s2.duration_of_mean) == pytest.approx(times[4] - times[0])
+    # compute_metrics agrees, and its sample-mean curve does not skip NaN either.
+    m = compute_metrics(pred, ref)
+    np.testing.assert_allclose(m.duration_per_sample, expected, atol=1e-12)
+    assert np.isnan(m.correlation_mean.values[5:]).all()
+    assert np.isfinite(m.correlation_mean.values[:5]).all()
 
 
 def test_vorticity_and_spectrum_dataarrays():

@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny presets that exercise the real code paths in seconds."""
+
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def tiny_preset(**overrides):
+    """An 8² model grid from a 32² DNS: the mini preset's code path, in seconds."""
+    from neuralpde.presets import get_preset, with_overrides
+
+    fields = dict(model_size=8, fine_size=32, initial_sizes=(16,), n_samples=3,
+                  duration=0.6, warmup=0.3, batch_size=2, time_chunk=4)
+    fields.update(overrides)
+    return with_overrides(get_preset("mini"), **fields)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_preset()
+
+
+@pytest.fixture(scope="session")
+def python_executable():
+    return sys.executable

@@ -1,0 +1,98 @@
+"""Flow specifications and presets: defaults, serialisation, validation messages."""
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+from neuralpde.cli import main
+from neuralpde.config import ConfigError, to_dict
+from neuralpde.physics.flows import DecayingTurbulence, KolmogorovFlow, flow_from_dict, make_flow
+from neuralpde.presets import get_preset, preset_from_dict, with_overrides
+
+
+def test_kolmogorov_defaults_are_the_published_ones():
+    flow = KolmogorovFlow()
+    assert (flow.viscosity, flow.density, flow.domain_size) == (1e-3, 1.0, 2 * math.pi)
+    assert (flow.forcing_wavenumber, flow.forcing_amplitude, flow.linear_drag) == (4, 1.0, 0.1)
+    assert (flow.max_velocity, flow.peak_wavenumber, flow.courant) == (7.0, 4.0, 0.5)
+    assert flow.reynolds_number == pytest.approx(1000)
+
+
+@pytest.mark.parametrize("flow", [KolmogorovFlow(viscosity=2.5e-4, domain_size=4 * math.pi),
+                                  DecayingTurbulence()])
+def test_flow_round_trips_through_json(flow):
+    assert flow_from_dict(json.loads(json.dumps(to_dict(flow)))) == flow
+
+
+@pytest.mark.parametrize("preset", ["mini", "paper-lite", "paper"])
+def test_preset_round_trips_and_matches_protocol(preset):
+    p = get_preset(preset)
+    assert preset_from_dict(json.loads(p.to_json())) == p
+    assert p.fine_size % p.model_size == 0
+    # the test split is saved at the protocol's evaluation spacing (0.0561 time units)
+    assert p.test.save_every * p.dt_model == pytest.approx(0.0561, rel=1e-3)
+    assert p.train.save_every == 1
+
+
+def test_paper_presets():
+    paper, lite, mini = get_preset("paper"), get_preset("paper-lite"), get_preset("mini")
+    assert (paper.model_size, paper.fine_size, paper.inner_steps) == (64, 2048, 32)
+    assert (paper.train.n_samples, paper.train.duration, paper.train.warmup) == (128, 80.0, 40.0)
+    assert (paper.test.n_samples, paper.test.duration, paper.test.warmup) == (16, 20.0, 40.9)
+    assert (lite.model_size, lite.fine_size) == (64, 1024)
+    assert (mini.model_size, mini.fine_size, mini.test.n_samples) == (32, 256, 8)
+    assert mini.test.duration >= 12
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: KolmogorovFlow(viscosity=-1e-3), "viscosity=-0.001: accepted a finite number > 0"),
+    (lambda: KolmogorovFlow(courant=1.5), "courant=1.5: accepted a number in (0, 1]"),
+    (lambda: KolmogorovFlow(domain_size=3.0), "forcing_wavenumber=4"),
+    (lambda: with_overrides(get_preset("mini"), fine_size=100),
+     "fine_size=100: accepted an integer multiple of model_size=32"),
+    (lambda: with_overrides(get_preset("mini"), n_samples=0), "n_samples=0: accepted an integer >= 1"),
+    (lambda: get_preset("huge"), "unknown preset 'huge': accepted ['mini', 'paper', 'paper-lite']"),
+    (lambda: make_flow("channel"), "unknown flow 'channel'"),
+    (lambda: with_overrides(get_preset("mini"), bogus=1), "unknown Preset field(s) ['bogus']"),
+])
+def test_invalid_configs_name_the_value_and_the_accepted_range(build, message):
+    with pytest.raises(ConfigError) as error:
+        build()
+    assert message in str(error.value)
+
+
+def test_overrides_keep_the_evaluation_spacing_and_valid_initial_sizes():
+    p = with_overrides(get_preset("mini"), model_size=16, fine_size=128)
+    assert p.test.save_every * p.dt_model == pytest.approx(0.0561, rel=0.3)
+    assert p.initial_sizes == (64, 128)  # both still multiples of 16 that divide 128
+    q = with_overrides(get_preset("mini"), split="train", n_samples=7)
+    assert q.train.n_samples == 7 and q.test.n_samples == get_preset("mini").test.n_samples
+    r = with_overrides(get_preset("mini"), flow_kind="decaying", flow={"viscosity": 2e-3})
+    assert isinstance(r.flow, DecayingTurbulence) and r.flow.viscosity == 2e-3
+    assert dataclasses.replace(r, name="x").name == "x"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--viscosity", "-1"], "invalid viscosity=-1.0: accepted a finite number > 0"),
+    (["--courant", "2"], "invalid courant=2.0: accepted a number in (0, 1]"),
+    (["--fine-size", "100"], "invalid fine_size=100"),
+    (["--samples", "0"], "invalid n_samples=0"),
+    (["--preset", "huge"], "unknown preset 'huge'"),
+])
+def test_cli_rejects_bad_input_with_exit_status_2(tmp_path, capsys, argv, message):
+    status = main(["generate", "--out", str(tmp_path / "data"), "--no-progress", *argv])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # nothing half-written
+
+
+def test_cli_help_documents_every_generate_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = capsys.readouterr().out
+    for option in ["--preset", "--out", "--split", "--samples", "--duration", "--warmup", "--save-every",
+                   "--seed", "--model-size", "--fine-size", "--viscosity", "--domain-size",
+                   "--forcing-wavenumber", "--flow", "--batch-size"]:
+        assert option in text
