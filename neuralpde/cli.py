@@ -86,7 +86,40 @@ def _run_export(args) -> int:
     return 0
 
 
-COMMANDS = [_add_generate, _add_export]
+def _add_evaluate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="roll solvers out on the test set and score them",
+        description="Roll each solver out from the test store's initial states, compare with the "
+                    "reference on the model grid and write OUT/<solver>/{summary.json, metrics.nc, "
+                    "trajectory.zarr}.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", required=True, help="data folder holding test.zarr")
+    p.add_argument("--solver", action="append", required=True,
+                   help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N]; "
+                        "N is a grid that is a multiple of the model grid")
+    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole test span)")
+    p.add_argument("--threshold", type=float, default=0.8, help="high-correlation threshold")
+    p.add_argument("--samples", type=int, help="test trajectories to use (default: all)")
+    p.add_argument("--preset", help="refuse a test store made for another preset")
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from neuralpde.evaluation.evaluate import evaluate
+
+    rows = evaluate(args.solver, args.data, args.out, horizon=args.horizon,
+                    threshold=args.threshold, n_samples=args.samples, preset=args.preset)
+    for row in rows:
+        diverged = f", {row['diverged_samples']} diverged" if row["diverged_samples"] else ""
+        print(f"{row['solver']:>16}: duration {row['duration_of_mean']:.3f} "
+              f"(per sample {row['duration_mean']:.3f} ± {row['duration_std']:.3f}), "
+              f"latency {row['latency_s_per_time_unit']:.4f} s/time unit on {row['device']}{diverged}")
+    print(f"results: {args.out}")
+    return 0
+
+
+COMMANDS = [_add_generate, _add_export, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

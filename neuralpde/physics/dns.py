@@ -108,15 +108,18 @@ def finite_volume_step(
     kwargs = {}
     if time_stepper is not None:
         kwargs["time_stepper"] = time_stepper
-    step = cfd.equations.semi_implicit_navier_stokes(
-        density=flow.density,
-        viscosity=flow.viscosity,
-        dt=dt,
-        grid=grid,
-        convect=convect,
-        forcing=forcing_function(flow, grid),
-        **kwargs,
-    )
+    # jax-cfd builds constant arrays (the forcing field) when the step is made;
+    # keep them concrete even if the step is first built inside a jit trace.
+    with jax.ensure_compile_time_eval():
+        step = cfd.equations.semi_implicit_navier_stokes(
+            density=flow.density,
+            viscosity=flow.viscosity,
+            dt=dt,
+            grid=grid,
+            convect=convect,
+            forcing=forcing_function(flow, grid),
+            **kwargs,
+        )
 
     def uv_step(uv: Array) -> Array:
         return unwrap_velocity(step(wrap_velocity(uv, grid)))
@@ -185,8 +188,9 @@ def spectral_vorticity_step(flow: FlowSpec, size: int, dt: float, smooth: bool =
         drag = flow.linear_drag
     else:
         forcing_fn, drag = None, 0.0
-    equation = spectral.equations.NavierStokes2D(
-        flow.viscosity, grid, drag=drag, smooth=smooth, forcing_fn=forcing_fn)
+    with jax.ensure_compile_time_eval():
+        equation = spectral.equations.NavierStokes2D(
+            flow.viscosity, grid, drag=drag, smooth=smooth, forcing_fn=forcing_fn)
     return spectral.time_stepping.crank_nicolson_rk4(equation, dt), grid
 
 

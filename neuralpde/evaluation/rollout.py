@@ -1,0 +1,139 @@
+"""Rollouts: any solver → a trajectory of frames on the comparison grid.
+
+``rollout`` is jit-compiled, vmapped over samples and sharded over the local
+devices.  It records frame 0 (the initial state), then advances
+``steps_per_frame`` solver steps per frame and records the velocity
+downsampled (staggered face averaging) to ``output_size``.  After every
+solver step it checks that the state is finite; a sample whose state becomes
+NaN or inf is marked as diverged at that step (its later frames are NaN), and
+the rollout stops early once every sample has diverged.  Nothing raises: the
+evaluation completes and reports the divergence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuralpde.physics import dns
+from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
+from neuralpde.solvers import Solver
+
+NOT_DIVERGED = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+    """Frames ``(samples, frames, 2, m, m)`` and per-sample divergence.
+
+    ``diverged_step[i]`` is the first solver step after which sample ``i`` was
+    not finite (``-1`` if never); ``diverged_time`` is that step times ``dt``.
+    """
+
+    frames: np.ndarray
+    diverged_step: np.ndarray
+    dt: float
+    steps_per_frame: int
+
+    @property
+    def diverged_time(self) -> list:
+        return [None if s == NOT_DIVERGED else float(s * self.dt) for s in self.diverged_step]
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def _rollout_kernels(solver: Solver, steps_per_frame: int, output_size: int, domain_size: float,
+                     sharding):
+    def observe(state):
+        uv = solver.velocity(state)
+        return dns.downsample_velocity(uv, output_size, domain_size)
+
+    batched_step = jax.vmap(solver.step)
+    batched_finite = jax.vmap(_all_finite)
+
+    def advance_frame(carry, _):
+        def one_step(_, inner):
+            state, count, diverged = inner
+            state = batched_step(state)
+            count = count + 1
+            bad = (diverged == NOT_DIVERGED) & ~batched_finite(state)
+            return state, count, jnp.where(bad, count, diverged)
+
+        carry = jax.lax.fori_loop(0, steps_per_frame, one_step, carry)
+        return carry, jax.vmap(observe)(carry[0])
+
+    def block(carry, length):
+        carry, frames = jax.lax.scan(advance_frame, carry, None, length=length)
+        return carry, jnp.swapaxes(frames, 0, 1)
+
+    init = jax.jit(lambda uv: (jax.vmap(solver.init)(uv), jax.vmap(observe)(jax.vmap(solver.init)(uv))),
+                   out_shardings=sharding)
+    return init, jax.jit(block, static_argnums=1)
+
+
+def rollout(
+    solver: Solver,
+    uv0: np.ndarray,
+    n_frames: int,
+    steps_per_frame: int,
+    output_size: int,
+    domain_size: float,
+    devices=None,
+    block_frames: int = 32,
+) -> Rollout:
+    """Roll ``solver`` out from ``uv0`` (``(samples, 2, size, size)``) for ``n_frames`` frames."""
+    if uv0.ndim != 4 or uv0.shape[1:] != (2, solver.size, solver.size):
+        raise ValueError(f"initial states have shape {uv0.shape}: solver {solver.name!r} expects "
+                         f"(samples, 2, {solver.size}, {solver.size})")
+    mesh = batch_mesh(devices)
+    sharding = batch_sharding(mesh)
+    n = uv0.shape[0]
+    padded = padded_batch(n, mesh.size)
+    uv = np.concatenate([uv0, np.repeat(uv0[-1:], padded - n, axis=0)]) if padded > n else uv0
+    init, block = _rollout_kernels(solver, steps_per_frame, output_size, domain_size, sharding)
+    state, first = init(shard_batch(jnp.asarray(uv, jnp.float32), sharding))
+    carry = (state, jnp.int32(0), shard_batch(jnp.full((padded,), NOT_DIVERGED, jnp.int32), sharding))
+    frames = [np.asarray(first)[:, None]]
+    done = 1
+    while done < n_frames:
+        length = min(block_frames, n_frames - done)
+        carry, new = block(carry, length)
+        frames.append(np.asarray(new))
+        done += length
+        if bool(jnp.all(carry[2] != NOT_DIVERGED)) and done < n_frames:
+            nan = np.full((padded, n_frames - done) + frames[0].shape[2:], np.nan, np.float32)
+            frames.append(nan)
+            break
+    trajectory = np.concatenate(frames, axis=1)[:n]
+    return Rollout(frames=trajectory, diverged_step=np.asarray(carry[2])[:n], dt=solver.dt,
+                   steps_per_frame=steps_per_frame)
+
+
+def measure_latency(solver: Solver, uv0: np.ndarray, duration: float = 1.0, repeats: int = 3) -> float:
+    """Wall-clock seconds per simulated time unit, batch 1, compile excluded.
+
+    Runs ``round(duration/dt)`` steps from ``uv0`` (``(2, size, size)``) once to
+    compile and warm up, then ``repeats`` more times, and returns the median.
+    """
+    steps = max(1, round(duration / solver.dt))
+    run = jax.jit(lambda uv: solver.velocity(dns.repeated(solver.step, steps)(solver.init(uv))))
+    uv = jnp.asarray(uv0, jnp.float32)
+    jax.block_until_ready(run(uv))
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run(uv))
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings)) / (steps * solver.dt)
+
+
+def device_name() -> str:
+    device = jax.devices()[0]
+    kind = getattr(device, "device_kind", device.platform)
+    return f"{device.platform}: {kind} x{jax.device_count()}"
