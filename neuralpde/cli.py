@@ -119,7 +119,34 @@ def _run_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = [_add_generate, _add_export, _add_evaluate]
+def _add_compare(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare", help="gather evaluated solvers into one table and four figures",
+        description="Read RESULTS/*/summary.json and write RESULTS/comparison.{md,csv} and "
+                    "RESULTS/figures/{correlation,snapshots,spectra,pareto}.png; print the table.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--results", required=True, help="results folder written by `neuralpde evaluate`")
+    p.add_argument("--times", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0],
+                   help="times of the vorticity snapshots")
+    p.add_argument("--out", help="where to write the table and figures (default: RESULTS)")
+    p.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from neuralpde.evaluation.compare import compare
+
+    try:
+        result = compare(args.results, snapshot_times=tuple(args.times), out_dir=args.out)
+    except (FileNotFoundError, ValueError) as error:
+        raise ConfigError(str(error)) from error
+    print(result["markdown"])
+    print(f"table: {result['markdown_path']}")
+    for path in result["figures"].values():
+        print(f"figure: {path}")
+    return 0
+
+
+COMMANDS = [_add_generate, _add_export, _add_evaluate, _add_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -119,5 +119,10 @@ def test_cli_evaluate(test_store, tmp_path, capsys):
     assert status == 0
     out = capsys.readouterr().out
     assert "dns-8" in out and "weno5-js-8" in out
+    assert main(["compare", "--results", str(tmp_path), "--times", "0", "0.2"]) == 0
+    table = capsys.readouterr().out
+    assert "| dns-8" in table and "| weno5-js-8" in table
+    assert (tmp_path / "comparison.csv").exists() and (tmp_path / "figures" / "pareto.png").exists()
+    assert main(["compare", "--results", str(tmp_path / "nothing")]) == 2
     assert main(["evaluate", "--data", str(test_store.parent), "--solver", "dns-3",
                  "--out", str(tmp_path)]) == 2

@@ -1,0 +1,572 @@
+"""Compare evaluated solvers: result tables, DNS-equivalent resolution, figures.
+
+Input is the results folder written by ``neuralpde evaluate``: one sub-folder
+per solver, ``<results>/<solver>/`` with ``summary.json``, ``metrics.nc`` and
+``trajectory.zarr``.  Output (``neuralpde compare``): ``comparison.md``,
+``comparison.csv`` and ``figures/{correlation,snapshots,spectra,pareto}.png``.
+
+Public API
+----------
+* :func:`load_results` — every ``*/summary.json`` as a list of dicts.
+* :func:`equivalent_dns` — where each solver's duration falls on the DNS
+  duration-vs-resolution curve, and its speed-up over DNS at that resolution.
+* :func:`comparison_table` — one row per solver as a :class:`pandas.DataFrame`.
+* :func:`to_markdown` — a GitHub pipe table (no ``tabulate`` needed).
+* :func:`compare` — all of the above, written to disk.
+
+Equivalent DNS resolution
+-------------------------
+The DNS rows (``kind == "dns"``) give durations :math:`d_i` at sizes
+:math:`s_i` (sorted by size; the running maximum of :math:`d_i` is used so the
+curve never decreases).  A duration :math:`D` with :math:`d_{i-1} < D \\le d_i`
+maps to
+
+.. math::  \\log_2 R = \\log_2 s_{i-1} + \\frac{D - d_{i-1}}{d_i - d_{i-1}}
+           (\\log_2 s_i - \\log_2 s_{i-1}),
+
+the smallest resolution whose (interpolated) DNS lasts as long.  The DNS
+latency at :math:`R` is interpolated linearly in :math:`\\log` latency vs
+:math:`\\log_2` size, and ``speedup_vs_dns`` is that latency divided by the
+solver's own.  Outside the DNS range both are None and
+``equivalent_dns_note`` says ``"< 32"`` or ``"> 1024"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = ["load_results", "equivalent_dns", "comparison_table", "to_markdown", "compare"]
+
+SUMMARY_FILE = "summary.json"
+METRICS_FILE = "metrics.nc"
+TRAJECTORY_FILE = "trajectory.zarr"
+REQUIRED_KEYS = ("solver", "kind", "size", "duration_of_mean")
+KIND_ORDER = ("dns", "weno", "learned")
+FIGURES = ("correlation", "snapshots", "spectra", "pareto")
+DEFAULT_SNAPSHOT_TIMES = (0.0, 1.0, 2.0, 4.0)
+
+#: Columns of :func:`comparison_table`, in order.
+TABLE_COLUMNS = (
+    "solver", "kind", "grid", "duration", "duration mean ± std", "min", "max",
+    "latency [s/t.u.]", "device", "equivalent DNS", "speed-up vs DNS", "diverged",
+)
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def _kind_key(kind: str) -> tuple[int, str]:
+    kind = str(kind)
+    return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), kind)
+
+
+def load_results(results_dir: str | os.PathLike) -> list[dict]:
+    """Read every ``<results_dir>/*/summary.json``.
+
+    Each returned dict is the summary plus ``results_path`` (its solver folder,
+    a str).  Sorted by kind (dns, weno, learned, then others alphabetically),
+    then size, then solver name.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` does not exist, is not a folder, or holds no
+        ``*/summary.json`` (run ``neuralpde evaluate`` first).
+    ValueError
+        If a summary is not valid JSON or lacks one of ``solver``, ``kind``,
+        ``size``, ``duration_of_mean`` (the file is named).
+    """
+    root = Path(results_dir)
+    if not root.exists():
+        raise FileNotFoundError(f"results folder {root} does not exist: run `neuralpde evaluate` first")
+    if not root.is_dir():
+        raise FileNotFoundError(f"results folder {root} is not a folder")
+    files = sorted(root.glob(f"*/{SUMMARY_FILE}"))
+    if not files:
+        raise FileNotFoundError(
+            f"results folder {root} holds no */{SUMMARY_FILE}: expected one sub-folder per "
+            "solver written by `neuralpde evaluate`"
+        )
+    rows = []
+    for file in files:
+        try:
+            row = json.loads(file.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{file} is not a readable JSON summary: {error}") from error
+        if not isinstance(row, dict):
+            raise ValueError(f"{file} must hold a JSON object, got {type(row).__name__}")
+        missing = [k for k in REQUIRED_KEYS if k not in row]
+        if missing:
+            raise ValueError(f"{file} lacks the keys {missing} (needs {list(REQUIRED_KEYS)})")
+        row["results_path"] = str(file.parent)
+        rows.append(row)
+    rows.sort(key=lambda r: (_kind_key(r["kind"]), int(r["size"]), str(r["solver"])))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Equivalent DNS resolution and speed-up
+# --------------------------------------------------------------------------
+
+
+def _finite(x: Any) -> float | None:
+    """float(x) if x is a finite number, else None."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _size_label(size: float) -> str:
+    return f"{size:g}"
+
+
+def _dns_curves(rows: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """DNS curves: (log2 sizes, running-max durations), (log2 sizes, log latencies).
+
+    Several DNS rows at one size are merged: the longest duration, the
+    geometric-mean latency.
+    """
+    durations: dict[int, float] = {}
+    latencies: dict[int, list[float]] = {}
+    for row in rows:
+        if row.get("kind") != "dns":
+            continue
+        size = int(row["size"])
+        d = _finite(row.get("duration_of_mean"))
+        if d is not None:
+            durations[size] = max(d, durations.get(size, -math.inf))
+        lat = _finite(row.get("latency_s_per_time_unit"))
+        if lat is not None and lat > 0:
+            latencies.setdefault(size, []).append(lat)
+    d_sizes = sorted(durations)
+    d_log2 = np.log2(np.asarray(d_sizes, dtype=float))
+    d_vals = np.maximum.accumulate(np.asarray([durations[s] for s in d_sizes], dtype=float))
+    l_sizes = sorted(latencies)
+    l_log2 = np.log2(np.asarray(l_sizes, dtype=float))
+    l_vals = np.asarray([np.mean(np.log(latencies[s])) for s in l_sizes], dtype=float)
+    return d_log2, d_vals, l_log2, l_vals
+
+
+def _resolution_for(duration: float, log2_sizes: np.ndarray, durations: np.ndarray) -> float:
+    """log2 of the smallest resolution whose (non-decreasing) DNS duration reaches ``duration``.
+
+    Requires durations[0] <= duration <= durations[-1].
+    """
+    i = int(np.argmax(durations >= duration))  # first index reaching it
+    if i == 0 or durations[i] == duration:
+        return float(log2_sizes[i])
+    d0, d1 = durations[i - 1], durations[i]
+    frac = (duration - d0) / (d1 - d0)  # d0 < duration <= d1, so d1 > d0
+    return float(log2_sizes[i - 1] + frac * (log2_sizes[i] - log2_sizes[i - 1]))
+
+
+def _dns_latency_at(log2_res: float, log2_sizes: np.ndarray, log_lat: np.ndarray) -> float | None:
+    """DNS latency at 2**log2_res (log-log interpolation); None outside the measured sizes."""
+    if log2_sizes.size == 0:
+        return None
+    tol = 1e-9
+    if log2_res < log2_sizes[0] - tol or log2_res > log2_sizes[-1] + tol:
+        return None
+    return float(np.exp(np.interp(log2_res, log2_sizes, log_lat)))
+
+
+def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
+    """Add the DNS-equivalent resolution and the speed-up over DNS to every row.
+
+    Returns new dicts (the input is not modified) with
+
+    * ``equivalent_dns_resolution`` (float or None): the grid size at which
+      DNS lasts as long as this row (interpolated linearly in log2 of the
+      resolution on the running-maximum DNS duration curve; see the module
+      docstring).  DNS rows get their own size.
+    * ``equivalent_dns_note`` (str or None): ``"< 32"`` / ``"> 1024"`` when
+      the duration lies below / above the DNS range, ``"no DNS"`` when there
+      are no DNS rows, ``"no duration"`` when the row has none; None otherwise.
+    * ``speedup_vs_dns`` (float or None): DNS latency at that resolution
+      (log-latency interpolated against log2 size) divided by this row's
+      latency; None when out of range or a latency is missing.  1 for DNS rows
+      with a latency.
+    """
+    rows = [dict(r) for r in rows]
+    d_log2, d_vals, l_log2, l_vals = _dns_curves(rows)
+    for row in rows:
+        resolution: float | None = None
+        note: str | None = None
+        speedup: float | None = None
+        latency = _finite(row.get("latency_s_per_time_unit"))
+        if latency is not None and latency <= 0:
+            latency = None
+        duration = _finite(row.get("duration_of_mean"))
+        if row.get("kind") == "dns":
+            resolution = float(row["size"])
+            speedup = 1.0 if latency is not None else None
+        elif d_vals.size == 0:
+            note = "no DNS"
+        elif duration is None:
+            note = "no duration"
+        elif duration < d_vals[0]:
+            note = f"< {_size_label(2 ** d_log2[0])}"
+        elif duration > d_vals[-1]:
+            note = f"> {_size_label(2 ** d_log2[-1])}"
+        else:
+            log2_res = _resolution_for(duration, d_log2, d_vals)
+            resolution = float(2.0 ** log2_res)
+            dns_latency = _dns_latency_at(log2_res, l_log2, l_vals)
+            if dns_latency is not None and latency is not None:
+                speedup = dns_latency / latency
+        row["equivalent_dns_resolution"] = resolution
+        row["equivalent_dns_note"] = note
+        row["speedup_vs_dns"] = speedup
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------
+
+
+def _round(x: Any, digits: int = 4) -> float:
+    x = _finite(x)
+    return float("nan") if x is None else round(x, digits)
+
+
+def _fmt(x: Any) -> str:
+    """Cell text: '–' for missing, integers plainly, floats to 4 significant digits."""
+    if x is None:
+        return "–"
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        if not math.isfinite(x):
+            return "–"
+        if float(x).is_integer() and abs(x) < 1e6:
+            return str(int(x))
+        return f"{x:.4g}"
+    return str(x)
+
+
+def comparison_table(rows: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per solver, columns :data:`TABLE_COLUMNS`.
+
+    Rows without ``equivalent_dns_resolution`` are passed through
+    :func:`equivalent_dns` first.  Numbers stay numbers (NaN when missing)
+    except the composite columns: ``duration mean ± std`` and ``diverged``
+    ("k/n") are strings, and ``equivalent DNS`` holds the resolution (float,
+    one decimal) or its note (e.g. "> 128").
+    """
+    rows = list(rows)
+    if rows and any("equivalent_dns_resolution" not in r for r in rows):
+        rows = equivalent_dns(rows)
+    records = []
+    for r in rows:
+        mean, std = _finite(r.get("duration_mean")), _finite(r.get("duration_std"))
+        spread = "–" if mean is None else (
+            _fmt(round(mean, 3)) + ("" if std is None else f" ± {_fmt(round(std, 3))}"))
+        resolution = r.get("equivalent_dns_resolution")
+        equivalent: Any = (round(float(resolution), 1) if resolution is not None
+                           else (r.get("equivalent_dns_note") or "–"))
+        n_div, n = r.get("diverged_samples"), r.get("n_samples")
+        diverged = "–" if n_div is None else (f"{int(n_div)}/{int(n)}" if n is not None else str(int(n_div)))
+        records.append({
+            "solver": str(r.get("solver", "?")),
+            "kind": str(r.get("kind", "?")),
+            "grid": int(r["size"]) if r.get("size") is not None else None,
+            "duration": _round(r.get("duration_of_mean")),
+            "duration mean ± std": spread,
+            "min": _round(r.get("duration_min")),
+            "max": _round(r.get("duration_max")),
+            "latency [s/t.u.]": _finite(r.get("latency_s_per_time_unit")),
+            "device": str(r.get("device", "–")),
+            "equivalent DNS": equivalent,
+            "speed-up vs DNS": _round(r.get("speedup_vs_dns"), 3),
+            "diverged": diverged,
+        })
+    df = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+    df["latency [s/t.u.]"] = df["latency [s/t.u.]"].astype(float)
+    return df
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured pipe table of ``df`` (numeric columns right-aligned), ending in a newline."""
+    columns = [str(c) for c in df.columns]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               for c in df.columns]
+
+    def cell(x: Any) -> str:
+        return _fmt(x).replace("|", "\\|").replace("\n", " ")
+
+    body = [[cell(x) for x in row] for row in df.itertuples(index=False, name=None)]
+    header = [c.replace("|", "\\|") for c in columns]
+    widths = [max([len(header[j]), 3] + [len(b[j]) for b in body]) for j in range(len(columns))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2))
+                          for w, num in zip(widths, numeric)) + "|"
+    return "\n".join([line(header), rule] + [line(b) for b in body]) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Figure inputs
+# --------------------------------------------------------------------------
+
+
+def _open_metrics(row: Mapping) -> xr.Dataset | None:
+    path = Path(row["results_path"]) / METRICS_FILE
+    if not path.exists():
+        warnings.warn(f"{path} is missing: solver {row['solver']!r} left out of the "
+                      "correlation and spectrum figures", stacklevel=3)
+        return None
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+def _correlation_curves(rows: Sequence[Mapping], metrics: Mapping[str, xr.Dataset]) -> dict:
+    curves = {}
+    for row in rows:
+        ds = metrics.get(row["solver"])
+        if ds is None:
+            continue
+        corr = ds["correlation_mean"] if "correlation_mean" in ds else ds["correlation"].mean("sample")
+        curves[row["solver"]] = (np.asarray(corr["time"].values, float), np.asarray(corr.values, float))
+    return curves
+
+
+def _spectra(rows: Sequence[Mapping], metrics: Mapping[str, xr.Dataset]) -> dict:
+    spectra: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for row in rows:
+        ds = metrics.get(row["solver"])
+        if ds is None:
+            continue
+        k = np.asarray(ds["wavenumber"].values, float)
+        if not spectra and "spectrum_ref" in ds:
+            spectra["reference"] = (k, np.asarray(ds["spectrum_ref"].values, float))
+        spectra[row["solver"]] = (k, np.asarray(ds["spectrum_pred"].values, float))
+    if "reference" in spectra:  # reference drawn last, on top
+        spectra["reference"] = spectra.pop("reference")
+    return spectra
+
+
+def _open_trajectory(path: Path, what: str) -> xr.Dataset | None:
+    if not path.exists():
+        warnings.warn(f"{what} is missing ({path}): left out of the snapshots figure", stacklevel=3)
+        return None
+    return xr.open_zarr(str(path), consolidated=False, chunks=None)
+
+
+def _reference_path(row: Mapping, results_dir: Path) -> Path | None:
+    ref = row.get("reference")
+    if not ref:
+        return None
+    path = Path(ref)
+    if not path.is_absolute() and not path.exists():
+        for base in (results_dir, Path(row["results_path"])):
+            if (base / path).exists():
+                return base / path
+    return path
+
+
+def _snap_times(requested: Sequence[float], times: np.ndarray) -> tuple[list[int], list[float]]:
+    """Indices/times of the stored frames nearest to ``requested``; later times are dropped with a warning."""
+    times = np.asarray(times, dtype=float)
+    spacing = float(np.min(np.diff(times))) if times.size > 1 else 1.0
+    lo, hi = times[0] - 0.5 * spacing, times[-1] + 0.5 * spacing
+    indices, dropped = [], []
+    for t in requested:
+        t = float(t)
+        if not lo <= t <= hi:
+            dropped.append(t)
+            continue
+        i = int(np.argmin(np.abs(times - t)))
+        if i not in indices:
+            indices.append(i)
+    if dropped:
+        warnings.warn(
+            f"snapshot times {dropped} lie outside the stored frames "
+            f"[{times[0]:.4g}, {times[-1]:.4g}]: dropped", stacklevel=3)
+    indices.sort()
+    return indices, [float(times[i]) for i in indices]
+
+
+def _vorticity_frames(ds: xr.Dataset, sample, times: Sequence[float]) -> np.ndarray:
+    """Vorticity (time, x, y) of one sample at the nearest frames to ``times`` (NaN where none is near)."""
+    from neuralpde.evaluation.metrics import vorticity
+
+    if sample is not None and sample in set(np.asarray(ds["sample"].values).tolist()):
+        one = ds.sel(sample=sample)
+    else:
+        one = ds.isel(sample=0)
+    t = np.asarray(one["time"].values, float)
+    spacing = float(np.min(np.diff(t))) if t.size > 1 else 1.0
+    nx, ny = int(ds.sizes["x"]), int(ds.sizes["y"])
+    out = np.full((len(times), nx, ny), np.nan)
+    idx = [int(np.argmin(np.abs(t - s))) for s in times]
+    ok = [j for j, (i, s) in enumerate(zip(idx, times)) if abs(t[i] - s) <= 0.5 * spacing + 1e-9]
+    if ok:
+        frames = one.isel(time=[idx[j] for j in ok])
+        u = np.asarray(frames["u"].transpose("time", "x", "y").values)
+        v = np.asarray(frames["v"].transpose("time", "x", "y").values)
+        dx = float(ds["x"][1] - ds["x"][0])
+        dy = float(ds["y"][1] - ds["y"][0])
+        out[ok] = np.asarray(vorticity(u, v, dx, dy), dtype=float)
+    return out
+
+
+def _snapshots(rows: Sequence[Mapping], results_dir: Path, requested: Sequence[float]):
+    """(vorticity dict with the reference first, snapped times, extent) or None."""
+    trajectories = {}
+    for row in rows:
+        ds = _open_trajectory(Path(row["results_path"]) / TRAJECTORY_FILE, f"trajectory of {row['solver']!r}")
+        if ds is not None:
+            trajectories[row["solver"]] = ds
+    ref_path = _reference_path(rows[0], results_dir)
+    reference = None
+    if ref_path is None:
+        warnings.warn(f"summary of {rows[0]['solver']!r} names no reference store: "
+                      "snapshots show the solvers only", stacklevel=3)
+    else:
+        reference = _open_trajectory(ref_path, "reference store")
+    datasets = ({"reference": reference} if reference is not None else {}) | trajectories
+    if not datasets:
+        return None
+    first = next(iter(datasets.values()))
+    _, times = _snap_times(requested, first["time"].values)
+    if not times:
+        return None
+    some = next(iter(trajectories.values()), first)
+    sample = np.asarray(some["sample"].values)[0] if "sample" in some.coords else None
+    fields = {name: _vorticity_frames(ds, sample, times) for name, ds in datasets.items()}
+    x, y = np.asarray(first["x"].values, float), np.asarray(first["y"].values, float)
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    extent = (x[0] - dx / 2, x[-1] + dx / 2, y[0] - dy / 2, y[-1] + dy / 2)
+    return fields, times, extent
+
+
+# --------------------------------------------------------------------------
+# compare
+# --------------------------------------------------------------------------
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
+    first = rows[0]
+    threshold, horizon = first.get("threshold", 0.8), first.get("horizon")
+    lines = [
+        "# Solver comparison",
+        "",
+        f"Preset `{first.get('preset', '?')}`, model grid {first.get('model_size', '?')}², "
+        f"{first.get('n_samples', '?')} test samples, reference `{first.get('reference', '?')}`.",
+        "",
+        f"*duration*: time the sample-mean vorticity correlation stays ≥ {_fmt(threshold)} "
+        f"(within {_fmt(horizon)} time units); *duration mean ± std*, *min*, *max*: over samples; "
+        "*latency*: wall-clock seconds per simulated time unit (batch 1, compile excluded); "
+        "*equivalent DNS*: grid at which DNS lasts as long (log2-interpolated); "
+        "*speed-up vs DNS*: DNS latency at that grid / the solver's latency.",
+        "",
+        table.rstrip("\n"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def compare(
+    results_dir: str | os.PathLike,
+    snapshot_times: Sequence[float] = DEFAULT_SNAPSHOT_TIMES,
+    out_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Tabulate and plot every solver of a results folder.
+
+    Writes ``comparison.md``, ``comparison.csv`` and
+    ``figures/{correlation,snapshots,spectra,pareto}.png`` into ``out_dir``
+    (default ``results_dir``).  Snapshot times snap to the nearest stored
+    frame; times outside the stored frames are dropped with a warning.
+    Snapshots show sample 0, reference (``summary["reference"]`` of the
+    first row) first.  A figure without data (e.g. no ``metrics.nc``
+    anywhere, no latency) is skipped with a warning.
+
+    Returns
+    -------
+    dict
+        ``markdown`` (the text of comparison.md), ``markdown_path``,
+        ``csv_path``, ``figures`` ({name: path} of the figures written),
+        ``table`` (the DataFrame) and ``rows`` (with equivalent-DNS fields).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_results`.
+    """
+    from neuralpde import plots
+
+    results_dir = Path(results_dir)
+    rows = equivalent_dns(load_results(results_dir))
+    out = Path(out_dir) if out_dir is not None else results_dir
+    out.mkdir(parents=True, exist_ok=True)
+
+    table = comparison_table(rows)
+    markdown = _markdown_document(rows, to_markdown(table))
+    md_path, csv_path = out / "comparison.md", out / "comparison.csv"
+    _write_text(md_path, markdown)
+    _write_text(csv_path, table.to_csv(index=False))
+
+    metrics = {}
+    for row in rows:
+        ds = _open_metrics(row)
+        if ds is not None:
+            metrics[row["solver"]] = ds
+    threshold = float(rows[0].get("threshold", 0.8))
+
+    figures: dict[str, Path] = {}
+
+    def save(name: str, build) -> None:
+        try:
+            fig = build()
+        except ValueError as error:  # nothing to plot
+            warnings.warn(f"figure {name!r} skipped: {error}", stacklevel=3)
+            return
+        if fig is not None:
+            figures[name] = plots.save_figure(fig, out / "figures" / f"{name}.png")
+
+    save("correlation", lambda: plots.correlation_figure(_correlation_curves(rows, metrics), threshold))
+
+    def snapshots():
+        snap = _snapshots(rows, results_dir, snapshot_times)
+        if snap is None:
+            raise ValueError("no trajectory or snapshot time to show")
+        fields, times, extent = snap
+        return plots.snapshots_figure(fields, times, extent=extent)
+
+    save("snapshots", snapshots)
+    save("spectra", lambda: plots.spectra_figure(_spectra(rows, metrics)))
+    save("pareto", lambda: plots.pareto_figure(rows))
+    return {
+        "markdown": markdown,
+        "markdown_path": md_path,
+        "csv_path": csv_path,
+        "figures": figures,
+        "table": table,
+        "rows": rows,
+    }

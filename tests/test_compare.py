@@ -1,0 +1,159 @@
+"""Tests of neuralpde.evaluation.compare and neuralpde.plots on a fake results folder."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuralpde.evaluation import compare as cmp
+from neuralpde.evaluation.metrics import compute_metrics
+
+N, N_SAMPLES, N_FRAMES, FRAME_DT = 8, 2, 5, 0.5
+
+
+def _trajectory(seed: int) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    dx = 2 * np.pi / N
+    shape = (N_SAMPLES, N_FRAMES, N, N)
+    dims = ("sample", "time", "x", "y")
+    return xr.Dataset(
+        {"u": (dims, rng.standard_normal(shape).astype(np.float32)),
+         "v": (dims, rng.standard_normal(shape).astype(np.float32))},
+        coords={"sample": np.arange(N_SAMPLES), "time": np.arange(N_FRAMES) * FRAME_DT,
+                "x": (np.arange(N) + 0.5) * dx, "y": (np.arange(N) + 0.5) * dx},
+    )
+
+
+ROWS = [  # solver, kind, size, duration_of_mean, latency
+    ("dns_32", "dns", 32, 1.0, 1.0),
+    ("dns_64", "dns", 64, 2.0, 4.0),
+    ("dns_128", "dns", 128, 4.0, 16.0),
+    ("li", "learned", 32, 3.0, 2.0),
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    ref = _trajectory(0)
+    ref_path = root / "test.zarr"
+    ref.to_zarr(ref_path, mode="w", consolidated=False)
+    for i, (name, kind, size, duration, latency) in enumerate(ROWS):
+        folder = root / name
+        folder.mkdir()
+        summary = {
+            "solver": name, "kind": kind, "size": size, "model_size": N, "preset": "mini",
+            "n_samples": N_SAMPLES, "threshold": 0.8, "horizon": 20.0,
+            "duration_of_mean": duration, "duration_mean": duration, "duration_std": 0.1,
+            "duration_min": duration - 0.1, "duration_max": duration + 0.1,
+            "latency_s_per_time_unit": latency, "device": "cpu", "diverged_samples": 0,
+            "diverged_times": [None, None], "dt": 0.01, "steps_per_frame": 8,
+            "reference": str(ref_path),
+        }
+        (folder / "summary.json").write_text(json.dumps(summary))
+        pred = _trajectory(i + 1)
+        pred.to_zarr(folder / "trajectory.zarr", mode="w", consolidated=False)
+        compute_metrics(pred, ref).to_netcdf(folder / "metrics.nc")
+    return root
+
+
+def _rows(**durations):
+    rows = [dict(solver=n, kind=k, size=s, duration_of_mean=d, latency_s_per_time_unit=lat)
+            for n, k, s, d, lat in ROWS]
+    for row in rows:
+        row["duration_of_mean"] = durations.get(row["solver"], row["duration_of_mean"])
+    return rows
+
+
+def test_equivalent_resolution_and_speedup():
+    rows = {r["solver"]: r for r in cmp.equivalent_dns(_rows())}
+    li = rows["li"]
+    assert li["equivalent_dns_resolution"] == pytest.approx(2 ** (math.log2(64) + 0.5))  # ≈ 90.5
+    assert li["equivalent_dns_note"] is None
+    # DNS latency at 90.5 by log-log interpolation is 8; the learned solver takes 2.
+    assert li["speedup_vs_dns"] == pytest.approx(4.0)
+    for name, size in (("dns_32", 32), ("dns_64", 64), ("dns_128", 128)):
+        assert rows[name]["equivalent_dns_resolution"] == pytest.approx(size)
+        assert rows[name]["speedup_vs_dns"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("duration, note", [(0.5, "< 32"), (5.0, "> 128")])
+def test_out_of_range_duration(duration, note):
+    li = cmp.equivalent_dns(_rows(li=duration))[-1]
+    assert li["equivalent_dns_resolution"] is None
+    assert li["speedup_vs_dns"] is None
+    assert li["equivalent_dns_note"] == note
+
+
+def test_non_increasing_dns_uses_running_maximum():
+    rows = _rows(dns_64=0.5, li=2.5)  # DNS durations 1.0, 0.5, 4.0 -> curve 1, 1, 4
+    li = cmp.equivalent_dns(rows)[-1]
+    # 2.5 lies halfway between 1 (at 64) and 4 (at 128) in duration
+    assert li["equivalent_dns_resolution"] == pytest.approx(2 ** 6.5)
+    li = cmp.equivalent_dns(_rows(dns_64=0.5, li=1.0))[-1]
+    assert li["equivalent_dns_resolution"] == pytest.approx(32)  # smallest grid reaching it
+
+
+def test_compare_writes_table_and_figures(results, tmp_path):
+    import matplotlib.image
+
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="4.0"):  # 4.0 is past the last frame (2.0)
+        result = cmp.compare(results, out_dir=out)
+
+    md = (out / "comparison.md").read_text()
+    assert md == result["markdown"]
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert "solver" in table[0] and "equivalent DNS" in table[0]
+    assert set(table[1]) <= set("|-: ")
+    assert len(table) == 2 + len(ROWS)
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["dns_32", "dns_64", "dns_128", "li"]
+    li_cells = [c.strip() for c in table[-1].split("|")[1:-1]]
+    assert li_cells[cmp.TABLE_COLUMNS.index("equivalent DNS")] == "90.5"
+    assert li_cells[cmp.TABLE_COLUMNS.index("speed-up vs DNS")] == "4"
+
+    csv = (out / "comparison.csv").read_text().splitlines()
+    assert len(csv) == 1 + len(ROWS) and csv[0].startswith("solver,kind,grid")
+
+    assert set(result["figures"]) == {"correlation", "snapshots", "spectra", "pareto"}
+    for name in ("correlation", "snapshots", "spectra", "pareto"):
+        png = out / "figures" / f"{name}.png"
+        assert result["figures"][name] == png
+        assert png.stat().st_size > 0
+        image = matplotlib.image.imread(png)
+        assert image.shape[0] > 100 and image.shape[1] > 100
+    assert not list(out.rglob("*.tmp"))
+    assert not (results / "comparison.md").exists()  # out_dir respected
+
+
+def test_snapshots_snap_to_frames(results):
+    rows = cmp.load_results(results)
+    fields, times, _ = cmp._snapshots(rows, results, (0.1, 0.9, 1.1))
+    assert times == [0.0, 1.0]  # 0.9 and 1.1 both snap to frame 1.0, kept once
+    assert list(fields)[0] == "reference"
+    assert all(f.shape == (2, N, N) and np.isfinite(f).all() for f in fields.values())
+
+
+def test_load_results_order_and_errors(results, tmp_path):
+    rows = cmp.load_results(results)
+    assert [r["solver"] for r in rows] == ["dns_32", "dns_64", "dns_128", "li"]
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        cmp.load_results(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty"):
+        cmp.load_results(tmp_path / "empty")
+    (tmp_path / "bad" / "x").mkdir(parents=True)
+    (tmp_path / "bad" / "x" / "summary.json").write_text('{"solver": "x"}')
+    with pytest.raises(ValueError, match="lacks"):
+        cmp.load_results(tmp_path / "bad")
+
+
+def test_to_markdown_escapes_and_aligns():
+    import pandas as pd
+
+    md = cmp.to_markdown(pd.DataFrame({"name": ["a|b"], "value": [1.23456], "n": [float("nan")]}))
+    header, rule, row = md.strip().splitlines()
+    assert header.startswith("| name") and rule.endswith(":|")
+    assert "a\\|b" in row and "1.235" in row and "–" in row
