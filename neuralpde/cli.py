@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neuralpde.config import ConfigError
-from neuralpde.store import StoreError
+from neuralpde.config import ConfigError, UserInputError
 
 FLOW_OPTIONS = ("viscosity", "domain_size", "forcing_wavenumber", "linear_drag",
                 "max_velocity", "peak_wavenumber", "courant")
@@ -146,7 +145,50 @@ def _run_compare(args) -> int:
     return 0
 
 
-COMMANDS = [_add_generate, _add_export, _add_evaluate, _add_compare]
+def _add_train(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a learned solver on a train store",
+        description="Train a learned solver (the finite-volume step with learned convective "
+                    "stencils) on DATA/train.zarr, validating on DATA/test.zarr; checkpoints and "
+                    "metrics go to OUT. Re-running the same command resumes the run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="li", choices=("li",), help="model kind (li: learned interpolation)")
+    p.add_argument("--data", required=True, help="data folder holding train.zarr and test.zarr")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
+    p.add_argument("--preset", default="mini", help="training preset: mini (CPU) or paper (published)")
+    p.add_argument("--steps", type=int, help="optimiser updates")
+    p.add_argument("--batch-size", type=int, help="windows per update (a multiple of the device count)")
+    p.add_argument("--unroll", type=int, help="solver steps unrolled per window")
+    p.add_argument("--hidden", type=int, help="conv tower width")
+    p.add_argument("--depth", type=int, help="conv tower depth")
+    p.add_argument("--order", type=int, help="polynomial order of the stencil constraint")
+    p.add_argument("--lr", type=float, dest="peak_lr", help="peak learning rate")
+    p.add_argument("--loss", choices=("mse", "relative_mse"), help="training loss")
+    p.add_argument("--checkpoint-every", type=int, help="checkpoint every K steps")
+    p.add_argument("--validate-every", type=int, help="validation every K steps (0: at the end)")
+    p.add_argument("--seed", type=int, help="initial weights and window order")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> int:
+    from neuralpde.training.config import get_train_preset, with_training_overrides
+    from neuralpde.training.trainer import train
+
+    config = with_training_overrides(
+        get_train_preset(args.preset), kind=args.model, steps=args.steps,
+        batch_size=args.batch_size, unroll=args.unroll, hidden=args.hidden, depth=args.depth,
+        order=args.order, peak_lr=args.peak_lr, loss=args.loss,
+        checkpoint_every=args.checkpoint_every, validate_every=args.validate_every, seed=args.seed)
+    summary = train(config, args.data, args.out, progress=not args.no_progress)
+    print(f"run: {summary['run']}  step {summary['step']}  loss {summary['loss']:.4g}  "
+          f"skipped {summary['skipped']}  best validation duration "
+          f"{summary['best_validation_duration']}")
+    print(f"evaluate with: neuralpde evaluate --data {args.data} --solver run:{args.out} --out results/")
+    return 0
+
+
+COMMANDS = [_add_generate, _add_export, _add_evaluate, _add_compare, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,7 +204,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, StoreError) as error:
+    except UserInputError as error:
         print(f"neuralpde {args.command}: error: {error}", file=sys.stderr)
         return 2
 

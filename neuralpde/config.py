@@ -13,7 +13,11 @@ import math
 from typing import Any
 
 
-class ConfigError(ValueError):
+class UserInputError(Exception):
+    """Base of the errors caused by the user's input; the CLI prints them and exits with 2."""
+
+
+class ConfigError(UserInputError, ValueError):
     """A configuration value is outside its accepted range."""
 
 

@@ -117,7 +117,7 @@ def classical_solver(name: str, flow: FlowSpec, model_size: int) -> FiniteVolume
     match = _NAME.match(name)
     if not match:
         raise ConfigError(f"unknown solver {name!r}: accepted dns[-N], weno5-js[-N], weno5-z[-N] "
-                          "(N a multiple of the model grid)")
+                          "(N a multiple of the model grid), or run:<training run folder>")
     scheme = {"dns": "van_leer"}.get(match.group(1), match.group(1))
     size = int(match.group(2)) if match.group(2) else model_size
     if size < model_size or size % model_size:

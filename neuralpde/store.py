@@ -46,6 +46,8 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from neuralpde.config import UserInputError
+
 SCHEMA_VERSION = 1
 REQUIRED_VARIABLES = ("u", "v")
 TRAJECTORY_DIMS = ("sample", "time", "x", "y")
@@ -56,7 +58,7 @@ REQUIRED_ATTRS = (
 OFFSETS = {"u": (1.0, 0.5), "v": (0.5, 1.0)}
 
 
-class StoreError(ValueError):
+class StoreError(UserInputError, ValueError):
     """A trajectory store is missing, incomplete, corrupted or made for something else."""
 
 

@@ -149,5 +149,13 @@ def evaluate(
 
 
 def make_solver(name: str, flow, test: xr.Dataset) -> Solver:
-    """A solver from its CLI name (``dns``, ``dns-64``, ``weno5-js``, ``weno5-z-64``, ...)."""
+    """A solver from its CLI name.
+
+    ``dns``, ``dns-64``, ``weno5-js``, ``weno5-z-64``, ... (classical), or
+    ``run:<folder>`` for the best checkpoint of a training run.
+    """
+    if name.startswith("run:"):
+        from neuralpde.training.trainer import load_learned_solver
+
+        return load_learned_solver(name[len("run:"):], test)
     return classical_solver(name, flow, test.attrs["model_size"])

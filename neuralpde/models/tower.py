@@ -1,0 +1,83 @@
+"""A periodic convolution tower (Flax NNX).
+
+The network of learned interpolation (published: 6 hidden layers of 256
+channels, 3×3 kernels, ReLU, inputs scaled by 0.1, one 3×3 output layer):
+
+    x ─► ·input_scale ─► [wrap-pad ─► conv k×k (VALID) ─► ReLU] × depth
+      ─► wrap-pad ─► conv k×k (VALID) ─► out_channels
+
+Every convolution pads its input periodically (``jnp.pad(mode='wrap')``, k//2
+cells each side) and then convolves without padding, so the tower is a map
+of periodic fields: shifting the input grid periodically shifts the output
+grid the same way (translation equivariance on the torus), and the output has
+the input's spatial shape.
+
+Layout: channels last, ``(..., N_1, N_2, C)`` (any number of leading batch
+axes; the last three axes are the two periodic grid axes and the channels).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def periodic_pad(x: jax.Array, width: int) -> jax.Array:
+    """Pad the two grid axes of ``x`` (``(..., N_1, N_2, C)``) by ``width`` cells, wrapping."""
+    if width == 0:
+        return x
+    pad = [(0, 0)] * (x.ndim - 3) + [(width, width), (width, width), (0, 0)]
+    return jnp.pad(x, pad, mode="wrap")
+
+
+class ConvTower(nnx.Module):
+    """Periodic convolutions + ReLU, then a linear output convolution.
+
+    Args:
+      in_channels: input channels (> 0).
+      out_channels: output channels (> 0).
+      hidden: channels of every hidden layer (> 0; published 256).
+      depth: hidden layers (>= 0; published 6). ``depth = 0`` is a single
+        linear periodic convolution.
+      kernel: odd kernel size (published 3).
+      input_scale: factor applied to the input (published 0.1).
+      rngs: ``nnx.Rngs`` for the initial weights (default Flax inits:
+        LeCun-normal kernels, zero biases).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 256, depth: int = 6,
+                 kernel: int = 3, input_scale: float = 0.1, *, rngs: nnx.Rngs):
+        for label, value, low in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
+                                  ("hidden", hidden, 1), ("depth", depth, 0), ("kernel", kernel, 1)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"invalid {label} {value!r}: accepted an integer >= {low}")
+        if kernel % 2 == 0:
+            raise ValueError(f"invalid kernel {kernel!r}: accepted an odd integer (periodic "
+                             "padding by kernel//2 keeps the grid shape only for odd kernels)")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel = kernel
+        self.input_scale = float(input_scale)
+        widths = [in_channels] + [hidden] * depth + [out_channels]
+        self.layers = nnx.List([
+            nnx.Conv(a, b, (kernel, kernel), padding="VALID", rngs=rngs)
+            for a, b in zip(widths[:-1], widths[1:])])
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``(..., N_1, N_2, in_channels)`` -> ``(..., N_1, N_2, out_channels)``."""
+        if x.ndim < 3 or x.shape[-1] != self.in_channels:
+            raise ValueError(f"tower input has shape {x.shape}: expected (..., N1, N2, "
+                             f"{self.in_channels})")
+        lead = x.shape[:-3]
+        h = x.reshape((-1,) + x.shape[-3:]) * self.input_scale
+        pad = self.kernel // 2
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            h = layer(periodic_pad(h, pad))
+            if i < last:
+                h = jax.nn.relu(h)
+        return h.reshape(lead + h.shape[-3:])
+
+
+__all__ = ["ConvTower", "periodic_pad"]

@@ -1,0 +1,1 @@
+"""The training stack shared by every learned model: windows, losses, optimiser, checkpoints, loop."""

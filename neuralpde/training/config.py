@@ -1,0 +1,156 @@
+"""Training configs: the model, the unroll, the optimiser, checkpoints, validation.
+
+Presets:
+
+* ``paper`` — the published protocol (reference/protocol.md §3): 6 × 256 tower,
+  3×3 kernels, order-1 stencils with the van Leer limiter; 32 encode frames
+  (LI uses only the last), 32 unrolled steps, batch 64, Adam(β2 = 0.98,
+  ε = 1e-8) with decoupled weight decay 1e-4, global-norm clipping 0.25, peak
+  learning rate 1e-3 with 5 % linear warm-up and cosine decay, float32.
+* ``mini`` — the same recipe sized for a 2-core CPU: a 4 × 32 tower, 8 unrolled
+  steps, batch 8, 1,000 steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from neuralpde.config import (ConfigError, fields_from_dict, require, require_positive,
+                              require_positive_int, to_dict)
+
+MODEL_KINDS = ("li",)
+OPTIMIZERS = ("adamw", "adam")
+LOSSES = ("mse", "relative_mse")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The learned-interpolation model.
+
+    Args:
+      kind: ``'li'`` (learned interpolation; input = the current velocity).
+      order: polynomial order every stencil reproduces exactly (published 1).
+      hidden, depth, kernel: the periodic conv tower (published 256, 6, 3).
+      input_scale: inputs are multiplied by this (published 0.1).
+      limiter: van Leer TVD limiter on the advected quantity (published on).
+    """
+
+    kind: str = "li"
+    order: int = 1
+    hidden: int = 256
+    depth: int = 6
+    kernel: int = 3
+    input_scale: float = 0.1
+    limiter: bool = True
+
+    def __post_init__(self):
+        require(self.kind in MODEL_KINDS, "model kind", self.kind, f"one of {list(MODEL_KINDS)}")
+        require(isinstance(self.order, int) and 0 <= self.order <= 3, "order", self.order, "0..3")
+        require_positive_int("hidden", self.hidden)
+        require_positive_int("depth", self.depth)
+        require(isinstance(self.kernel, int) and self.kernel % 2 == 1, "kernel", self.kernel,
+                "an odd integer >= 1")
+        require_positive("input_scale", self.input_scale)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (besides the data).
+
+    Args:
+      model: the model config.
+      unroll: solver steps unrolled per window, with gradients through them (M).
+      batch_size: windows per update (split over all local devices).
+      steps: optimiser updates.
+      optimizer: ``'adamw'`` (decoupled weight decay) or ``'adam'``.
+      peak_lr, warmup_fraction: linear warm-up to ``peak_lr``, then cosine decay to 0.
+      b1, b2, eps, weight_decay, clip_norm: Adam and global-norm clipping.
+      loss: ``'mse'`` (mean squared u, v error over the unrolled steps) or
+        ``'relative_mse'`` (divided by the mean square of the target).
+      checkpoint_every: save every K steps (and at the end).
+      keep_last: checkpoints kept besides the best one.
+      validate_every: validation every K steps (0: only at the end).
+      validation_samples: test trajectories used for validation.
+      validation_horizon: time units rolled out for validation.
+      log_every: metrics line every K steps.
+      seed: initial weights and the order of the windows.
+    """
+
+    model: ModelConfig = ModelConfig()
+    unroll: int = 32
+    batch_size: int = 64
+    steps: int = 50_000
+    optimizer: str = "adamw"
+    peak_lr: float = 1e-3
+    warmup_fraction: float = 0.05
+    b1: float = 0.9
+    b2: float = 0.98
+    eps: float = 1e-8
+    weight_decay: float = 1e-4
+    clip_norm: float = 0.25
+    loss: str = "mse"
+    checkpoint_every: int = 1000
+    keep_last: int = 3
+    validate_every: int = 1000
+    validation_samples: int = 4
+    validation_horizon: float = 4.0
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        require_positive_int("unroll", self.unroll)
+        require_positive_int("batch_size", self.batch_size)
+        require_positive_int("steps", self.steps)
+        require(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {list(OPTIMIZERS)}")
+        require(self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}")
+        require_positive("peak_lr", self.peak_lr)
+        require(0 <= self.warmup_fraction < 1, "warmup_fraction", self.warmup_fraction, "[0, 1)")
+        require(0 < self.b2 < 1, "b2", self.b2, "(0, 1)")
+        require(0 <= self.b1 < 1, "b1", self.b1, "[0, 1)")
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
+        require_positive("clip_norm", self.clip_norm)
+        require_positive_int("checkpoint_every", self.checkpoint_every)
+        require_positive_int("keep_last", self.keep_last)
+        require(isinstance(self.validate_every, int) and self.validate_every >= 0,
+                "validate_every", self.validate_every, "an integer >= 0")
+        require_positive_int("validation_samples", self.validation_samples)
+        require_positive("validation_horizon", self.validation_horizon)
+        require_positive_int("log_every", self.log_every)
+        require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "an integer >= 0")
+
+    def to_json(self) -> str:
+        return json.dumps(to_dict(self), sort_keys=True)
+
+
+def train_config_from_dict(data: dict) -> TrainConfig:
+    kwargs = fields_from_dict(TrainConfig, data)
+    if "model" in kwargs:
+        kwargs["model"] = ModelConfig(**fields_from_dict(ModelConfig, kwargs["model"]))
+    return TrainConfig(**kwargs)
+
+
+TRAIN_PRESETS = {
+    "paper": TrainConfig(),
+    "mini": TrainConfig(
+        model=ModelConfig(hidden=32, depth=4), unroll=8, batch_size=8, steps=1000,
+        checkpoint_every=100, validate_every=250, validation_samples=2, validation_horizon=3.0),
+}
+
+
+def get_train_preset(name: str) -> TrainConfig:
+    if name not in TRAIN_PRESETS:
+        raise ConfigError(f"unknown training preset {name!r}: accepted {sorted(TRAIN_PRESETS)}")
+    return TRAIN_PRESETS[name]
+
+
+def with_training_overrides(config: TrainConfig, **fields) -> TrainConfig:
+    """Replace training fields and model fields (``hidden``, ``depth``, ...); None is ignored."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    model_names = {f.name for f in dataclasses.fields(ModelConfig)}
+    model_fields = {k: v for k, v in fields.items() if k in model_names}
+    train_fields = {k: v for k, v in fields.items() if k not in model_names}
+    fields_from_dict(TrainConfig, train_fields)  # rejects unknown names
+    if model_fields:
+        train_fields["model"] = dataclasses.replace(config.model, **model_fields)
+    return dataclasses.replace(config, **train_fields)

@@ -1,0 +1,279 @@
+r"""The training loop: unrolled-solver loss, skipped non-finite updates, checkpoints, resume.
+
+Loss of one window (frames :math:`\mathbf u_0 .. \mathbf u_M` of the train
+store, one model step apart), with :math:`S_\theta` the learned solver step:
+
+.. math::
+
+    L(\theta) = \frac{1}{M}\sum_{m=1}^{M} \overline{(S_\theta^m(\mathbf u_0) - \mathbf u_m)^2}
+
+(mean over u, v and the grid; ``relative_mse`` divides by
+:math:`\overline{\mathbf u_m^2}`), averaged over the batch; gradients flow
+through all M solver steps.
+
+The batch is split over all local devices (data parallel, parameters
+replicated); the loss is a mean over the global batch, so the number of
+devices does not change it.  Every ``checkpoint_every`` steps the parameters,
+optimiser state, step and skipped-update count are saved; a run restarted in
+the same folder restores the last checkpoint and continues with the windows
+the uninterrupted run would have used (they depend on the step number only),
+so it reproduces the uninterrupted parameters.
+
+Run folder: ``run.json`` (config, data, versions), ``metrics.jsonl`` (one
+JSON line per ``log_every`` steps: step, loss, grad_norm, learning_rate,
+steps_per_s, skipped; validation lines add ``validation_duration``),
+``checkpoints/{last,best}/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import xarray as xr
+from flax import nnx
+
+from neuralpde import __version__, store
+from neuralpde.config import ConfigError, to_dict
+from neuralpde.evaluation import metrics
+from neuralpde.evaluation.evaluate import initial_states, reference_flow, steps_per_frame
+from neuralpde.evaluation.rollout import device_name, rollout
+from neuralpde.models.learned_interpolation import LearnedInterpolation, LearnedSolver
+from neuralpde.sharding import batch_mesh, batch_sharding, replicated, shard_batch
+from neuralpde.training.checkpoint import Checkpoints
+from neuralpde.training.config import ModelConfig, TrainConfig, train_config_from_dict
+from neuralpde.training.optim import learning_rate_schedule, make_optimizer
+from neuralpde.training.windows import WindowSource
+
+
+def build_model(config: ModelConfig, seed: int) -> nnx.Module:
+    """The model of ``config`` with initial weights from ``seed``."""
+    return LearnedInterpolation(order=config.order, hidden=config.hidden, depth=config.depth,
+                                kernel=config.kernel, input_scale=config.input_scale,
+                                rngs=nnx.Rngs(seed))
+
+
+def window_loss(solver: LearnedSolver, window: jax.Array, kind: str) -> jax.Array:
+    """Mean squared velocity error of ``M`` unrolled steps against ``window[1:]``."""
+    def body(uv, _):
+        uv = solver.step(uv)
+        return uv, uv
+
+    _, predicted = jax.lax.scan(body, window[0], None, length=window.shape[0] - 1)
+    squared = jnp.mean((predicted - window[1:]) ** 2, axis=(1, 2, 3))
+    if kind == "relative_mse":
+        squared = squared / jnp.mean(window[1:] ** 2, axis=(1, 2, 3))
+    return jnp.mean(squared)
+
+
+def make_train_step(solver: LearnedSolver, optimizer: optax.GradientTransformation, loss_kind: str):
+    """``(params, opt_state, skipped, batch) -> (params, opt_state, skipped, loss, grad_norm)``."""
+    def loss_fn(params, batch):
+        model_solver = solver.with_params(params)
+        return jnp.mean(jax.vmap(lambda w: window_loss(model_solver, w, loss_kind))(batch))
+
+    def train_step(params, opt_state, skipped, batch):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        grad_norm = optax.global_norm(grads)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+        return (keep(new_params, params), keep(new_opt_state, opt_state),
+                skipped + (~finite).astype(jnp.int32), loss, grad_norm)
+
+    return jax.jit(train_step, donate_argnums=(0, 1))
+
+
+def validation_duration(solver, test: xr.Dataset, n_samples: int, horizon: float,
+                        threshold: float = 0.8) -> float:
+    """High-correlation duration of the sample-mean curve on the first test trajectories."""
+    n_samples = min(n_samples, test.sizes["sample"])
+    frame_dt = float(test.attrs["frame_dt"])
+    horizon = min(horizon, float(test.time[-1]))
+    n_frames = int(np.floor(horizon / frame_dt + 1e-6)) + 1
+    result = rollout(solver, initial_states(test, solver.size, n_samples), n_frames,
+                     steps_per_frame(solver, frame_dt), test.attrs["model_size"],
+                     float(test.attrs["domain_size"]))
+    dx = float(test.x[1] - test.x[0])
+    pred = metrics.vorticity(result.frames[:, :, 0], result.frames[:, :, 1], dx)
+    ref_u = test.u.values[:n_samples, :n_frames]
+    ref = metrics.vorticity(ref_u, test.v.values[:n_samples, :n_frames], dx)
+    curve = np.asarray(metrics.vorticity_correlation(pred, ref)).mean(axis=0)
+    return float(metrics.high_correlation_duration(curve, test.time.values[:n_frames],
+                                                   threshold=threshold, horizon=horizon))
+
+
+def _run_record(config: TrainConfig, train_path: Path, train: xr.Dataset) -> dict:
+    return {
+        "train_config": json.loads(config.to_json()),
+        "data": str(train_path.parent.resolve()),
+        "preset": train.attrs["preset"],
+        "model_size": int(train.attrs["model_size"]),
+        "generation_key": train.attrs.get("generation_key", ""),
+        "flow": json.loads(train.attrs["config_json"])["preset"]["flow"],
+        "neuralpde_version": __version__,
+        "jax_version": jax.__version__,
+    }
+
+
+def _check_same_run(run_dir: Path, record: dict) -> None:
+    existing = json.loads((run_dir / "run.json").read_text())
+    differing = sorted(k for k in ("train_config", "preset", "model_size", "generation_key")
+                       if existing.get(k) != record.get(k))
+    if differing:
+        raise ConfigError(f"{run_dir} holds a run with a different {differing}: "
+                          "use another --out to start a new run")
+
+
+def _truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop metric lines written after the checkpoint a resumed run restarts from."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= last_step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def train(
+    config: TrainConfig,
+    data_dir,
+    out_dir,
+    progress: bool = True,
+    stop_after: Optional[int] = None,
+    devices=None,
+) -> dict:
+    """Train (or resume) a learned solver on ``data_dir/train.zarr``; returns a summary.
+
+    ``stop_after``: return after this many steps of the whole run (as if the
+    process were killed right after a checkpoint); for resume tests.
+    """
+    data_dir, run_dir = Path(data_dir), Path(out_dir)
+    train_path = data_dir / "train.zarr"
+    train_set = store.open_store(train_path, split="train")
+    test = store.open_store(data_dir / "test.zarr", split="test",
+                            model_size=train_set.attrs["model_size"])
+    windows = WindowSource(train_set, config.unroll, config.seed)
+    record = _run_record(config, train_path, train_set)
+    if (run_dir / "run.json").exists():
+        _check_same_run(run_dir, record)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    flow = reference_flow(train_set)
+    size = int(train_set.attrs["model_size"])
+    model = build_model(config.model, config.seed)
+    solver = LearnedSolver.from_model(flow, size, model, limiter=config.model.limiter,
+                                      name=run_dir.name)
+    optimizer = make_optimizer(config)
+    schedule = learning_rate_schedule(config)
+    mesh = batch_mesh(devices)
+    if config.batch_size % mesh.size:
+        raise ConfigError(f"invalid batch_size={config.batch_size}: accepted a multiple of the "
+                          f"{mesh.size} local devices")
+    params = jax.device_put(solver.params, replicated(mesh))
+    opt_state = jax.device_put(optimizer.init(params), replicated(mesh))
+    skipped = jnp.int32(0)
+    checkpoints = Checkpoints(run_dir, config.keep_last)
+    start = 0
+    if checkpoints.latest_step() is not None:
+        restored = checkpoints.restore(
+            "last", {"params": params, "opt_state": opt_state, "step": 0, "skipped": skipped})
+        params, opt_state = restored["params"], restored["opt_state"]
+        start, skipped = int(restored["step"]), jnp.int32(restored["skipped"])
+    metrics_path = run_dir / "metrics.jsonl"
+    _truncate_metrics(metrics_path, start)
+
+    train_step = make_train_step(solver, optimizer, config.loss)
+    sharding = batch_sharding(mesh)
+    end = config.steps if stop_after is None else min(config.steps, stop_after)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=config.steps, initial=start, desc=f"train {run_dir.name}", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    last_time, last_step, loss = time.perf_counter(), start, float("nan")
+    best = None
+    try:
+        with metrics_path.open("a") as log:
+            for step in range(start, end):
+                batch = shard_batch(jnp.asarray(windows.batch(step, config.batch_size)), sharding)
+                params, opt_state, skipped, loss_, grad_norm = train_step(
+                    params, opt_state, skipped, batch)
+                done = step + 1
+                bar.update(1)
+                if done % config.log_every == 0 or done == config.steps:
+                    loss = float(loss_)
+                    now = time.perf_counter()
+                    line = {"step": done, "loss": loss, "grad_norm": float(grad_norm),
+                            "learning_rate": float(schedule(step)),
+                            "steps_per_s": (done - last_step) / (now - last_time),
+                            "skipped": int(skipped)}
+                    last_time, last_step = now, done
+                    bar.set_postfix(loss=f"{loss:.3g}")
+                    log.write(json.dumps(line) + "\n")
+                    log.flush()
+                validate = (config.validate_every and done % config.validate_every == 0) \
+                    or done == config.steps
+                if validate:
+                    duration = validation_duration(solver.with_params(params), test,
+                                                   config.validation_samples,
+                                                   config.validation_horizon)
+                    log.write(json.dumps({"step": done, "validation_duration": duration}) + "\n")
+                    log.flush()
+                    checkpoints.save_best(done, {"params": params}, duration)
+                    best = duration if best is None else max(best, duration)
+                if done % config.checkpoint_every == 0 or done == config.steps:
+                    checkpoints.save_last(done, {"params": params, "opt_state": opt_state,
+                                                 "step": done, "skipped": skipped})
+    finally:
+        bar.close()
+        checkpoints.close()
+    return {"run": str(run_dir), "step": end, "loss": loss, "skipped": int(skipped),
+            "best_validation_duration": best, "params": params, "device": device_name()}
+
+
+def load_learned_solver(run_dir, test: Optional[xr.Dataset] = None, which: str = "best"):
+    """The trained solver of a run folder (``best`` checkpoint, else ``last``).
+
+    Raises :class:`ConfigError` when ``test`` was made for another preset or
+    grid than the run's training data.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise ConfigError(f"{run_dir} is not a training run folder (no run.json): "
+                          "train one with `neuralpde train`")
+    record = json.loads((run_dir / "run.json").read_text())
+    if test is not None:
+        for key, found in (("preset", test.attrs["preset"]), ("model_size", test.attrs["model_size"])):
+            if record[key] != found:
+                raise ConfigError(f"run {run_dir} was trained for {key}={record[key]!r}; the test "
+                                  f"store has {key}={found!r}")
+    config = train_config_from_dict(record["train_config"])
+    from neuralpde.physics.flows import flow_from_dict
+
+    model = build_model(config.model, config.seed)
+    solver = LearnedSolver.from_model(flow_from_dict(record["flow"]), record["model_size"], model,
+                                      limiter=config.model.limiter, name=run_dir.name)
+    checkpoints = Checkpoints(run_dir, config.keep_last)
+    try:
+        source = which if (which == "last" or checkpoints.best_step() is not None) else "last"
+        restored = checkpoints.restore(source, {"params": solver.params})
+    finally:
+        checkpoints.close()
+    return solver.with_params(restored["params"])
+
+
+def read_metrics(run_dir) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+__all__ = ["build_model", "window_loss", "make_train_step", "validation_duration", "train",
+           "load_learned_solver", "read_metrics", "to_dict"]

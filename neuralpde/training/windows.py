@@ -1,0 +1,59 @@
+"""Training windows from a train store: an initial frame and the next ``unroll`` frames.
+
+Window ``(sample, start)`` is the frames ``start .. start + unroll`` of one
+trajectory (the store must be saved every model step, ``save_every == 1``, so
+one frame = one solver step).  The batch of update ``k`` is drawn from
+``numpy.random.default_rng([seed, k])``: it depends on the step number only,
+which is what lets a resumed run see exactly the windows an uninterrupted run
+would have seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from neuralpde.config import ConfigError
+
+IN_MEMORY_LIMIT_BYTES = 2 * 2**30
+
+
+class WindowSource:
+    """Windows of ``unroll + 1`` consecutive frames, ``(batch, unroll + 1, 2, n, n)`` float32.
+
+    Stores under 2 GiB are loaded into memory once; larger ones are read window
+    by window from zarr.
+    """
+
+    def __init__(self, train: xr.Dataset, unroll: int, seed: int):
+        if int(train.attrs["save_every"]) != 1:
+            raise ConfigError(f"training needs a train store saved every model step: this one has "
+                              f"save_every={train.attrs['save_every']} (accepted 1)")
+        n_frames = train.sizes["time"]
+        if unroll + 1 > n_frames:
+            raise ConfigError(f"invalid unroll={unroll}: accepted 1..{n_frames - 1} "
+                              f"(the train store holds {n_frames} frames per trajectory)")
+        self.unroll, self.seed = unroll, seed
+        self.n_samples, self.n_starts = train.sizes["sample"], n_frames - unroll
+        if train.u.nbytes * 2 <= IN_MEMORY_LIMIT_BYTES:
+            self._uv = np.stack([train.u.values, train.v.values], axis=2).astype(np.float32)
+        else:
+            self._uv = None
+            self._train = train
+
+    def indices(self, step: int, batch_size: int) -> np.ndarray:
+        """``(batch, 2)`` (sample, start) pairs of update ``step``."""
+        rng = np.random.default_rng([self.seed, step])
+        return np.stack([rng.integers(0, self.n_samples, batch_size),
+                         rng.integers(0, self.n_starts, batch_size)], axis=1)
+
+    def window(self, sample: int, start: int) -> np.ndarray:
+        frames = slice(start, start + self.unroll + 1)
+        if self._uv is not None:
+            return self._uv[sample, frames]
+        u = self._train.u.isel(sample=sample, time=frames).values
+        v = self._train.v.isel(sample=sample, time=frames).values
+        return np.stack([u, v], axis=1).astype(np.float32)
+
+    def batch(self, step: int, batch_size: int) -> np.ndarray:
+        return np.stack([self.window(s, t) for s, t in self.indices(step, batch_size)])

@@ -1,0 +1,187 @@
+"""The training stack: loss decrease, resume, data parallelism, checkpoints, run loading."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import tiny_preset
+from neuralpde.cli import main
+from neuralpde.config import ConfigError
+from neuralpde.generate import generate
+from neuralpde.store import open_store
+from neuralpde.training.checkpoint import CheckpointError, Checkpoints
+from neuralpde.training.config import get_train_preset, with_training_overrides
+from neuralpde.training.trainer import (load_learned_solver, make_train_step, read_metrics, train)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(**overrides):
+    fields = dict(hidden=8, depth=2, unroll=3, batch_size=2, steps=6, checkpoint_every=3,
+                  validate_every=0, validation_samples=1, validation_horizon=0.2, log_every=1)
+    fields.update(overrides)
+    return with_training_overrides(get_train_preset("mini"), **fields)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Train (every model step) and test stores on an 8² model grid."""
+    out = tmp_path_factory.mktemp("data")
+    generate(tiny_preset(n_samples=2, duration=0.6, initial_sizes=()), out, progress=False)
+    return out
+
+
+def _params(tree):
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+
+
+def test_resume_reproduces_the_uninterrupted_run(data, tmp_path):
+    config = tiny_config()
+    full = train(config, data, tmp_path / "full", progress=False)
+    first = train(config, data, tmp_path / "resumed", progress=False, stop_after=3)
+    assert first["step"] == 3
+    second = train(config, data, tmp_path / "resumed", progress=False)
+    for a, b in zip(_params(full["params"]), _params(second["params"])):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    steps = [m["step"] for m in read_metrics(tmp_path / "resumed") if "loss" in m]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the log is continuous
+    line = read_metrics(tmp_path / "full")[-2]
+    assert {"loss", "grad_norm", "learning_rate", "steps_per_s", "skipped"} <= set(line)
+    # a run folder refuses a different config
+    with pytest.raises(ConfigError, match="different \\['train_config'\\]"):
+        train(tiny_config(hidden=4), data, tmp_path / "full", progress=False)
+
+
+def test_loss_falls_tenfold_on_one_window(data):
+    from neuralpde.evaluation.evaluate import reference_flow
+    from neuralpde.models.learned_interpolation import LearnedSolver
+    from neuralpde.training.optim import make_optimizer
+    from neuralpde.training.trainer import build_model
+    from neuralpde.training.windows import WindowSource
+
+    config = tiny_config(steps=300, peak_lr=3e-3, warmup_fraction=0.0, hidden=16)
+    train_set = open_store(data / "train.zarr")
+    batch = jnp.asarray(WindowSource(train_set, config.unroll, 0).batch(0, 1))
+    solver = LearnedSolver.from_model(reference_flow(train_set), 8, build_model(config.model, 0))
+    optimizer = make_optimizer(config)
+    step = make_train_step(solver, optimizer, "mse")
+    params, opt_state, skipped = solver.params, optimizer.init(solver.params), jnp.int32(0)
+    losses = []
+    for _ in range(config.steps):
+        params, opt_state, skipped, loss, _ = step(params, opt_state, skipped, batch)
+        losses.append(float(loss))
+    assert losses[0] / min(losses) >= 10, (losses[0], min(losses))
+    assert int(skipped) == 0
+
+
+def test_non_finite_updates_are_skipped_and_counted(data):
+    from neuralpde.evaluation.evaluate import reference_flow
+    from neuralpde.models.learned_interpolation import LearnedSolver
+    from neuralpde.training.optim import make_optimizer
+    from neuralpde.training.trainer import build_model
+
+    config = tiny_config()
+    train_set = open_store(data / "train.zarr")
+    solver = LearnedSolver.from_model(reference_flow(train_set), 8, build_model(config.model, 0))
+    optimizer = make_optimizer(config)
+    step = make_train_step(solver, optimizer, "mse")
+    bad = jnp.full((2, config.unroll + 1, 2, 8, 8), jnp.nan)
+    before = _params(solver.params)
+    params, _, skipped, loss, _ = step(solver.params, optimizer.init(solver.params), jnp.int32(0), bad)
+    assert int(skipped) == 1 and not np.isfinite(float(loss))
+    for a, b in zip(before, _params(params)):
+        np.testing.assert_array_equal(a, b)
+
+
+DATA_PARALLEL_SCRIPT = textwrap.dedent("""
+    import sys
+    import jax, jax.numpy as jnp, numpy as np
+    from neuralpde.evaluation.evaluate import reference_flow
+    from neuralpde.models.learned_interpolation import LearnedSolver
+    from neuralpde.sharding import batch_mesh, batch_sharding, replicated, shard_batch
+    from neuralpde.store import open_store
+    from neuralpde.training.config import get_train_preset, with_training_overrides
+    from neuralpde.training.optim import make_optimizer
+    from neuralpde.training.trainer import build_model, make_train_step
+    from neuralpde.training.windows import WindowSource
+    config = with_training_overrides(get_train_preset("mini"), hidden=8, depth=2, unroll=3,
+                                     batch_size=4)
+    train_set = open_store(sys.argv[1])
+    batch = WindowSource(train_set, 3, 0).batch(0, 4)
+    losses = []
+    for devices in (jax.devices()[:1], jax.devices()):
+        mesh = batch_mesh(devices)
+        solver = LearnedSolver.from_model(reference_flow(train_set), 8, build_model(config.model, 0))
+        optimizer = make_optimizer(config)
+        params = jax.device_put(solver.params, replicated(mesh))
+        step = make_train_step(solver, optimizer, "mse")
+        sharded = shard_batch(jnp.asarray(batch), batch_sharding(mesh))
+        out = step(params, jax.device_put(optimizer.init(params), replicated(mesh)), jnp.int32(0), sharded)
+        losses.append(float(out[3]))
+        print("devices", mesh.size, "shards", len(sharded.sharding.device_set), "loss", repr(losses[-1]))
+""")
+
+
+def test_four_simulated_devices_give_the_loss_of_one(data):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", DATA_PARALLEL_SCRIPT, str(data / "train.zarr")],
+                            cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = [l.split() for l in result.stdout.splitlines() if l.startswith("devices")]
+    assert [(l[1], l[3]) for l in lines] == [("1", "1"), ("4", "4")]
+    one, four = float(lines[0][5]), float(lines[1][5])
+    assert four == pytest.approx(one, rel=1e-5)
+
+
+def test_checkpoints_corruption_mismatch_and_evaluation(data, tmp_path):
+    run = tmp_path / "li"
+    train(tiny_config(steps=3, validate_every=3), data, run, progress=False)
+    test = open_store(data / "test.zarr")
+    solver = load_learned_solver(run, test)
+    assert solver.kind == "learned" and solver.size == 8 and solver.name == "li"
+
+    # evaluation through the CLI, like any other solver
+    assert main(["evaluate", "--data", str(data), "--solver", f"run:{run}", "--out",
+                 str(tmp_path / "results"), "--horizon", "0.2"]) == 0
+    summary = json.loads((tmp_path / "results" / "li" / "summary.json").read_text())
+    assert summary["kind"] == "learned"
+
+    # a partial (uncommitted) checkpoint folder is ignored
+    checkpoints = Checkpoints(run, keep_last=3)
+    assert checkpoints.latest_step() == 3
+    checkpoints.close()
+    (run / "checkpoints" / "last" / "6.orbax-checkpoint-tmp-123").mkdir()
+    checkpoints = Checkpoints(run, keep_last=3)
+    assert checkpoints.latest_step() == 3
+    checkpoints.close()
+
+    # a corrupted checkpoint gives a clear error naming it
+    for path in (run / "checkpoints" / "best").rglob("*"):
+        if path.is_file() and path.stat().st_size > 0 and "METADATA" not in path.name:
+            path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="checkpoints/best.* corrupted"):
+        load_learned_solver(run, test)
+
+    # a store made for another grid is refused
+    other = tmp_path / "other"
+    generate(tiny_preset(model_size=16, fine_size=32, n_samples=1, duration=0.3, initial_sizes=()),
+             other, splits=("test",), progress=False)
+    with pytest.raises(ConfigError, match="trained for model_size=8; the test store has model_size=16"):
+        load_learned_solver(run, open_store(other / "test.zarr"))
+
+
+def test_training_needs_every_model_step(data, tmp_path):
+    other = tmp_path / "sparse"
+    generate(tiny_preset(n_samples=1, duration=0.6, save_every=2, initial_sizes=()), other,
+             progress=False)
+    with pytest.raises(ConfigError, match="save_every=2 \\(accepted 1\\)"):
+        train(tiny_config(), other, tmp_path / "run", progress=False)
+    assert main(["train", "--data", str(other), "--out", str(tmp_path / "run2"), "--steps", "0"]) == 2
