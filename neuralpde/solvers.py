@@ -108,6 +108,10 @@ class FiniteVolumeSolver:
         return state
 
 
+jax.tree_util.register_dataclass(
+    FiniteVolumeSolver, data_fields=[], meta_fields=["flow", "size", "dt", "scheme", "name"])
+
+
 def classical_solver(name: str, flow: FlowSpec, model_size: int) -> FiniteVolumeSolver:
     """A classical solver from its name: ``dns``, ``dns-64``, ``weno5-js``, ``weno5-z-64``, ...
 

@@ -13,6 +13,7 @@ evaluation completes and reports the divergence.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import jax
@@ -48,33 +49,61 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
-def _rollout_kernels(solver: Solver, steps_per_frame: int, output_size: int, domain_size: float,
-                     sharding):
-    def observe(state):
-        uv = solver.velocity(state)
-        return dns.downsample_velocity(uv, output_size, domain_size)
+@dataclasses.dataclass(frozen=True)
+class _Opaque:
+    """A solver that is not a pytree, carried through jit as static (hashable) data."""
 
+    solver: object
+
+
+jax.tree_util.register_dataclass(_Opaque, data_fields=[], meta_fields=["solver"])
+
+
+def as_jit_argument(solver):
+    """``solver`` in a form ``jax.jit`` accepts as an argument.
+
+    A solver registered as a pytree (its arrays, e.g. network parameters, are
+    leaves) is passed as it is, so its parameters are traced inputs rather
+    than constants baked into the compiled code, and one compilation serves
+    every parameter value.  Any other (hashable) solver is wrapped as static.
+    """
+    leaves = jax.tree.leaves(solver)
+    return _Opaque(solver) if len(leaves) == 1 and leaves[0] is solver else solver
+
+
+def _unwrap(solver):
+    return solver.solver if isinstance(solver, _Opaque) else solver
+
+
+@functools.partial(jax.jit, static_argnames=("output_size", "domain_size"))
+def _initial(solver, uv, output_size, domain_size):
+    solver = _unwrap(solver)
+    state = jax.vmap(solver.init)(uv)
+    observe = lambda s: dns.downsample_velocity(solver.velocity(s), output_size, domain_size)
+    return state, jax.vmap(observe)(state)
+
+
+@functools.partial(jax.jit, static_argnames=("length", "steps_per_frame", "output_size", "domain_size"))
+def _block(solver, carry, length, steps_per_frame, output_size, domain_size):
+    """``length`` frames: ``steps_per_frame`` checked steps each, then observe."""
+    solver = _unwrap(solver)
     batched_step = jax.vmap(solver.step)
     batched_finite = jax.vmap(_all_finite)
+    observe = lambda s: dns.downsample_velocity(solver.velocity(s), output_size, domain_size)
+
+    def one_step(_, inner):
+        state, count, diverged = inner
+        state = batched_step(state)
+        count = count + 1
+        bad = (diverged == NOT_DIVERGED) & ~batched_finite(state)
+        return state, count, jnp.where(bad, count, diverged)
 
     def advance_frame(carry, _):
-        def one_step(_, inner):
-            state, count, diverged = inner
-            state = batched_step(state)
-            count = count + 1
-            bad = (diverged == NOT_DIVERGED) & ~batched_finite(state)
-            return state, count, jnp.where(bad, count, diverged)
-
         carry = jax.lax.fori_loop(0, steps_per_frame, one_step, carry)
         return carry, jax.vmap(observe)(carry[0])
 
-    def block(carry, length):
-        carry, frames = jax.lax.scan(advance_frame, carry, None, length=length)
-        return carry, jnp.swapaxes(frames, 0, 1)
-
-    init = jax.jit(lambda uv: (jax.vmap(solver.init)(uv), jax.vmap(observe)(jax.vmap(solver.init)(uv))),
-                   out_shardings=sharding)
-    return init, jax.jit(block, static_argnums=1)
+    carry, frames = jax.lax.scan(advance_frame, carry, None, length=length)
+    return carry, jnp.swapaxes(frames, 0, 1)
 
 
 def rollout(
@@ -96,14 +125,15 @@ def rollout(
     n = uv0.shape[0]
     padded = padded_batch(n, mesh.size)
     uv = np.concatenate([uv0, np.repeat(uv0[-1:], padded - n, axis=0)]) if padded > n else uv0
-    init, block = _rollout_kernels(solver, steps_per_frame, output_size, domain_size, sharding)
-    state, first = init(shard_batch(jnp.asarray(uv, jnp.float32), sharding))
+    arg = as_jit_argument(solver)
+    sizes = {"output_size": output_size, "domain_size": float(domain_size)}
+    state, first = _initial(arg, shard_batch(jnp.asarray(uv, jnp.float32), sharding), **sizes)
     carry = (state, jnp.int32(0), shard_batch(jnp.full((padded,), NOT_DIVERGED, jnp.int32), sharding))
     frames = [np.asarray(first)[:, None]]
     done = 1
     while done < n_frames:
         length = min(block_frames, n_frames - done)
-        carry, new = block(carry, length)
+        carry, new = _block(arg, carry, length=length, steps_per_frame=steps_per_frame, **sizes)
         frames.append(np.asarray(new))
         done += length
         if bool(jnp.all(carry[2] != NOT_DIVERGED)) and done < n_frames:
@@ -115,6 +145,12 @@ def rollout(
                    steps_per_frame=steps_per_frame)
 
 
+@functools.partial(jax.jit, static_argnames=("steps",))
+def _run_steps(solver, uv, steps):
+    solver = _unwrap(solver)
+    return solver.velocity(dns.repeated(solver.step, steps)(solver.init(uv)))
+
+
 def measure_latency(solver: Solver, uv0: np.ndarray, duration: float = 1.0, repeats: int = 3) -> float:
     """Wall-clock seconds per simulated time unit, batch 1, compile excluded.
 
@@ -122,13 +158,12 @@ def measure_latency(solver: Solver, uv0: np.ndarray, duration: float = 1.0, repe
     compile and warm up, then ``repeats`` more times, and returns the median.
     """
     steps = max(1, round(duration / solver.dt))
-    run = jax.jit(lambda uv: solver.velocity(dns.repeated(solver.step, steps)(solver.init(uv))))
-    uv = jnp.asarray(uv0, jnp.float32)
-    jax.block_until_ready(run(uv))
+    arg, uv = as_jit_argument(solver), jnp.asarray(uv0, jnp.float32)
+    jax.block_until_ready(_run_steps(arg, uv, steps=steps))
     timings = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(run(uv))
+        jax.block_until_ready(_run_steps(arg, uv, steps=steps))
         timings.append(time.perf_counter() - start)
     return float(np.median(timings)) / (steps * solver.dt)
 

@@ -27,6 +27,7 @@ steps_per_s, skipped; validation lines add ``validation_duration``),
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -72,6 +73,14 @@ def window_loss(solver: LearnedSolver, window: jax.Array, kind: str) -> jax.Arra
     return jnp.mean(squared)
 
 
+@functools.lru_cache(maxsize=4)
+def cached_train_step(config: TrainConfig, flow, size: int):
+    """The compiled train step of a config (shared by runs and resumes in one process)."""
+    model = build_model(config.model, config.seed)
+    solver = LearnedSolver.from_model(flow, size, model, limiter=config.model.limiter)
+    return make_train_step(solver, make_optimizer(config), config.loss)
+
+
 def make_train_step(solver: LearnedSolver, optimizer: optax.GradientTransformation, loss_kind: str):
     """``(params, opt_state, skipped, batch) -> (params, opt_state, skipped, loss, grad_norm)``."""
     def loss_fn(params, batch):
@@ -80,7 +89,7 @@ def make_train_step(solver: LearnedSolver, optimizer: optax.GradientTransformati
 
     def train_step(params, opt_state, skipped, batch):
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
@@ -191,7 +200,7 @@ def train(
     metrics_path = run_dir / "metrics.jsonl"
     _truncate_metrics(metrics_path, start)
 
-    train_step = make_train_step(solver, optimizer, config.loss)
+    train_step = cached_train_step(config, flow, size)
     sharding = batch_sharding(mesh)
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     from tqdm.auto import tqdm
