@@ -186,3 +186,34 @@ def test_training_needs_every_model_step(data, tmp_path):
     with pytest.raises(ConfigError, match="save_every=2 \\(accepted 1\\)"):
         train(tiny_config(), other, tmp_path / "run", progress=False)
     assert main(["train", "--data", str(other), "--out", str(tmp_path / "run2"), "--steps", "0"]) == 2
+
+
+def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(data, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "killed"
+    argv = [sys.executable, "-m", "neuralpde.cli", "train", "--data", str(data), "--out", str(run),
+            "--no-progress", "--steps", "40", "--batch-size", "2", "--unroll", "3", "--hidden", "8",
+            "--depth", "2", "--checkpoint-every", "3", "--validate-every", "0"]
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    last = run / "checkpoints" / "last"
+    deadline = time.time() + 180
+    while time.time() < deadline and not (last.exists() and any(p.name.isdigit() for p in last.iterdir())):
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    checkpoints = Checkpoints(run, keep_last=3)
+    killed_at = checkpoints.latest_step()
+    checkpoints.close()
+    assert killed_at is not None and killed_at < 40, "the kill came after the end"
+    assert subprocess.run(argv, cwd=REPO, capture_output=True).returncode == 0
+
+    config = with_training_overrides(get_train_preset("mini"), kind="li", steps=40, batch_size=2,
+                                     unroll=3, hidden=8, depth=2, checkpoint_every=3,
+                                     validate_every=0)
+    reference = train(config, data, tmp_path / "uninterrupted", progress=False)
+    resumed = load_learned_solver(run, which="last")
+    for a, b in zip(_params(reference["params"]), _params(resumed.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -134,7 +134,7 @@ TRAIN_PRESETS = {
     "paper": TrainConfig(),
     "mini": TrainConfig(
         model=ModelConfig(hidden=32, depth=4), unroll=8, batch_size=8, steps=1000,
-        checkpoint_every=100, validate_every=250, validation_samples=2, validation_horizon=3.0),
+        checkpoint_every=100, validate_every=250, validation_samples=2, validation_horizon=8.0),
 }
 
 
