@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(**overrides):
-    fields = dict(hidden=8, depth=2, unroll=3, batch_size=2, steps=6, checkpoint_every=3,
+    # steps/learning-rate settings equal to the CLI run of the SIGKILL test: one compilation
+    fields = dict(hidden=8, depth=2, unroll=3, batch_size=2, steps=40, checkpoint_every=3,
                   validate_every=0, validation_samples=1, validation_horizon=0.2, log_every=1)
     fields.update(overrides)
     return with_training_overrides(get_train_preset("mini"), **fields)
@@ -44,21 +45,27 @@ def _params(tree):
     return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
 
 
-def test_resume_reproduces_the_uninterrupted_run(data, tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    """40 uninterrupted updates of tiny_config()."""
+    return train(tiny_config(), data, tmp_path_factory.mktemp("runs") / "full", progress=False)
+
+
+def test_resume_reproduces_the_uninterrupted_run(data, tmp_path, uninterrupted):
     config = tiny_config()
-    full = train(config, data, tmp_path / "full", progress=False)
-    first = train(config, data, tmp_path / "resumed", progress=False, stop_after=3)
-    assert first["step"] == 3
+    full = uninterrupted
+    first = train(config, data, tmp_path / "resumed", progress=False, stop_after=21)
+    assert first["step"] == 21
     second = train(config, data, tmp_path / "resumed", progress=False)
     for a, b in zip(_params(full["params"]), _params(second["params"])):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     steps = [m["step"] for m in read_metrics(tmp_path / "resumed") if "loss" in m]
-    assert steps == [1, 2, 3, 4, 5, 6]  # the log is continuous
-    line = read_metrics(tmp_path / "full")[-2]
+    assert steps == list(range(1, 41))  # the log is continuous (lines after step 21 were dropped)
+    line = read_metrics(full["run"])[-2]
     assert {"loss", "grad_norm", "learning_rate", "steps_per_s", "skipped"} <= set(line)
     # a run folder refuses a different config
     with pytest.raises(ConfigError, match="different \\['train_config'\\]"):
-        train(tiny_config(hidden=4), data, tmp_path / "full", progress=False)
+        train(tiny_config(hidden=4), data, full["run"], progress=False)
 
 
 def test_loss_falls_tenfold_on_one_window(data):
@@ -144,7 +151,7 @@ def test_four_simulated_devices_give_the_loss_of_one(data):
 
 def test_checkpoints_corruption_mismatch_and_evaluation(data, tmp_path):
     run = tmp_path / "li"
-    train(tiny_config(steps=3, validate_every=3), data, run, progress=False)
+    train(tiny_config(checkpoint_every=40, validate_every=0), data, run, progress=False)
     test = open_store(data / "test.zarr")
     solver = load_learned_solver(run, test)
     assert solver.kind == "learned" and solver.size == 8 and solver.name == "li"
@@ -155,13 +162,17 @@ def test_checkpoints_corruption_mismatch_and_evaluation(data, tmp_path):
     summary = json.loads((tmp_path / "results" / "li" / "summary.json").read_text())
     assert summary["kind"] == "learned"
 
+    last = load_learned_solver(run, test, which="last")  # last holds the optimiser state too
+    for a, b in zip(_params(last.params), _params(solver.params)):
+        np.testing.assert_array_equal(a, b)  # best and last are both step 40 here
+
     # a partial (uncommitted) checkpoint folder is ignored
     checkpoints = Checkpoints(run, keep_last=3)
-    assert checkpoints.latest_step() == 3
+    assert checkpoints.latest_step() == 40
     checkpoints.close()
-    (run / "checkpoints" / "last" / "6.orbax-checkpoint-tmp-123").mkdir()
+    (run / "checkpoints" / "last" / "43.orbax-checkpoint-tmp-123").mkdir()
     checkpoints = Checkpoints(run, keep_last=3)
-    assert checkpoints.latest_step() == 3
+    assert checkpoints.latest_step() == 40
     checkpoints.close()
 
     # a corrupted checkpoint gives a clear error naming it
@@ -188,7 +199,8 @@ def test_training_needs_every_model_step(data, tmp_path):
     assert main(["train", "--data", str(other), "--out", str(tmp_path / "run2"), "--steps", "0"]) == 2
 
 
-def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(data, tmp_path):
+def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(data, tmp_path,
+                                                                              uninterrupted):
     import signal
     import time
 
@@ -196,7 +208,10 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     argv = [sys.executable, "-m", "neuralpde.cli", "train", "--data", str(data), "--out", str(run),
             "--no-progress", "--steps", "40", "--batch-size", "2", "--unroll", "3", "--hidden", "8",
             "--depth", "2", "--checkpoint-every", "3", "--validate-every", "0"]
-    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # both processes share a persistent compilation cache: the rerun does not compile again
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
+    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
     last = run / "checkpoints" / "last"
     deadline = time.time() + 180
     while time.time() < deadline and not (last.exists() and any(p.name.isdigit() for p in last.iterdir())):
@@ -208,12 +223,13 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     killed_at = checkpoints.latest_step()
     checkpoints.close()
     assert killed_at is not None and killed_at < 40, "the kill came after the end"
-    assert subprocess.run(argv, cwd=REPO, capture_output=True).returncode == 0
+    assert subprocess.run(argv, cwd=REPO, env=env, capture_output=True).returncode == 0
 
     config = with_training_overrides(get_train_preset("mini"), kind="li", steps=40, batch_size=2,
                                      unroll=3, hidden=8, depth=2, checkpoint_every=3,
                                      validate_every=0)
-    reference = train(config, data, tmp_path / "uninterrupted", progress=False)
+    # the same model, optimiser, windows and seed as tiny_config(): the same 40 updates
+    assert config.model == tiny_config().model and config.steps == tiny_config().steps
     resumed = load_learned_solver(run, which="last")
-    for a, b in zip(_params(reference["params"]), _params(resumed.params)):
+    for a, b in zip(_params(uninterrupted["params"]), _params(resumed.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -27,6 +27,7 @@ steps_per_s, skipped; validation lines add ``validation_duration``),
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -75,9 +76,20 @@ def window_loss(solver: LearnedSolver, window: jax.Array, kind: str) -> jax.Arra
     return jnp.mean(squared)
 
 
-@functools.lru_cache(maxsize=4)
 def cached_train_step(config: TrainConfig, flow, size: int):
-    """The compiled train step of a config (shared by runs and resumes in one process)."""
+    """The compiled train step of a config (shared by runs and resumes in one process).
+
+    Fields that do not enter the step (data shape, logging, checkpointing,
+    validation, seed) are normalised out of the cache key.
+    """
+    key = dataclasses.replace(config, unroll=1, batch_size=1, checkpoint_every=1, keep_last=1,
+                              validate_every=0, validation_samples=1, validation_horizon=1.0,
+                              log_every=1, seed=0)
+    return _train_step_for(key, flow, size)
+
+
+@functools.lru_cache(maxsize=4)
+def _train_step_for(config: TrainConfig, flow, size: int):
     model = build_model(config.model, config.seed)
     solver = LearnedSolver.from_model(flow, size, model, limiter=config.model.limiter)
     return make_train_step(solver, make_optimizer(config), config.loss)
@@ -275,7 +287,11 @@ def load_learned_solver(run_dir, test: Optional[xr.Dataset] = None, which: str =
     checkpoints = Checkpoints(run_dir, config.keep_last)
     try:
         source = which if (which == "last" or checkpoints.best_step() is not None) else "last"
-        restored = checkpoints.restore(source, {"params": solver.params})
+        target = {"params": solver.params}
+        if source == "last":  # the last checkpoints also hold the optimiser state
+            target.update(opt_state=make_optimizer(config).init(solver.params), step=0,
+                          skipped=jnp.int32(0))
+        restored = checkpoints.restore(source, target)
     finally:
         checkpoints.close()
     return solver.with_params(restored["params"])
