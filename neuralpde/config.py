@@ -8,7 +8,6 @@ stored in a trajectory store's attrs or a run folder.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Any
 
@@ -48,10 +47,6 @@ def to_dict(config) -> dict[str, Any]:
             value = list(value)
         out[field.name] = value
     return out
-
-
-def to_json(config) -> str:
-    return json.dumps(to_dict(config), sort_keys=True)
 
 
 def fields_from_dict(cls, data: dict[str, Any]) -> dict[str, Any]:

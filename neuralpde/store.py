@@ -230,11 +230,6 @@ def _validate_variables(path, ds: xr.Dataset, attrs: dict) -> None:
                 raise StoreError(f"{path}: initial-state variable {var!r} missing or with wrong dims")
 
 
-def store_config(path) -> dict:
-    """The generation config recorded in a store's attrs (parsed ``config_json``)."""
-    return json.loads(read_attrs(path)["config_json"])
-
-
 def export_netcdf(store_path, nc_path) -> Path:
     """Write a complete store to one netCDF file (for sharing); returns its path.
 

@@ -42,7 +42,7 @@ import xarray as xr
 from flax import nnx
 
 from neuralpde import __version__, store
-from neuralpde.config import ConfigError, to_dict
+from neuralpde.config import ConfigError
 from neuralpde.evaluation import metrics
 from neuralpde.evaluation.evaluate import initial_states, reference_flow, steps_per_frame
 from neuralpde.evaluation.rollout import device_name, rollout
@@ -303,4 +303,4 @@ def read_metrics(run_dir) -> list[dict]:
 
 
 __all__ = ["build_model", "window_loss", "make_train_step", "validation_duration", "train",
-           "load_learned_solver", "read_metrics", "to_dict"]
+           "load_learned_solver", "read_metrics", "cached_train_step"]
