@@ -67,8 +67,8 @@ def window_loss(solver: LearnedSolver, window: jax.Array, kind: str) -> jax.Arra
         uv = solver.step(uv)
         return uv, uv
 
-    # Fully unrolled: on XLA:CPU the backward pass of a rolled scan over conv
-    # layers runs ~16x slower (benchmarks/training_throughput.py history).
+    # Fully unrolled: on XLA:CPU the backward pass of a rolled scan over the
+    # conv layers was an order of magnitude slower (one-off profile).
     _, predicted = jax.lax.scan(body, window[0], None, length=window.shape[0] - 1, unroll=True)
     squared = jnp.mean((predicted - window[1:]) ** 2, axis=(1, 2, 3))
     if kind == "relative_mse":
