@@ -121,3 +121,13 @@ def test_downsampling_rejects_a_non_divisor():
 
     with pytest.raises(ConfigError, match="divisor of the source grid 64"):
         dns.downsample_velocity(jnp.zeros((2, 64, 64)), 48)
+
+
+def test_only_the_adapter_imports_jax_cfd():
+    """DESIGN.md: every jax-cfd call goes through neuralpde.physics (one module imports it)."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "neuralpde"
+    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                       if "import jax_cfd" in p.read_text() or "from jax_cfd" in p.read_text())
+    assert importers == ["physics/jaxcfd.py"]
