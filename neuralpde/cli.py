@@ -1,4 +1,4 @@
-"""The ``neuralpde`` command line: ``generate | export | evaluate | compare | quickstart``.
+"""The ``neuralpde`` command line: ``generate | export | evaluate | compare | train``.
 
 Every sub-command validates its options and exits with status 2 and a
 one-line message naming the bad value and the accepted range.

@@ -235,6 +235,10 @@ def export_netcdf(store_path, nc_path) -> Path:
 
     Written to a temporary name and renamed, so no half-written file remains.
     """
+    import importlib.util
+
+    if importlib.util.find_spec("netCDF4") is None:
+        raise StoreError("netCDF export needs the netCDF4 package: pip install 'neuralpde[netcdf]'")
     ds = open_store(store_path).load()
     for var in ds.variables.values():
         var.encoding = {}
