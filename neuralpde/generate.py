@@ -199,8 +199,9 @@ def generate_split(
     plan = plan_split(preset, split)
     attrs = store_attrs(preset, split, plan)
     if path.exists():
-        _check_same_generation(path, attrs)
-        if store.read_attrs(path)["complete"]:
+        existing = store.read_attrs(path)
+        _check_same_generation(path, existing, attrs)
+        if existing["complete"]:
             return path
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -270,8 +271,7 @@ def generate_split(
     return path
 
 
-def _check_same_generation(path: Path, attrs: dict) -> None:
-    existing = store.read_attrs(path)
+def _check_same_generation(path: Path, existing: dict, attrs: dict) -> None:
     if existing.get("generation_key") == attrs["generation_key"]:
         return
     old = json.loads(existing.get("generation_key", "{}"))
