@@ -1,7 +1,9 @@
 """Classical face-value schemes for finite-volume advection.
 
 - :mod:`neuralpde.numerics.weno` -- fifth-order WENO reconstruction
-  (WENO5-JS of Jiang & Shu 1996, WENO5-Z of Borges et al. 2008).
+  (WENO5-JS of Jiang & Shu 1996, WENO5-Z of Borges et al. 2008), with an
+  optional monotonicity-preserving bound (``monotone=True``, Suresh & Huynh
+  1997).
 - :mod:`neuralpde.numerics.van_leer` -- second-order MUSCL reconstruction with
   the van Leer limiter (TVD), the comparison scheme.
 - :mod:`neuralpde.numerics.advection_1d` -- a small 1-D periodic advection
@@ -19,6 +21,7 @@ from neuralpde.numerics.van_leer import (
 )
 from neuralpde.numerics.weno import (
     WENO_SCHEMES,
+    mp_alpha_for_courant,
     weno5_face_values,
     weno5_left,
     weno5_right,
@@ -27,6 +30,7 @@ from neuralpde.numerics.weno import (
 
 __all__ = [
     "WENO_SCHEMES",
+    "mp_alpha_for_courant",
     "weno5_face_values",
     "weno5_left",
     "weno5_right",

@@ -9,6 +9,14 @@ where the face value ``u_{i+1/2}`` comes from one of the face schemes in
 :data:`SCHEMES` (upwinded by the sign of ``a``), and SSP-RK3 (Shu--Osher) in
 time.  The state holds cell averages.
 
+``monotone=True`` (on :func:`flux_divergence_rhs`, :func:`advect_1d`,
+:func:`compare_schemes`) adds the Suresh--Huynh monotonicity-preserving bound
+to the WENO face values (see :mod:`neuralpde.numerics.weno`; van Leer is
+unaffected).  By default :func:`advect_1d` then picks
+``mp_alpha = min(4, 1/C - 1)`` from the run's Courant number ``C`` (the
+largest ``alpha`` that satisfies the bound's CFL condition
+``C <= 1/(1 + alpha)``), e.g. 1.5 at CFL 0.4.
+
 Typical notebook use::
 
     from neuralpde.numerics import advection_1d as a1
@@ -22,14 +30,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from neuralpde.numerics.van_leer import van_leer_face_values
-from neuralpde.numerics.weno import weno5_upwind
+from neuralpde.numerics.weno import _check_params, mp_alpha_for_courant, weno5_upwind
 
 Array = jnp.ndarray
 
@@ -40,25 +48,31 @@ SCHEMES = ("van_leer", "weno5-js", "weno5-z")
 PROFILES = ("smooth", "square")
 
 
-def _face_fn(scheme: str) -> Callable[[Array, Array], Array]:
+def _face_fn(scheme: str, monotone: bool = False, mp_alpha: float = 4.0,
+             mp_eps: float = 0.0) -> Callable[[Array, Array], Array]:
+    mp = dict(monotone=monotone, mp_alpha=mp_alpha, mp_eps=mp_eps)
     if scheme == "van_leer":
         return lambda c, a: van_leer_face_values(c, 0, a)
     if scheme == "weno5-js":
-        return lambda c, a: weno5_upwind(c, 0, a, scheme="js")
+        return lambda c, a: weno5_upwind(c, 0, a, scheme="js", **mp)
     if scheme == "weno5-z":
-        return lambda c, a: weno5_upwind(c, 0, a, scheme="z")
+        return lambda c, a: weno5_upwind(c, 0, a, scheme="z", **mp)
     raise ValueError(
         f"unknown face scheme {scheme!r}; accepted: "
         + ", ".join(repr(s) for s in SCHEMES))
 
 
-def flux_divergence_rhs(c: Array, velocity, dx: float, scheme: str) -> Array:
+def flux_divergence_rhs(c: Array, velocity, dx: float, scheme: str, *,
+                        monotone: bool = False, mp_alpha: float = 4.0,
+                        mp_eps: float = 0.0) -> Array:
     """Semi-discrete right-hand side ``-(F_{i+1/2} - F_{i-1/2}) / dx``.
 
     ``velocity`` is a scalar or an array of face velocities (entry ``i`` at
-    face ``i+1/2``).
+    face ``i+1/2``).  ``monotone``, ``mp_alpha``, ``mp_eps``: the optional
+    monotonicity-preserving bound of the WENO face values
+    (:func:`neuralpde.numerics.weno.weno5_face_values`); ignored by van Leer.
     """
-    face = _face_fn(scheme)
+    face = _face_fn(scheme, monotone, mp_alpha, mp_eps)
     a = jnp.asarray(velocity, dtype=c.dtype)
     flux = a * face(c, a)
     return -(flux - jnp.roll(flux, 1)) / dx
@@ -71,15 +85,19 @@ def ssp_rk3_step(rhs: Callable[[Array], Array], c: Array, dt) -> Array:
     return c / 3.0 + (2.0 / 3.0) * (c2 + dt * rhs(c2))
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "scheme"))
-def _advect_jit(c0, velocity, dx, dt, steps, scheme):
-    rhs = lambda c: flux_divergence_rhs(c, velocity, dx, scheme)  # noqa: E731
+@functools.partial(jax.jit, static_argnames=(
+    "steps", "scheme", "monotone", "mp_alpha", "mp_eps"))
+def _advect_jit(c0, velocity, dx, dt, steps, scheme, monotone, mp_alpha, mp_eps):
+    rhs = lambda c: flux_divergence_rhs(  # noqa: E731
+        c, velocity, dx, scheme, monotone=monotone, mp_alpha=mp_alpha,
+        mp_eps=mp_eps)
     return jax.lax.fori_loop(
         0, steps, lambda _, c: ssp_rk3_step(rhs, c, dt), c0)
 
 
 def advect_1d(c0: Array, velocity, dx: float, dt: float, steps: int,
-              scheme: str) -> Array:
+              scheme: str, *, monotone: bool = False,
+              mp_alpha: Optional[float] = None, mp_eps: float = 0.0) -> Array:
     """Advance cell averages ``c0`` by ``steps`` SSP-RK3 steps of size ``dt``.
 
     Args:
@@ -90,6 +108,14 @@ def advect_1d(c0: Array, velocity, dx: float, dt: float, steps: int,
       dt: time step (> 0); the Courant number is ``|a| dt / dx``.
       steps: number of time steps (>= 0).
       scheme: one of :data:`SCHEMES`.
+      monotone: add the Suresh--Huynh monotonicity-preserving bound to the
+        WENO face values (ignored by van Leer).
+      mp_alpha: its ``alpha``; None (default) takes
+        ``mp_alpha_for_courant(C) = min(4, 1/C - 1)`` with the run's Courant
+        number ``C = max|velocity| dt / dx`` (must then be < 1), the largest
+        ``alpha`` that satisfies the bound's CFL condition
+        ``C <= 1 / (1 + alpha)``.
+      mp_eps: the threshold of the bound's "no limiting needed" test.
 
     Returns:
       The cell averages after ``steps * dt``.
@@ -106,7 +132,20 @@ def advect_1d(c0: Array, velocity, dx: float, dt: float, steps: int,
         raise ValueError(f"dt must be > 0, got {dt!r}")
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    return _advect_jit(c0, velocity, dx, dt, int(steps), scheme)
+    if mp_alpha is None:
+        if monotone:
+            try:
+                speed = float(np.max(np.abs(np.asarray(velocity))))
+            except jax.errors.TracerArrayConversionError:
+                raise ValueError(
+                    "advect_1d needs a concrete velocity to choose mp_alpha from "
+                    "the Courant number; pass mp_alpha explicitly") from None
+            mp_alpha = mp_alpha_for_courant(speed * dt / dx)
+        else:
+            mp_alpha = 4.0
+    _check_params(1e-6, 2, mp_alpha, mp_eps)
+    return _advect_jit(c0, velocity, dx, dt, int(steps), scheme, bool(monotone),
+                       float(mp_alpha), float(mp_eps))
 
 
 def _check_n(n: int) -> None:
@@ -174,6 +213,8 @@ class ComparisonResult:
         :data:`PROFILES` and ``name`` in ``('exact',) + SCHEMES`` (NumPy arrays;
         after whole periods the exact solution is the initial profile).
       errors: ``errors[profile][scheme]`` = ``{'l1', 'linf', 'overshoot'}``.
+      monotone: whether the WENO face values had the monotonicity-preserving
+        bound.
     """
 
     n: int
@@ -184,6 +225,7 @@ class ComparisonResult:
     x: np.ndarray
     profiles: Dict[str, Dict[str, np.ndarray]]
     errors: Dict[str, Dict[str, Dict[str, float]]]
+    monotone: bool = False
 
     def format_table(self) -> str:
         """The error table as plain text."""
@@ -197,12 +239,16 @@ class ComparisonResult:
 
 
 def compare_schemes(n: int = 128, cfl: float = 0.4, periods: int = 1,
-                    schemes=SCHEMES) -> ComparisonResult:
+                    schemes=SCHEMES, *, monotone: bool = False,
+                    mp_alpha: Optional[float] = None,
+                    mp_eps: float = 0.0) -> ComparisonResult:
     """Advect the smooth and the square wave ``periods`` times around [0, 1].
 
     Velocity 1, ``dt = periods / steps`` with ``steps = ceil(periods n / cfl)``
     so that the run ends exactly after whole periods (where the exact solution
     equals the initial profile) with a Courant number ``<= cfl``.
+    ``monotone``, ``mp_alpha``, ``mp_eps`` are passed to :func:`advect_1d`
+    (the WENO schemes' optional monotonicity-preserving bound).
     """
     _check_n(n)
     if not 0 < cfl <= 1:
@@ -221,12 +267,14 @@ def compare_schemes(n: int = 128, cfl: float = 0.4, periods: int = 1,
         profiles[prof] = {"exact": np.asarray(c0)}
         errors[prof] = {}
         for s in schemes:
-            c = advect_1d(c0, 1.0, dx, dt, steps, s)
+            c = advect_1d(c0, 1.0, dx, dt, steps, s, monotone=monotone,
+                          mp_alpha=mp_alpha, mp_eps=mp_eps)
             profiles[prof][s] = np.asarray(c)
             errors[prof][s] = profile_errors(c, c0, dx)
     return ComparisonResult(n=int(n), cfl=float(cfl), periods=int(periods),
                             dt=float(dt), steps=steps, x=cell_centers(n),
-                            profiles=profiles, errors=errors)
+                            profiles=profiles, errors=errors,
+                            monotone=bool(monotone))
 
 
 def plot_comparison(result: ComparisonResult):
@@ -244,8 +292,9 @@ def plot_comparison(result: ComparisonResult):
         ax = fig.add_subplot(grid[0, col])
         for name, c in result.profiles[prof].items():
             ax.plot(result.x, c, label=name, **styles.get(name, dict(lw=1.2)))
+        mp = ", WENO + MP bound" if result.monotone else ""
         ax.set_title(f"{prof} wave after {result.periods} period(s), "
-                     f"n={result.n}, CFL={result.cfl:g}")
+                     f"n={result.n}, CFL={result.cfl:g}{mp}")
         ax.set_xlabel("x")
         ax.set_ylabel("u (cell average)")
         ax.legend(fontsize=8)

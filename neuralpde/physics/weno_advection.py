@@ -24,6 +24,14 @@ The classical WENO baselines are the reference finite-volume step
    boundary conditions are exactly what jax-cfd's step expects.  No dt-dependent
    limiter is involved: WENO advection is a semi-discrete operator.
 
+   Optionally (``monotone=True``, off by default) each one-sided WENO value is
+   clipped by the Suresh--Huynh monotonicity-preserving bound, mirrored for
+   negative face velocity like the stencil (formulas in
+   :mod:`neuralpde.numerics.weno`).  Its monotonicity argument needs a
+   Courant number ``<= 1 / (1 + mp_alpha)`` (0.2 for the default
+   ``mp_alpha = 4``; in 2-D, the sum of the axes' Courant numbers below that
+   suffices); with a larger step it only reduces overshoots.
+
 2. **Time stepping.**  WENO with forward Euler is unstable for pure advection,
    so the step uses SSP-RK3 with a pressure projection after every stage
    (:func:`ssp_rk3`).  jax-cfd's ``time_stepping.navier_stokes_rk`` already
@@ -69,16 +77,20 @@ def _check_periodic(*arrays: GridVariable) -> None:
             "WENO advection supports periodic boundary conditions only")
 
 
-def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2):
+def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2, *,
+                       monotone: bool = False, mp_alpha: float = 4.0,
+                       mp_eps: float = 0.0):
     """A jax-cfd ``InterpolationFn`` that puts ``c`` on a face by WENO5.
 
     The returned ``interp(c, offset, v, dt)`` moves ``c`` by +1/2 cell along a
     single axis ``j`` (the forward face of its control volume) and upwinds by
     the sign of ``v[j]``, which must already sit at ``offset`` (as in
-    ``cfd.advection.advect_general``).  ``dt`` is unused.
+    ``cfd.advection.advect_general``).  ``dt`` is unused.  ``monotone``,
+    ``mp_alpha``, ``mp_eps``: the optional monotonicity-preserving bound
+    (:func:`neuralpde.numerics.weno.weno5_face_values`).
     """
     _check_scheme(scheme)
-    _check_params(eps, p)
+    _check_params(eps, p, mp_alpha, mp_eps)
 
     def interp(c: GridVariable, offset, v: GridVariableVector,
                dt: Optional[float] = None) -> GridVariable:
@@ -97,7 +109,8 @@ def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2):
                 f"the advecting velocity v[{axis}] must sit at {tuple(offset)}, "
                 f"got {u.offset}")
         _check_periodic(c)
-        data = weno5_upwind(c.data, axis, u.data, scheme=scheme, eps=eps, p=p)
+        data = weno5_upwind(c.data, axis, u.data, scheme=scheme, eps=eps, p=p,
+                            monotone=monotone, mp_alpha=mp_alpha, mp_eps=mp_eps)
         return GridVariable(GridArray(data, tuple(offset), c.grid), c.bc)
 
     return interp
@@ -105,30 +118,41 @@ def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2):
 
 def advect_weno(c: GridVariable, v: GridVariableVector, scheme: str = "js",
                 eps: float = 1e-6, p: float = 2,
-                dt: Optional[float] = None) -> GridArray:
+                dt: Optional[float] = None, *, monotone: bool = False,
+                mp_alpha: float = 4.0, mp_eps: float = 0.0) -> GridArray:
     """``-div(v c)`` with WENO5 face values of ``c`` (a ``GridArray``).
 
     The advecting velocity is linearly interpolated to the faces of ``c``'s
     control volume, as in jax-cfd.  ``dt`` is accepted for interface
-    compatibility and unused.
+    compatibility and unused.  ``monotone``, ``mp_alpha``, ``mp_eps``: the
+    optional monotonicity-preserving bound (see :func:`weno_interpolation`).
     """
     _check_periodic(c, *v)
     return cfd.advection.advect_general(
-        c, v, cfd.interpolation.linear, weno_interpolation(scheme, eps, p), dt)
+        c, v, cfd.interpolation.linear,
+        weno_interpolation(scheme, eps, p, monotone=monotone, mp_alpha=mp_alpha,
+                           mp_eps=mp_eps), dt)
 
 
 def weno_convection(scheme: str = "js", eps: float = 1e-6,
-                    p: float = 2) -> Callable[[GridVariableVector], Tuple[GridArray, ...]]:
+                    p: float = 2, *, monotone: bool = False,
+                    mp_alpha: float = 4.0, mp_eps: float = 0.0,
+                    ) -> Callable[[GridVariableVector], Tuple[GridArray, ...]]:
     """A jax-cfd ``ConvectFn`` using WENO5-JS (``'js'``) or WENO5-Z (``'z'``).
 
     Pass it as ``cfd.equations.semi_implicit_navier_stokes(..., convect=...)``;
     ``convect(v)`` returns ``tuple(advect_weno(u, v) for u in v)``.
+    ``monotone=True`` adds the Suresh--Huynh monotonicity-preserving bound to
+    every WENO face value (``mp_alpha``, ``mp_eps``: its parameters; see
+    :mod:`neuralpde.numerics.weno`).  Off by default: the ``weno5-js`` /
+    ``weno5-z`` solvers are unchanged.
     """
     _check_scheme(scheme)
-    _check_params(eps, p)
+    _check_params(eps, p, mp_alpha, mp_eps)
+    mp = dict(monotone=monotone, mp_alpha=mp_alpha, mp_eps=mp_eps)
 
     def convect(v: GridVariableVector) -> Tuple[GridArray, ...]:
-        return tuple(advect_weno(u, v, scheme, eps, p) for u in v)
+        return tuple(advect_weno(u, v, scheme, eps, p, **mp) for u in v)
 
     return convect
 
@@ -146,7 +170,9 @@ def ssp_rk3(equation, time_step: float):
 
 def make_weno_step(grid, dt: float, viscosity: float, density: float = 1.0,
                    forcing=None, scheme: str = "js", *, eps: float = 1e-6,
-                   p: float = 2, time_stepper: str = "ssp_rk3"):
+                   p: float = 2, time_stepper: str = "ssp_rk3",
+                   monotone: bool = False, mp_alpha: float = 4.0,
+                   mp_eps: float = 0.0):
     """One Navier--Stokes step with WENO5 convection.
 
     The jax-cfd reference step (explicit convection, forcing and diffusion,
@@ -161,6 +187,8 @@ def make_weno_step(grid, dt: float, viscosity: float, density: float = 1.0,
       forcing: a jax-cfd ``ForcingFn`` or None.
       scheme: ``'js'`` or ``'z'``.
       eps, p: WENO parameters (see :mod:`neuralpde.numerics.weno`).
+      monotone, mp_alpha, mp_eps: the optional monotonicity-preserving bound
+        of the face values (see :func:`weno_convection`; off by default).
       time_stepper: ``'ssp_rk3'`` (default) or ``'forward_euler'`` (unstable
         for WENO; kept for comparisons).
 
@@ -183,7 +211,9 @@ def make_weno_step(grid, dt: float, viscosity: float, density: float = 1.0,
                          + ", ".join(repr(s) for s in TIME_STEPPERS))
     return cfd.equations.semi_implicit_navier_stokes(
         density=density, viscosity=viscosity, dt=dt, grid=grid,
-        convect=weno_convection(scheme, eps, p), forcing=forcing,
+        convect=weno_convection(scheme, eps, p, monotone=monotone,
+                                mp_alpha=mp_alpha, mp_eps=mp_eps),
+        forcing=forcing,
         time_stepper=stepper)
 
 
