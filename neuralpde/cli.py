@@ -1,4 +1,4 @@
-"""The ``neuralpde`` command line: ``generate | export | evaluate | compare | train``.
+"""The ``neuralpde`` command line: ``quickstart | generate | export | evaluate | compare | train``.
 
 Every sub-command validates its options and exits with status 2 and a
 one-line message naming the bad value and the accepted range.
@@ -32,6 +32,8 @@ def _add_generate(subparsers) -> None:
     p.add_argument("--warmup", type=float, help="time units integrated and discarded first")
     p.add_argument("--save-every", type=int, help="model steps between saved frames")
     p.add_argument("--seed", type=int, help="base PRNG seed (sample i uses fold_in(seed, i))")
+    p.add_argument("--history", type=int,
+                   help="model-step frames kept up to t = 0 (the prefix TSM encodes; 0: none)")
     p.add_argument("--model-size", type=int, help="model grid cells per side")
     p.add_argument("--fine-size", type=int, help="reference DNS grid, a multiple of the model grid")
     p.add_argument("--initial-sizes", type=int, nargs="*",
@@ -58,7 +60,7 @@ def _run_generate(args) -> int:
     preset = with_overrides(
         get_preset(args.preset), flow=flow or None, flow_kind=args.flow,
         n_samples=args.samples, duration=args.duration, warmup=args.warmup,
-        save_every=args.save_every, seed=args.seed, model_size=args.model_size,
+        save_every=args.save_every, seed=args.seed, history=args.history, model_size=args.model_size,
         fine_size=args.fine_size,
         initial_sizes=tuple(args.initial_sizes) if args.initial_sizes is not None else None,
         batch_size=args.batch_size, time_chunk=args.time_chunk,
@@ -149,10 +151,12 @@ def _add_train(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a learned solver on a train store",
         description="Train a learned solver (the finite-volume step with learned convective "
-                    "stencils) on DATA/train.zarr, validating on DATA/test.zarr; checkpoints and "
+                    "stencils: LI from the current velocity, TSM from the history) on DATA/train.zarr, validating on DATA/test.zarr; checkpoints and "
                     "metrics go to OUT. Re-running the same command resumes the run.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="li", choices=("li",), help="model kind (li: learned interpolation)")
+    p.add_argument("--model", default="li", choices=("li", "tsm-hippo", "tsm-cnn"),
+                   help="li: learned interpolation; tsm-hippo: temporal stencil modeling with "
+                        "HiPPO memories; tsm-cnn: the last PREFIX frames as channels")
     p.add_argument("--data", required=True, help="data folder holding train.zarr and test.zarr")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
     p.add_argument("--preset", default="mini", help="training preset: mini (CPU) or paper (published)")
@@ -162,6 +166,10 @@ def _add_train(subparsers) -> None:
     p.add_argument("--hidden", type=int, help="conv tower width")
     p.add_argument("--depth", type=int, help="conv tower depth")
     p.add_argument("--order", type=int, help="polynomial order of the stencil constraint")
+    p.add_argument("--prefix", type=int, help="TSM: frames encoded before the rollout (K)")
+    p.add_argument("--bundle", type=int, help="TSM: steps per network call (B)")
+    p.add_argument("--hippo-measure", choices=("lagt", "legt", "legs"), help="TSM-HiPPO: measure")
+    p.add_argument("--hippo-order", type=int, help="TSM-HiPPO: memory order N per cell and component")
     p.add_argument("--lr", type=float, dest="peak_lr", help="peak learning rate")
     p.add_argument("--loss", choices=("mse", "relative_mse"), help="training loss")
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every K steps")
@@ -176,9 +184,11 @@ def _run_train(args) -> int:
     from neuralpde.training.trainer import train
 
     config = with_training_overrides(
-        get_train_preset(args.preset), kind=args.model, steps=args.steps,
+        get_train_preset(args.preset), architecture=args.model, steps=args.steps,
         batch_size=args.batch_size, unroll=args.unroll, hidden=args.hidden, depth=args.depth,
-        order=args.order, peak_lr=args.peak_lr, loss=args.loss,
+        order=args.order, prefix=args.prefix, bundle=args.bundle,
+        hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
+        peak_lr=args.peak_lr, loss=args.loss,
         checkpoint_every=args.checkpoint_every, validate_every=args.validate_every, seed=args.seed)
     summary = train(config, args.data, args.out, progress=not args.no_progress)
     print(f"run: {summary['run']}  step {summary['step']}  loss {summary['loss']:.4g}  "
@@ -188,7 +198,38 @@ def _run_train(args) -> int:
     return 0
 
 
-COMMANDS = [_add_generate, _add_export, _add_evaluate, _add_compare, _add_train]
+def _add_quickstart(subparsers) -> None:
+    p = subparsers.add_parser(
+        "quickstart", help="the whole study in minutes on a CPU (a demonstration)",
+        description="Generate a small data set (32² from a 128² DNS), evaluate DNS and WENO "
+                    "baselines, train small LI and TSM-HiPPO models, evaluate them, and write "
+                    "OUT/results/{comparison.md,figures/}; prints the table. Re-running reuses "
+                    "what exists. Budgets are a demonstration, not converged results.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", default="quickstart", help="output folder")
+    p.add_argument("--steps", type=int, help="training updates per model (default: the "
+                                             "quickstart training preset, 150)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(handler=_run_quickstart)
+
+
+def _run_quickstart(args) -> int:
+    from neuralpde.quickstart import run_quickstart
+    from neuralpde.training.config import get_train_preset, with_training_overrides
+
+    config = with_training_overrides(get_train_preset("quickstart"), steps=args.steps)
+    result = run_quickstart(args.out, train_config=config, progress=not args.no_progress)
+    print()
+    print(result["markdown"])
+    print(result["banner"])
+    print(f"report: {result['markdown_path']}")
+    for path in result["figures"].values():
+        print(f"figure: {path}")
+    print("stage wall-clock (s): " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
+    return 0
+
+
+COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,8 @@ For each sample batch of a split:
    number of devices);
 2. the batch is integrated for ``warmup`` time units (``round(warmup/dt)``
    model steps of ``inner_steps`` fine steps each) and discarded;
+   (with a ``history`` of H frames, the last H − 1 warm-up model steps are
+   recorded on the model grid, ending at t = 0);
 3. frames are recorded every ``save_every`` model steps, downsampled to the
    model grid by staggered face averaging, and written to the store one
    ``time_chunk`` block at a time.
@@ -32,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralpde import __version__
-from neuralpde.config import to_dict
+from neuralpde.config import ConfigError, to_dict
 from neuralpde.physics import dns
 from neuralpde.physics.flows import flow_name
 from neuralpde.physics.jaxcfd import JAX_CFD_VERSION
@@ -53,6 +55,7 @@ class SplitPlan:
     warmup_steps: int  # model steps
     n_frames: int
     save_every: int
+    history: int = 0
 
     @property
     def frame_dt(self) -> float:
@@ -67,22 +70,31 @@ class SplitPlan:
 def plan_split(preset: Preset, split: str) -> SplitPlan:
     spec = preset.split(split)
     dt = preset.dt_model
+    warmup_steps = round(spec.warmup / dt)
+    if spec.history > warmup_steps + 1:
+        raise ConfigError(f"invalid history={spec.history} for the {split} split: accepted at most "
+                          f"warm-up steps + 1 = {warmup_steps + 1} (warmup={spec.warmup:g}, "
+                          f"dt={dt:.6g})")
     return SplitPlan(
         dt_model=dt,
         inner_steps=preset.inner_steps,
-        warmup_steps=round(spec.warmup / dt),
+        warmup_steps=warmup_steps,
         n_frames=round(spec.duration / (spec.save_every * dt)) + 1,
         save_every=spec.save_every,
+        history=spec.history,
     )
 
 
 def generation_key(preset: Preset, split: str) -> dict:
     """Everything that determines the data (and chunking) of one split's store."""
+    split_fields = to_dict(preset.split(split))
+    if not split_fields.get("history"):  # stores made before history existed stay valid
+        split_fields.pop("history", None)
     return {
         "flow": to_dict(preset.flow),
         "model_size": preset.model_size,
         "fine_size": preset.fine_size,
-        "split": to_dict(preset.split(split)),
+        "split": split_fields,
         "initial_sizes": list(preset.initial_sizes) if split == "test" else [],
         "batch_size": preset.batch_size,
         "time_chunk": preset.time_chunk,
@@ -109,6 +121,7 @@ def store_attrs(preset: Preset, split: str, plan: SplitPlan) -> dict:
         "warmup": spec.warmup,
         "seed": spec.seed,
         "n_samples": spec.n_samples,
+        "history_frames": spec.history,
         "solver": SOLVER_DESCRIPTION,
         "neuralpde_version": __version__,
         "jax_version": jax.__version__,
@@ -148,6 +161,26 @@ class SplitKernels:
     def initial_frames(self):
         sizes = self.preset.initial_sizes
         return jax.jit(lambda state: [self._downsample(state, m) for m in sizes])
+
+    @functools.cached_property
+    def history(self):
+        """``state -> (frames (B, H, 2, n, n), state)``: H frames one model step apart.
+
+        Records the state, advances one model step, H − 1 times, then records
+        the final state, which is returned (the first frame of the trajectory).
+        """
+        step = dns.repeated(self._fine_step, self.plan.inner_steps)
+        model_size = self.preset.model_size
+
+        def body(state, _):
+            return jax.vmap(step)(state), self._downsample(state, model_size)
+
+        def run(state):
+            state, frames = jax.lax.scan(body, state, None, length=self.plan.history - 1)
+            last = self._downsample(state, model_size)[:, None]
+            return jnp.concatenate([jnp.swapaxes(frames, 0, 1), last], axis=1), state
+
+        return jax.jit(run, out_shardings=(self.sharding, self.sharding))
 
     @functools.lru_cache(maxsize=4)
     def frames(self, n_frames: int):
@@ -209,7 +242,8 @@ def generate_split(
             n_samples=spec.n_samples, n_frames=plan.n_frames, size=preset.model_size,
             domain_size=preset.flow.domain_size, frame_dt=plan.frame_dt,
             sample_chunk=preset.batch_size, time_chunk=preset.time_chunk,
-            initial_sizes=preset.initial_sizes if split == "test" else ())
+            initial_sizes=preset.initial_sizes if split == "test" else (),
+            history_frames=plan.history, dt_model=plan.dt_model)
         store.ResumeLog(path).clear()
         store.create_store(path, layout, attrs)
 
@@ -243,12 +277,18 @@ def generate_split(
                 bar.update(count if phase == "warmup"
                            else plan.warmup_steps + max(count - 1, 0) * plan.save_every)
             if phase == "warmup":
-                while count < plan.warmup_steps:
-                    steps = min(warmup_block, plan.warmup_steps - count)
+                # the last history - 1 warm-up steps are recorded by the history kernel
+                recorded = max(plan.history - 1, 0)
+                while count < plan.warmup_steps - recorded:
+                    steps = min(warmup_block, plan.warmup_steps - recorded - count)
                     state = kernels.advance(steps)(state)
                     count += steps
                     log.save(batch, np.asarray(state), "warmup", count)
                     bar.update(steps)
+                if plan.history:
+                    history, state = kernels.history(state)
+                    store.write_history(path, start, np.asarray(history)[:valid])
+                    bar.update(recorded)
                 for m, frame in zip(initial_sizes, kernels.initial_frames(state)):
                     store.write_initial(path, m, start, np.asarray(frame)[:valid])
                 phase, count = "frames", 0

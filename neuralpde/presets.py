@@ -1,8 +1,9 @@
-"""Data-generation presets: ``mini`` (2-core CPU), ``paper-lite`` and ``paper`` (GPU).
+"""Data-generation presets: ``quickstart``, ``mini`` (2-core CPU), ``paper-lite``, ``paper`` (GPU).
 
 ============  =========  =========  ===========================  ==================================
 preset        model      reference  train split                  test split
 ============  =========  =========  ===========================  ==================================
+quickstart    32²        128²       2 traj × 6 t.u., warm-up 3   4 traj × 6 t.u., warm-up 3.9
 mini          32²        256²       4 traj × 16 t.u., warm-up 5  8 traj × 12 t.u., warm-up 5.9
 paper-lite    64²        1024²      16 traj × 20 t.u., warm-up   16 traj × 20 t.u., warm-up 40.9
                                     40
@@ -14,7 +15,9 @@ Train frames are saved every model step (training unrolls the solver on
 them); test frames every ``frame_spacing`` = 0.0561 time units (8 model steps
 of the 64² grid, 4 of the 32² grid), the evaluation spacing of the protocol.
 The test store also keeps the first frame on the extra grids of
-``initial_sizes`` (the coarse DNS baselines start there).
+``initial_sizes`` (the coarse DNS baselines start there), and the last
+``history`` = 32 model steps before t = 0 on the model grid (the prefix that
+a temporal stencil model encodes before its rollout; ``TSM_PREFIX``).
 
 ``mini`` shortens the warm-up from 40 to 5 time units (≈ 0.5 drag times
 1/μ = 10) so that the whole data set is CPU-minutes; its flows have left the
@@ -46,6 +49,10 @@ class SplitSpec:
       warmup: time integrated (and discarded) before the first frame (≥ 0).
       save_every: model steps between saved frames (≥ 1).
       seed: base PRNG seed; sample i uses ``fold_in(PRNGKey(seed), i)``.
+      history: model-grid frames kept one model step apart up to and including
+        t = 0 (the end of the warm-up), as ``u_history``/``v_history``: the
+        prefix a temporal model (TSM) encodes before its rollout.  0: none.
+        Needs ``warmup >= (history - 1)`` model steps.
     """
 
     n_samples: int
@@ -53,6 +60,7 @@ class SplitSpec:
     warmup: float
     save_every: int
     seed: int
+    history: int = 0
 
     def __post_init__(self):
         require_positive_int("n_samples", self.n_samples)
@@ -61,6 +69,8 @@ class SplitSpec:
                 self.warmup, "a number >= 0")
         require_positive_int("save_every", self.save_every)
         require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        require(isinstance(self.history, int) and self.history >= 0, "history", self.history,
+                "an integer >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +141,7 @@ def preset_from_dict(data: dict) -> Preset:
     return Preset(**kwargs)
 
 
+TSM_PREFIX = 32  # frames a temporal model encodes before the rollout (published 32)
 FRAME_SPACING = 0.0561  # 8 model steps of the 64² grid: the evaluation frame spacing
 
 
@@ -144,8 +155,19 @@ def _mini() -> Preset:
         name="mini", flow=flow, model_size=32, fine_size=256,
         train=SplitSpec(n_samples=4, duration=16.0, warmup=5.0, save_every=1, seed=0),
         test=SplitSpec(n_samples=8, duration=12.0, warmup=5.9,
-                       save_every=_eval_save_every(flow, 32), seed=1),
+                       save_every=_eval_save_every(flow, 32), seed=1, history=TSM_PREFIX),
         initial_sizes=(64, 128), batch_size=2, time_chunk=64)
+
+
+def _quickstart() -> Preset:
+    """The ``neuralpde quickstart`` demonstration: 32² from a 128² DNS, seconds of data."""
+    flow = KolmogorovFlow()
+    return Preset(
+        name="quickstart", flow=flow, model_size=32, fine_size=128,
+        train=SplitSpec(n_samples=2, duration=6.0, warmup=3.0, save_every=1, seed=0),
+        test=SplitSpec(n_samples=4, duration=6.0, warmup=3.9,
+                       save_every=_eval_save_every(flow, 32), seed=1, history=TSM_PREFIX),
+        initial_sizes=(64,), batch_size=2, time_chunk=64)
 
 
 def _paper_lite() -> Preset:
@@ -154,7 +176,7 @@ def _paper_lite() -> Preset:
         name="paper-lite", flow=flow, model_size=64, fine_size=1024,
         train=SplitSpec(n_samples=16, duration=20.0, warmup=40.0, save_every=1, seed=0),
         test=SplitSpec(n_samples=16, duration=20.0, warmup=40.9,
-                       save_every=_eval_save_every(flow, 64), seed=1),
+                       save_every=_eval_save_every(flow, 64), seed=1, history=TSM_PREFIX),
         initial_sizes=(128, 256, 512), batch_size=8, time_chunk=128)
 
 
@@ -164,11 +186,11 @@ def _paper() -> Preset:
         name="paper", flow=flow, model_size=64, fine_size=2048,
         train=SplitSpec(n_samples=128, duration=80.0, warmup=40.0, save_every=1, seed=0),
         test=SplitSpec(n_samples=16, duration=20.0, warmup=40.9,
-                       save_every=_eval_save_every(flow, 64), seed=1),
+                       save_every=_eval_save_every(flow, 64), seed=1, history=TSM_PREFIX),
         initial_sizes=(128, 256, 512, 1024), batch_size=4, time_chunk=128)
 
 
-PRESETS = {"mini": _mini, "paper-lite": _paper_lite, "paper": _paper}
+PRESETS = {"quickstart": _quickstart, "mini": _mini, "paper-lite": _paper_lite, "paper": _paper}
 
 
 def get_preset(name: str) -> Preset:

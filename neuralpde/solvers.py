@@ -7,7 +7,13 @@ A *solver* advances a state by one step of ``dt`` on an ``size``² grid::
     uv = solver.velocity(state)    # back to (2, size, size)
 
 The state is any pytree: the velocity itself for classical schemes, velocity
-plus temporal memory for learned ones.  Everything that runs solvers
+plus temporal memory for learned ones.  A solver with a memory (TSM) sets
+``history_frames = K``: its ``init`` then takes the last K frames ``(K, 2,
+size, size)``, oldest first, ending with the initial state (see
+:func:`init_input_shape`).  A solver whose step is several model steps (TSM's
+temporal bundle) sets ``substeps`` and offers ``bundle_step(state) -> (state,
+velocities (substeps, 2, size, size))``; :func:`step_with_velocities` gives
+the same for any solver.  Everything that runs solvers
 (``evaluation.rollout``, latency, training) only uses these three methods
 and the ``name``, ``kind``, ``size`` and ``dt`` attributes, so it never knows
 which kind of solver it runs.  ``vmap`` over samples is applied outside.
@@ -106,6 +112,30 @@ class FiniteVolumeSolver:
 
     def velocity(self, state):
         return state
+
+
+def history_frames(solver) -> int:
+    """Frames ``solver.init`` consumes: 0 for a single state ``(2, n, n)``, else K."""
+    return int(getattr(solver, "history_frames", 0))
+
+
+def init_input_shape(solver) -> tuple:
+    """The shape ``solver.init`` takes: ``(2, n, n)`` or ``(K, 2, n, n)``."""
+    k = history_frames(solver)
+    return ((k,) if k else ()) + (2, solver.size, solver.size)
+
+
+def substeps(solver) -> int:
+    """Model steps per ``solver.step`` (1 unless the solver bundles steps)."""
+    return int(getattr(solver, "substeps", 1))
+
+
+def step_with_velocities(solver, state):
+    """``(state, velocities (substeps, 2, n, n))`` after one ``solver.step``."""
+    if hasattr(solver, "bundle_step"):
+        return solver.bundle_step(state)
+    state = solver.step(state)
+    return state, solver.velocity(state)[None]
 
 
 jax.tree_util.register_dataclass(

@@ -9,6 +9,9 @@ variable           dims                                  meaning
 ``v``              (sample, time, x, y) float32          y-velocity on y-faces, offset (½, 1)
 ``u_init_<n>``     (sample, x_<n>, y_<n>) float32        u of the first frame on an n² grid
 ``v_init_<n>``     (sample, x_<n>, y_<n>) float32        v of the first frame on an n² grid
+``u_history``      (sample, lag, x, y) float32           u one model step apart up to t = 0
+``v_history``      (sample, lag, x, y) float32           v one model step apart up to t = 0
+``lag``            (lag,) float64                        time of a history frame (≤ 0)
 ``sample``         (sample,) int64                       global sample index (seeds the IC)
 ``time``           (time,) float64                       physical time since the end of warm-up
 ``x``, ``y``       (x,), (y,) float64                    cell centres (i + ½)·dx
@@ -16,13 +19,16 @@ variable           dims                                  meaning
 
 The ``*_init_<n>`` variables hold the reference initial state downsampled to
 the extra resolutions of the preset (the starting points of the coarse DNS
-baselines).  Offsets are in grid steps and are recorded in each variable's
+baselines).  The ``*_history`` variables (only when the split's ``history``
+is > 0; attr ``history_frames``) hold the last frames of the warm-up, one
+model step apart, ending with the first frame (``lag`` = 0): the prefix a
+temporal stencil model (TSM) encodes before it rolls out from t = 0.  Offsets are in grid steps and are recorded in each variable's
 ``offset`` attribute; a component's position is ``(i + offset_x)·dx``.
 
 Dataset attrs: ``schema_version``, ``preset``, ``split``, ``config_json`` (the
 full generation config), ``flow``, ``model_size``, ``fine_size``,
 ``inner_steps``, ``dt_model``, ``save_every``, ``frame_dt``, ``warmup``,
-``seed``, ``n_samples``, ``initial_sizes``, ``solver``, ``neuralpde_version``,
+``seed``, ``n_samples``, ``initial_sizes``, ``history_frames``, ``solver``, ``neuralpde_version``,
 ``jax_version``, ``jax_cfd_version``, ``complete`` (0 or 1).
 
 Writes go straight to zarr regions, one (sample batch × time chunk) block at a
@@ -51,6 +57,7 @@ from neuralpde.config import UserInputError
 SCHEMA_VERSION = 1
 REQUIRED_VARIABLES = ("u", "v")
 TRAJECTORY_DIMS = ("sample", "time", "x", "y")
+HISTORY_DIMS = ("sample", "lag", "x", "y")
 REQUIRED_ATTRS = (
     "schema_version", "preset", "split", "config_json", "model_size", "fine_size",
     "dt_model", "save_every", "frame_dt", "seed", "n_samples", "initial_sizes", "complete",
@@ -75,6 +82,8 @@ class StoreLayout:
       sample_chunk: samples per zarr chunk (= the generation batch).
       time_chunk: frames per zarr chunk.
       initial_sizes: extra grids whose first frame is kept as ``*_init_<n>``.
+      history_frames: model-step frames kept up to t = 0 as ``*_history``.
+      dt_model: the model step (the spacing of the history frames).
     """
 
     n_samples: int
@@ -85,6 +94,8 @@ class StoreLayout:
     sample_chunk: int
     time_chunk: int
     initial_sizes: tuple[int, ...] = ()
+    history_frames: int = 0
+    dt_model: float = 0.0
 
 
 def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, Any]) -> None:
@@ -98,7 +109,8 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
     shutil.rmtree(tmp, ignore_errors=True)
     group = zarr.open_group(str(tmp), mode="w")
     group.attrs.update({**attrs, "schema_version": SCHEMA_VERSION, "complete": 0,
-                        "initial_sizes": list(layout.initial_sizes)})
+                        "initial_sizes": list(layout.initial_sizes),
+                        "history_frames": layout.history_frames})
     n, dx = layout.size, layout.domain_size / layout.size
     _coordinate(group, "sample", np.arange(layout.n_samples, dtype=np.int64), {"long_name": "sample index"})
     _coordinate(group, "time", np.arange(layout.n_frames) * layout.frame_dt,
@@ -122,6 +134,16 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
                 chunks=(layout.sample_chunk, m, m), dtype="float32", fill_value=np.nan,
                 dimension_names=["sample", f"x_{m}", f"y_{m}"],
                 attributes=_velocity_attrs(name, f" of the first frame on the {m}² grid"))
+    if layout.history_frames:
+        h = layout.history_frames
+        _coordinate(group, "lag", (np.arange(h) - (h - 1)) * layout.dt_model,
+                    {"units": "time units", "long_name": "time of the history frame (0: first frame)"})
+        for name in REQUIRED_VARIABLES:
+            group.create_array(
+                f"{name}_history", shape=(layout.n_samples, h, n, n),
+                chunks=(layout.sample_chunk, h, n, n), dtype="float32", fill_value=np.nan,
+                dimension_names=list(HISTORY_DIMS),
+                attributes=_velocity_attrs(name, ", one model step apart up to t = 0"))
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
 
@@ -152,6 +174,19 @@ def write_initial(path, size: int, sample_start: int, uv: np.ndarray) -> None:
     s = uv.shape[0]
     group[f"u_init_{size}"][sample_start:sample_start + s] = uv[:, 0]
     group[f"v_init_{size}"][sample_start:sample_start + s] = uv[:, 1]
+
+
+def write_history(path, sample_start: int, uv: np.ndarray) -> None:
+    """Write the history frames ``uv`` ``(samples, history, 2, n, n)`` (ending at t = 0)."""
+    group = zarr.open_group(str(path), mode="r+")
+    s = uv.shape[0]
+    group["u_history"][sample_start:sample_start + s] = uv[:, :, 0]
+    group["v_history"][sample_start:sample_start + s] = uv[:, :, 1]
+
+
+def history_frames(ds: xr.Dataset) -> int:
+    """Model-step frames a store keeps up to t = 0 (0 for stores made without them)."""
+    return int(ds.attrs.get("history_frames", 0))
 
 
 def read_attrs(path) -> dict:
@@ -228,6 +263,11 @@ def _validate_variables(path, ds: xr.Dataset, attrs: dict) -> None:
             var = f"{name}_init_{m}"
             if var not in ds or ds[var].dims != ("sample", f"x_{m}", f"y_{m}"):
                 raise StoreError(f"{path}: initial-state variable {var!r} missing or with wrong dims")
+    h = int(attrs.get("history_frames", 0))
+    for name in REQUIRED_VARIABLES if h else ():
+        var = f"{name}_history"
+        if var not in ds or ds[var].dims != HISTORY_DIMS or ds[var].shape[1:] != (h, n, n):
+            raise StoreError(f"{path}: history variable {var!r} missing or not (sample, {h}, {n}, {n})")
 
 
 def export_netcdf(store_path, nc_path) -> Path:

@@ -222,3 +222,28 @@ def test_four_simulated_devices_shard_the_batch_and_match_one_device(tmp_path):
     four, single = open_store(tmp_path / "four.zarr"), open_store(one)
     for name in ("u", "v", "u_init_16"):
         np.testing.assert_allclose(four[name].values, single[name].values, rtol=0, atol=1e-5)
+
+
+def test_history_frames_are_the_last_model_steps_before_the_first_frame(tmp_path, tiny):
+    """The test split's history equals frames saved every model step by a shorter warm-up."""
+    test = open_store(generate_split(tiny, "test", tmp_path / "test.zarr", progress=False))
+    h = tiny.test.history
+    assert test.attrs["history_frames"] == h and test.u_history.dims == ("sample", "lag", "x", "y")
+    np.testing.assert_allclose(test.lag.values, (np.arange(h) - (h - 1)) * tiny.dt_model)
+    np.testing.assert_array_equal(test.u_history.values[:, -1], test.u.values[:, 0])
+    np.testing.assert_array_equal(test.v_history.values[:, -1], test.v.values[:, 0])
+    # the same samples, warmed up h - 1 model steps less and saved every model step
+    plan = plan_split(tiny, "test")
+    shorter = tiny_preset(history=0, warmup=(plan.warmup_steps - (h - 1)) * tiny.dt_model,
+                          duration=(h - 1) * tiny.dt_model, save_every=1, seed=tiny.test.seed)
+    frames = open_store(generate_split(shorter, "train", tmp_path / "s.zarr", progress=False))
+    np.testing.assert_allclose(test.u_history.values, frames.u.values, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(test.v_history.values, frames.v.values, rtol=0, atol=1e-5)
+    assert not np.allclose(test.u_history.values[:, 0], test.u_history.values[:, -1], atol=1e-3)
+
+
+def test_history_longer_than_the_warm_up_is_rejected(tmp_path):
+    preset = tiny_preset(history=50)
+    with pytest.raises(ValueError, match="invalid history=50"):
+        generate_split(preset, "test", tmp_path / "t.zarr", progress=False)
+    assert not (tmp_path / "t.zarr").exists()

@@ -225,7 +225,7 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     assert killed_at is not None and killed_at < 40, "the kill came after the end"
     assert subprocess.run(argv, cwd=REPO, env=env, capture_output=True).returncode == 0
 
-    config = with_training_overrides(get_train_preset("mini"), kind="li", steps=40, batch_size=2,
+    config = with_training_overrides(get_train_preset("mini"), architecture="li", steps=40, batch_size=2,
                                      unroll=3, hidden=8, depth=2, checkpoint_every=3,
                                      validate_every=0)
     # the same model, optimiser, windows and seed as tiny_config(): the same 40 updates

@@ -27,7 +27,7 @@ from neuralpde.config import ConfigError
 from neuralpde.evaluation import metrics
 from neuralpde.evaluation.rollout import device_name, measure_latency, rollout
 from neuralpde.physics.flows import flow_from_dict
-from neuralpde.solvers import Solver, classical_solver
+from neuralpde.solvers import Solver, classical_solver, history_frames
 
 
 def reference_flow(test: xr.Dataset):
@@ -47,6 +47,30 @@ def initial_states(test: xr.Dataset, size: int, n_samples: int) -> np.ndarray:
                 f"{available}; regenerate the test split with --initial-sizes including {size}")
         u, v = test[f"u_init_{size}"], test[f"v_init_{size}"]
     return np.stack([u.values[:n_samples], v.values[:n_samples]], axis=1).astype(np.float32)
+
+
+def initial_inputs(test: xr.Dataset, solver: Solver, n_samples: int) -> np.ndarray:
+    """What ``solver.init`` takes for the first ``n_samples`` test trajectories.
+
+    The initial states ``(samples, 2, n, n)``, or for a solver with a memory
+    (``history_frames = K``) the last K stored history frames ``(samples, K,
+    2, n, n)``, ending with the initial state.
+    """
+    k = history_frames(solver)
+    if not k:
+        return initial_states(test, solver.size, n_samples)
+    available = store.history_frames(test)
+    if available < k:
+        raise store.StoreError(
+            f"solver {solver.name!r} encodes a prefix of {k} frames; the test store keeps "
+            f"{available} history frames: regenerate the test split with --history {k} "
+            "(the presets keep 32)")
+    if solver.size != test.attrs["model_size"]:
+        raise ConfigError(f"solver {solver.name!r} with a memory must run on the model grid "
+                          f"{test.attrs['model_size']}², not {solver.size}²")
+    u = test.u_history.values[:n_samples, -k:]
+    v = test.v_history.values[:n_samples, -k:]
+    return np.stack([u, v], axis=2).astype(np.float32)
 
 
 def steps_per_frame(solver: Solver, frame_dt: float) -> int:
@@ -99,7 +123,7 @@ def evaluate_solver(
         raise ConfigError(f"invalid horizon={horizon}: accepted (0, {span:g}] (the test store's span)")
     n_frames = int(math.floor(horizon / frame_dt + 1e-6)) + 1
 
-    uv0 = initial_states(test, solver.size, n_samples)
+    uv0 = initial_inputs(test, solver, n_samples)
     result = rollout(solver, uv0, n_frames, steps_per_frame(solver, frame_dt), model_size,
                      float(test.attrs["domain_size"]), devices=devices)
     latency = measure_latency(solver, uv0[0], duration=min(latency_duration, horizon))

@@ -22,7 +22,7 @@ import numpy as np
 
 from neuralpde.physics import dns
 from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
-from neuralpde.solvers import Solver
+from neuralpde.solvers import Solver, init_input_shape
 
 NOT_DIVERGED = -1
 
@@ -116,10 +116,15 @@ def rollout(
     devices=None,
     block_frames: int = 32,
 ) -> Rollout:
-    """Roll ``solver`` out from ``uv0`` (``(samples, 2, size, size)``) for ``n_frames`` frames."""
-    if uv0.ndim != 4 or uv0.shape[1:] != (2, solver.size, solver.size):
+    """Roll ``solver`` out from ``uv0`` for ``n_frames`` frames.
+
+    ``uv0``: ``(samples, 2, size, size)``, or ``(samples, K, 2, size, size)``
+    (the prefixes) for a solver with ``history_frames = K``.
+    """
+    expected = init_input_shape(solver)
+    if uv0.shape[1:] != expected:
         raise ValueError(f"initial states have shape {uv0.shape}: solver {solver.name!r} expects "
-                         f"(samples, 2, {solver.size}, {solver.size})")
+                         f"(samples, {', '.join(map(str, expected))})")
     mesh = batch_mesh(devices)
     sharding = batch_sharding(mesh)
     n = uv0.shape[0]
@@ -154,7 +159,8 @@ def _run_steps(solver, uv, steps):
 def measure_latency(solver: Solver, uv0: np.ndarray, duration: float = 1.0, repeats: int = 3) -> float:
     """Wall-clock seconds per simulated time unit, batch 1, compile excluded.
 
-    Runs ``round(duration/dt)`` steps from ``uv0`` (``(2, size, size)``) once to
+    Runs ``round(duration/dt)`` steps from ``uv0`` (what ``solver.init`` takes:
+    ``(2, size, size)`` or a prefix ``(K, 2, size, size)``) once to
     compile and warm up, then ``repeats`` more times, and returns the median.
     """
     steps = max(1, round(duration / solver.dt))

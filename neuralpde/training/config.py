@@ -8,7 +8,14 @@ Presets:
   ε = 1e-8) with decoupled weight decay 1e-4, global-norm clipping 0.25, peak
   learning rate 1e-3 with 5 % linear warm-up and cosine decay, float32.
 * ``mini`` — the same recipe sized for a 2-core CPU: a 4 × 32 tower, 8 unrolled
-  steps, batch 8, 1,000 steps.
+  steps, batch 8, 1,000 steps; TSM-HiPPO memories of order 32 (not 256).
+
+* ``quickstart`` — the demonstration budget of ``neuralpde quickstart``: a
+  3 × 16 tower, 150 updates of batch 4 (a demonstration, not a converged model).
+
+Every preset serves every model kind (``--model li | tsm-hippo | tsm-cnn``), so
+LI and TSM are compared at equal training budgets; the TSM fields (prefix 32,
+bundle 4, LagT) are ignored by LI.
 """
 
 from __future__ import annotations
@@ -19,39 +26,64 @@ import json
 from neuralpde.config import (ConfigError, fields_from_dict, require, require_positive,
                               require_positive_int, to_dict)
 
-MODEL_KINDS = ("li",)
+MODEL_KINDS = ("li", "tsm-hippo", "tsm-cnn")
+HIPPO_MEASURES = ("lagt", "legt", "legs")
 OPTIMIZERS = ("adamw", "adam")
 LOSSES = ("mse", "relative_mse")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The learned-interpolation model.
+    """The learned-stencil model: LI or TSM.
 
     Args:
-      kind: ``'li'`` (learned interpolation; input = the current velocity).
+      architecture: ``'li'`` (learned interpolation; input = the current velocity),
+        ``'tsm-hippo'`` (temporal stencil modeling, HiPPO memories of the
+        history) or ``'tsm-cnn'`` (the last ``prefix`` frames as channels).
       order: polynomial order every stencil reproduces exactly (published 1).
       hidden, depth, kernel: the periodic conv tower (published 256, 6, 3).
       input_scale: inputs are multiplied by this (published 0.1).
       limiter: van Leer TVD limiter on the advected quantity (published on).
+      prefix: TSM only: frames encoded before the rollout (K, published 32).
+      bundle: TSM only: steps per network call (B, published 4).
+      hippo_measure: ``tsm-hippo`` only: ``'lagt'`` (published), ``'legt'``, ``'legs'``.
+      hippo_order: ``tsm-hippo`` only: memory order N per cell and component
+        (published 256).
+      hippo_theta: ``tsm-hippo`` with ``legt``: window in frames (0: ``prefix``).
     """
 
-    kind: str = "li"
+    architecture: str = "li"
     order: int = 1
     hidden: int = 256
     depth: int = 6
     kernel: int = 3
     input_scale: float = 0.1
     limiter: bool = True
+    prefix: int = 32
+    bundle: int = 4
+    hippo_measure: str = "lagt"
+    hippo_order: int = 256
+    hippo_theta: float = 0.0
+
+    @property
+    def temporal(self) -> bool:
+        return self.architecture.startswith("tsm")
 
     def __post_init__(self):
-        require(self.kind in MODEL_KINDS, "model kind", self.kind, f"one of {list(MODEL_KINDS)}")
+        require(self.architecture in MODEL_KINDS, "model architecture", self.architecture,
+                f"one of {list(MODEL_KINDS)}")
         require(isinstance(self.order, int) and 0 <= self.order <= 3, "order", self.order, "0..3")
         require_positive_int("hidden", self.hidden)
         require_positive_int("depth", self.depth)
         require(isinstance(self.kernel, int) and self.kernel % 2 == 1, "kernel", self.kernel,
                 "an odd integer >= 1")
         require_positive("input_scale", self.input_scale)
+        require_positive_int("prefix", self.prefix)
+        require_positive_int("bundle", self.bundle)
+        require(self.hippo_measure in HIPPO_MEASURES, "hippo_measure", self.hippo_measure,
+                f"one of {list(HIPPO_MEASURES)}")
+        require_positive_int("hippo_order", self.hippo_order)
+        require(self.hippo_theta >= 0, "hippo_theta", self.hippo_theta, "a number >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +148,9 @@ class TrainConfig:
                 "validate_every", self.validate_every, "an integer >= 0")
         require_positive_int("validation_samples", self.validation_samples)
         require_positive("validation_horizon", self.validation_horizon)
+        if self.model.temporal:
+            require(self.unroll % self.model.bundle == 0, "unroll", self.unroll,
+                    f"a multiple of the TSM bundle {self.model.bundle}")
         require_positive_int("log_every", self.log_every)
         require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "an integer >= 0")
 
@@ -131,9 +166,13 @@ def train_config_from_dict(data: dict) -> TrainConfig:
 
 
 TRAIN_PRESETS = {
+    "quickstart": TrainConfig(
+        model=ModelConfig(hidden=16, depth=3, hippo_order=16), unroll=8, batch_size=4, steps=150,
+        checkpoint_every=50, validate_every=0, validation_samples=2, validation_horizon=3.0,
+        log_every=10),
     "paper": TrainConfig(),
     "mini": TrainConfig(
-        model=ModelConfig(hidden=32, depth=4), unroll=8, batch_size=8, steps=1000,
+        model=ModelConfig(hidden=32, depth=4, hippo_order=32), unroll=8, batch_size=8, steps=1000,
         checkpoint_every=100, validate_every=250, validation_samples=2, validation_horizon=8.0),
 }
 

@@ -1,11 +1,13 @@
 r"""The training loop: unrolled-solver loss, skipped non-finite updates, checkpoints, resume.
 
-Loss of one window (frames :math:`\mathbf u_0 .. \mathbf u_M` of the train
-store, one model step apart), with :math:`S_\theta` the learned solver step:
+Loss of one window (frames :math:`\mathbf u_{-K+1} .. \mathbf u_M` of the
+train store, one model step apart), with :math:`S_\theta` the learned model
+step started from the prefix (LI: K = 1, the state :math:`\mathbf u_0`; TSM:
+the K frames its memory encodes):
 
 .. math::
 
-    L(\theta) = \frac{1}{M}\sum_{m=1}^{M} \overline{(S_\theta^m(\mathbf u_0) - \mathbf u_m)^2}
+    L(\theta) = \frac{1}{M}\sum_{m=1}^{M} \overline{(S_\theta^m(\mathbf u_{-K+1..0}) - \mathbf u_m)^2}
 
 (mean over u, v and the grid; ``relative_mse`` divides by
 :math:`\overline{\mathbf u_m^2}`), averaged over the batch; gradients flow
@@ -44,9 +46,11 @@ from flax import nnx
 from neuralpde import __version__, store
 from neuralpde.config import ConfigError
 from neuralpde.evaluation import metrics
-from neuralpde.evaluation.evaluate import initial_states, reference_flow, steps_per_frame
+from neuralpde.evaluation.evaluate import initial_inputs, reference_flow, steps_per_frame
 from neuralpde.evaluation.rollout import device_name, rollout
 from neuralpde.models.learned_interpolation import LearnedInterpolation, LearnedSolver
+from neuralpde.models.temporal_stencil import TemporalStencilModel, TSMSolver, make_encoder
+from neuralpde.solvers import history_frames, step_with_velocities, substeps
 from neuralpde.sharding import batch_mesh, batch_sharding, replicated, shard_batch
 from neuralpde.training.checkpoint import Checkpoints
 from neuralpde.training.config import ModelConfig, TrainConfig, train_config_from_dict
@@ -54,25 +58,56 @@ from neuralpde.training.optim import learning_rate_schedule, make_optimizer
 from neuralpde.training.windows import WindowSource
 
 
+def build_encoder(config: ModelConfig):
+    """The temporal encoder of a TSM config (``None`` for LI)."""
+    if not config.temporal:
+        return None
+    return make_encoder("hippo" if config.architecture == "tsm-hippo" else "frames", config.prefix,
+                        config.hippo_measure, config.hippo_order, config.hippo_theta or None)
+
+
 def build_model(config: ModelConfig, seed: int) -> nnx.Module:
     """The model of ``config`` with initial weights from ``seed``."""
-    return LearnedInterpolation(order=config.order, hidden=config.hidden, depth=config.depth,
-                                kernel=config.kernel, input_scale=config.input_scale,
-                                rngs=nnx.Rngs(seed))
+    tower = dict(order=config.order, hidden=config.hidden, depth=config.depth,
+                 kernel=config.kernel, input_scale=config.input_scale, rngs=nnx.Rngs(seed))
+    if config.temporal:
+        return TemporalStencilModel(build_encoder(config).channels, bundle=config.bundle, **tower)
+    return LearnedInterpolation(**tower)
 
 
-def window_loss(solver: LearnedSolver, window: jax.Array, kind: str) -> jax.Array:
-    """Mean squared velocity error of ``M`` unrolled steps against ``window[1:]``."""
-    def body(uv, _):
-        uv = solver.step(uv)
-        return uv, uv
+def build_solver(config: ModelConfig, seed: int, flow, size: int, name: str = ""):
+    """The learned solver (LI or TSM) of ``config`` with initial weights from ``seed``."""
+    model = build_model(config, seed)
+    if config.temporal:
+        return TSMSolver.from_model(flow, size, model, build_encoder(config),
+                                    limiter=config.limiter, name=name)
+    return LearnedSolver.from_model(flow, size, model, limiter=config.limiter, name=name)
 
+
+def window_loss(solver, window: jax.Array, kind: str) -> jax.Array:
+    """Mean squared velocity error of ``M`` unrolled model steps against the window's last M frames.
+
+    The window holds the prefix (``max(history_frames, 1)`` frames) and the M
+    targets; a solver that bundles B steps per call is unrolled M / B calls.
+    """
+    k = max(history_frames(solver), 1)
+    targets = window[k:]
+    n_calls, remainder = divmod(targets.shape[0], substeps(solver))
+    if remainder:
+        raise ConfigError(f"unroll {targets.shape[0]} is not a multiple of solver "
+                          f"{solver.name!r}'s {substeps(solver)} steps per call")
+
+    def body(state, _):
+        return step_with_velocities(solver, state)
+
+    state = solver.init(window[:k] if history_frames(solver) else window[0])
     # Fully unrolled: on XLA:CPU the backward pass of a rolled scan over the
     # conv layers was an order of magnitude slower (one-off profile).
-    _, predicted = jax.lax.scan(body, window[0], None, length=window.shape[0] - 1, unroll=True)
-    squared = jnp.mean((predicted - window[1:]) ** 2, axis=(1, 2, 3))
+    _, predicted = jax.lax.scan(body, state, None, length=n_calls, unroll=True)
+    predicted = predicted.reshape(targets.shape)
+    squared = jnp.mean((predicted - targets) ** 2, axis=(1, 2, 3))
     if kind == "relative_mse":
-        squared = squared / jnp.mean(window[1:] ** 2, axis=(1, 2, 3))
+        squared = squared / jnp.mean(targets ** 2, axis=(1, 2, 3))
     return jnp.mean(squared)
 
 
@@ -82,7 +117,8 @@ def cached_train_step(config: TrainConfig, flow, size: int):
     Fields that do not enter the step (data shape, logging, checkpointing,
     validation, seed) are normalised out of the cache key.
     """
-    key = dataclasses.replace(config, unroll=1, batch_size=1, checkpoint_every=1, keep_last=1,
+    key = dataclasses.replace(config, unroll=config.model.bundle if config.model.temporal else 1,
+                              batch_size=1, checkpoint_every=1, keep_last=1,
                               validate_every=0, validation_samples=1, validation_horizon=1.0,
                               log_every=1, seed=0)
     return _train_step_for(key, flow, size)
@@ -90,12 +126,11 @@ def cached_train_step(config: TrainConfig, flow, size: int):
 
 @functools.lru_cache(maxsize=4)
 def _train_step_for(config: TrainConfig, flow, size: int):
-    model = build_model(config.model, config.seed)
-    solver = LearnedSolver.from_model(flow, size, model, limiter=config.model.limiter)
+    solver = build_solver(config.model, config.seed, flow, size)
     return make_train_step(solver, make_optimizer(config), config.loss)
 
 
-def make_train_step(solver: LearnedSolver, optimizer: optax.GradientTransformation, loss_kind: str):
+def make_train_step(solver, optimizer: optax.GradientTransformation, loss_kind: str):
     """``(params, opt_state, skipped, batch) -> (params, opt_state, skipped, loss, grad_norm)``."""
     def loss_fn(params, batch):
         model_solver = solver.with_params(params)
@@ -121,7 +156,7 @@ def validation_duration(solver, test: xr.Dataset, n_samples: int, horizon: float
     frame_dt = float(test.attrs["frame_dt"])
     horizon = min(horizon, float(test.time[-1]))
     n_frames = int(np.floor(horizon / frame_dt + 1e-6)) + 1
-    result = rollout(solver, initial_states(test, solver.size, n_samples), n_frames,
+    result = rollout(solver, initial_inputs(test, solver, n_samples), n_frames,
                      steps_per_frame(solver, frame_dt), test.attrs["model_size"],
                      float(test.attrs["domain_size"]))
     dx = float(test.x[1] - test.x[0])
@@ -159,9 +194,10 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
     """Drop metric lines written after the checkpoint a resumed run restarts from."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= last_step]
-    path.write_text("".join(line + "\n" for line in kept))
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= last_step]
+    if len(kept) < len(lines):  # leave a finished run's log untouched
+        path.write_text("".join(line + "\n" for line in kept))
 
 
 def train(
@@ -182,7 +218,8 @@ def train(
     train_set = store.open_store(train_path, split="train")
     test = store.open_store(data_dir / "test.zarr", split="test",
                             model_size=train_set.attrs["model_size"])
-    windows = WindowSource(train_set, config.unroll, config.seed)
+    windows = WindowSource(train_set, config.unroll, config.seed,
+                           prefix=config.model.prefix if config.model.temporal else 1)
     record = _run_record(config, train_path, train_set)
     if (run_dir / "run.json").exists():
         _check_same_run(run_dir, record)
@@ -192,9 +229,9 @@ def train(
 
     flow = reference_flow(train_set)
     size = int(train_set.attrs["model_size"])
-    model = build_model(config.model, config.seed)
-    solver = LearnedSolver.from_model(flow, size, model, limiter=config.model.limiter,
-                                      name=run_dir.name)
+    solver = build_solver(config.model, config.seed, flow, size, name=run_dir.name)
+    if config.model.temporal:  # fail before training if validation cannot run
+        initial_inputs(test, solver, 1)
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
     mesh = batch_mesh(devices)
@@ -281,9 +318,8 @@ def load_learned_solver(run_dir, test: Optional[xr.Dataset] = None, which: str =
     config = train_config_from_dict(record["train_config"])
     from neuralpde.physics.flows import flow_from_dict
 
-    model = build_model(config.model, config.seed)
-    solver = LearnedSolver.from_model(flow_from_dict(record["flow"]), record["model_size"], model,
-                                      limiter=config.model.limiter, name=run_dir.name)
+    solver = build_solver(config.model, config.seed, flow_from_dict(record["flow"]),
+                          record["model_size"], name=run_dir.name)
     checkpoints = Checkpoints(run_dir, config.keep_last)
     try:
         source = which if (which == "last" or checkpoints.best_step() is not None) else "last"
@@ -302,5 +338,5 @@ def read_metrics(run_dir) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-__all__ = ["build_model", "window_loss", "make_train_step", "validation_duration", "train",
+__all__ = ["build_model", "build_encoder", "build_solver", "window_loss", "make_train_step", "validation_duration", "train",
            "load_learned_solver", "read_metrics", "cached_train_step"]

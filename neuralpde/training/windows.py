@@ -1,8 +1,10 @@
-"""Training windows from a train store: an initial frame and the next ``unroll`` frames.
+"""Training windows from a train store: a prefix of frames and the next ``unroll`` frames.
 
-Window ``(sample, start)`` is the frames ``start .. start + unroll`` of one
-trajectory (the store must be saved every model step, ``save_every == 1``, so
-one frame = one solver step).  The batch of update ``k`` is drawn from
+Window ``(sample, start)`` is the frames ``start .. start + prefix + unroll −
+1`` of one trajectory: the first ``prefix`` frames are what the solver's
+``init`` takes (1 for LI: the initial state; K for TSM, which encodes them),
+the last ``unroll`` are the targets of the unrolled steps (the store must be
+saved every model step, ``save_every == 1``, so one frame = one model step).  The batch of update ``k`` is drawn from
 ``numpy.random.default_rng([seed, k])``: it depends on the step number only,
 which is what lets a resumed run see exactly the windows an uninterrupted run
 would have seen.
@@ -19,22 +21,24 @@ IN_MEMORY_LIMIT_BYTES = 2 * 2**30
 
 
 class WindowSource:
-    """Windows of ``unroll + 1`` consecutive frames, ``(batch, unroll + 1, 2, n, n)`` float32.
+    """Windows of ``prefix + unroll`` consecutive frames, ``(batch, prefix + unroll, 2, n, n)`` float32.
 
     Stores under 2 GiB are loaded into memory once; larger ones are read window
     by window from zarr.
     """
 
-    def __init__(self, train: xr.Dataset, unroll: int, seed: int):
+    def __init__(self, train: xr.Dataset, unroll: int, seed: int, prefix: int = 1):
         if int(train.attrs["save_every"]) != 1:
             raise ConfigError(f"training needs a train store saved every model step: this one has "
                               f"save_every={train.attrs['save_every']} (accepted 1)")
         n_frames = train.sizes["time"]
-        if unroll + 1 > n_frames:
-            raise ConfigError(f"invalid unroll={unroll}: accepted 1..{n_frames - 1} "
-                              f"(the train store holds {n_frames} frames per trajectory)")
-        self.unroll, self.seed = unroll, seed
-        self.n_samples, self.n_starts = train.sizes["sample"], n_frames - unroll
+        if unroll + prefix > n_frames:
+            raise ConfigError(f"invalid unroll={unroll} with a prefix of {prefix} frames: accepted "
+                              f"unroll + prefix <= {n_frames} (the train store holds {n_frames} "
+                              "frames per trajectory)")
+        self.unroll, self.seed, self.prefix = unroll, seed, prefix
+        self.length = prefix + unroll
+        self.n_samples, self.n_starts = train.sizes["sample"], n_frames - self.length + 1
         if train.u.nbytes * 2 <= IN_MEMORY_LIMIT_BYTES:
             self._uv = np.stack([train.u.values, train.v.values], axis=2).astype(np.float32)
         else:
@@ -48,7 +52,7 @@ class WindowSource:
                          rng.integers(0, self.n_starts, batch_size)], axis=1)
 
     def window(self, sample: int, start: int) -> np.ndarray:
-        frames = slice(start, start + self.unroll + 1)
+        frames = slice(start, start + self.length)
         if self._uv is not None:
             return self._uv[sample, frames]
         u = self._train.u.isel(sample=sample, time=frames).values

@@ -1,0 +1,280 @@
+r"""Temporal Stencil Modeling (TSM): stencil coefficients from the trajectory's history.
+
+TSM (Sun, Yang, Yoo, ICML 2023) is learned interpolation
+(:mod:`neuralpde.models.learned_interpolation`) whose network sees the
+*history* of the flow instead of the current velocity only.  Each cell's u
+and v face values are two scalar time series :math:`u_k`; a *temporal
+encoder* compresses each into a per-cell memory :math:`x_k`, and the conv
+tower maps the memories (all cells, both components, as channels) to the free
+parameters of the constrained stencils:
+
+.. math::
+
+    x_{k+1} = \mathrm{update}(x_k, \mathbf u_{k+1}),\qquad
+    \theta_k = \mathrm{tower}(\mathrm{features}(x_k)),\qquad
+    \mathbf u_{k+1} = S(\mathbf u_k;\ c_0 + N\theta_k)
+
+with :math:`S` the finite-volume step with learned convection
+(:func:`~neuralpde.models.learned_interpolation.learned_convection`, van Leer
+TVD limiter on the advected quantity as in LI).
+
+Encoders (:class:`HiPPOEncoder`, :class:`FrameStackEncoder`):
+
+* ``tsm-hippo`` — a HiPPO memory of order N per cell and component
+  (:mod:`neuralpde.models.hippo`; published: LagT, N = 256, dt = 1 per frame),
+  2N feature channels; O(N²) per cell per step online.
+* ``tsm-cnn`` — the last K raw frames stacked as 2K channels (a shift register).
+
+Both are built over a prefix of K frames (published 32) that ends at the
+rollout's initial state; then every solver step feeds the new velocity in.
+
+Temporal bundling
+-----------------
+One network call predicts the coefficients of the next B steps (published
+B = 4): the tower has ``B × F`` output channels, block b drives step b of the
+bundle; the memory is still updated after every step.  :class:`TSMSolver`
+implements the solver interface with **one bundle per solver step**
+(``solver.dt = B · dt_model``): its state is the velocity and the memory at a
+bundle boundary, so the position within the bundle is always 0 between
+calls.  (Keeping a position counter in the state and calling the network
+only when it is 0 would need a ``lax.cond`` whose predicate is per sample;
+under ``vmap`` that becomes a select that runs the network every step and
+removes the latency gain bundling exists for.)  Rollouts therefore observe at
+bundle boundaries: the frame spacing must be a multiple of B model steps
+(4 for mini, 8 for paper: both are).  :meth:`TSMSolver.bundle_step` also
+returns the B intermediate velocities, which the training loss uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from neuralpde.config import ConfigError
+from neuralpde.models.hippo import HiPPO, Memory, make_hippo
+from neuralpde.models.learned_interpolation import (COMPONENTS, coefficients_from_free_parameters,
+                                                    learned_convection, num_free_parameters)
+from neuralpde.models.stencils import STENCIL_WIDTH
+from neuralpde.models.tower import ConvTower
+from neuralpde.physics import dns
+from neuralpde.physics.flows import FlowSpec
+
+ENCODERS = ("hippo", "frames")
+
+
+@dataclasses.dataclass(frozen=True)
+class HiPPOEncoder:
+    """Per-cell HiPPO memories of u and v: features ``(n, n, 2N)``.
+
+    Args:
+      hippo: the discretised HiPPO operator (:func:`neuralpde.models.hippo.make_hippo`).
+      prefix: frames encoded before the rollout (K, published 32).
+    """
+
+    hippo: HiPPO
+    prefix: int
+
+    @property
+    def channels(self) -> int:
+        return len(COMPONENTS) * self.hippo.order
+
+    def encode(self, frames: jax.Array) -> Memory:
+        """Memory after the frames ``(K, 2, n, n)`` (oldest first): one contraction."""
+        return self.hippo.encode(frames, axis=0)
+
+    def update(self, memory: Memory, uv: jax.Array) -> Memory:
+        """Feed one velocity ``(2, n, n)``: ``x ← A_d x + B_d u`` in every cell."""
+        return self.hippo.update(memory, uv)
+
+    def features(self, memory: Memory) -> jax.Array:
+        """``(2, n, n, N)`` -> channels last ``(n, n, 2N)`` (u's N coefficients, then v's)."""
+        x = memory.coefficients
+        return jnp.moveaxis(x, 0, -2).reshape(x.shape[1:3] + (-1,))
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameStackEncoder:
+    """The last K frames as channels (TSM-CNN): features ``(n, n, 2K)``, oldest first."""
+
+    prefix: int
+
+    @property
+    def channels(self) -> int:
+        return len(COMPONENTS) * self.prefix
+
+    def encode(self, frames: jax.Array) -> jax.Array:
+        return jnp.asarray(frames)
+
+    def update(self, memory: jax.Array, uv: jax.Array) -> jax.Array:
+        return jnp.concatenate([memory[1:], uv[None].astype(memory.dtype)], axis=0)
+
+    def features(self, memory: jax.Array) -> jax.Array:
+        k, c, n1, n2 = memory.shape
+        return jnp.transpose(memory, (2, 3, 0, 1)).reshape(n1, n2, k * c)
+
+
+def make_encoder(kind: str, prefix: int, hippo_measure: str = "lagt", hippo_order: int = 256,
+                 hippo_theta: Optional[float] = None):
+    """The temporal encoder of ``kind`` (``'hippo'`` or ``'frames'``) over ``prefix`` frames.
+
+    ``hippo_theta`` (LegT window, in frames) defaults to ``prefix``.
+    """
+    if not isinstance(prefix, int) or prefix < 1:
+        raise ConfigError(f"invalid prefix={prefix!r}: accepted an integer >= 1 (frames encoded)")
+    if kind == "frames":
+        return FrameStackEncoder(prefix)
+    if kind == "hippo":
+        theta = hippo_theta if hippo_theta is not None else (
+            float(prefix) if hippo_measure == "legt" else None)
+        return HiPPOEncoder(make_hippo(hippo_measure, hippo_order, dt=1.0, theta=theta), prefix)
+    raise ConfigError(f"unknown temporal encoder {kind!r}: accepted {list(ENCODERS)}")
+
+
+class TemporalStencilModel(nnx.Module):
+    """Conv tower from temporal features to the stencils of the next ``bundle`` steps.
+
+    Args:
+      in_channels: feature channels of the encoder (``encoder.channels``).
+      order: polynomial order every stencil reproduces (published 1).
+      bundle: steps whose coefficients one call predicts (B, published 4).
+      hidden, depth, kernel, input_scale: the :class:`ConvTower` (published
+        256, 6, 3, 0.1).
+      rngs: ``nnx.Rngs`` for the initial weights.
+
+    ``model(features)`` with features ``(..., n, n, C)`` returns a tuple of B
+    coefficient dicts ``{target: (..., n, n, 16)}``, one per step of the bundle.
+    """
+
+    def __init__(self, in_channels: int, order: int = 1, bundle: int = 4, hidden: int = 256,
+                 depth: int = 6, kernel: int = 3, input_scale: float = 0.1, *, rngs: nnx.Rngs):
+        if not isinstance(bundle, int) or bundle < 1:
+            raise ConfigError(f"invalid bundle={bundle!r}: accepted an integer >= 1")
+        self.order, self.bundle = int(order), bundle
+        self.free = num_free_parameters(self.order)
+        self.tower = ConvTower(in_channels, bundle * self.free, hidden=hidden, depth=depth,
+                               kernel=kernel, input_scale=input_scale, rngs=rngs)
+
+    def __call__(self, features: jax.Array) -> tuple:
+        theta = self.tower(features)
+        blocks = theta.reshape(theta.shape[:-1] + (self.bundle, self.free))
+        return tuple(coefficients_from_free_parameters(blocks[..., b, :], self.order)
+                     for b in range(self.bundle))
+
+
+class TSMState(NamedTuple):
+    """The state of a TSM rollout at a bundle boundary: velocity ``(2, n, n)`` and memory."""
+
+    velocity: jax.Array
+    memory: Any
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TSMSolver:
+    """A temporal stencil model as a solver (the :mod:`neuralpde.solvers` interface).
+
+    One :meth:`step` is one bundle of ``bundle`` finite-volume steps, so
+    ``dt = bundle · dt_model``.  ``init`` takes the prefix ``(K, 2, n, n)``
+    (oldest first, the last frame is the initial state; ``history_frames = K``).
+
+    Args:
+      flow: the flow specification.
+      size: cells per side (>= 4).
+      graphdef, params: ``nnx.split`` of a :class:`TemporalStencilModel`.
+      encoder: :class:`HiPPOEncoder` or :class:`FrameStackEncoder`.
+      bundle: steps per network call (the model's ``bundle``).
+      dt_model: the finite-volume step (default: the CFL step of this grid).
+      limiter: van Leer TVD limiter on the advected quantity (published on).
+      name: label in tables (default ``tsm-hippo-N`` / ``tsm-cnn-N``).
+    """
+
+    flow: FlowSpec
+    size: int
+    graphdef: Any
+    params: Any
+    encoder: Any
+    bundle: int = 1
+    dt_model: float = 0.0
+    limiter: bool = True
+    name: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.bundle, int) or self.bundle < 1:
+            raise ConfigError(f"invalid bundle={self.bundle!r}: accepted an integer >= 1")
+        if not isinstance(self.size, int) or self.size < STENCIL_WIDTH:
+            raise ConfigError(f"invalid grid size {self.size!r}: accepted an integer >= "
+                              f"{STENCIL_WIDTH}")
+        if not self.dt_model:
+            object.__setattr__(self, "dt_model", dns.model_time_step(self.flow, self.size))
+        if not self.name:
+            label = "tsm-hippo" if isinstance(self.encoder, HiPPOEncoder) else "tsm-cnn"
+            object.__setattr__(self, "name", f"{label}-{self.size}")
+
+    @classmethod
+    def from_model(cls, flow: FlowSpec, size: int, model: TemporalStencilModel, encoder,
+                   **kwargs) -> "TSMSolver":
+        if model.tower.in_channels != encoder.channels:
+            raise ConfigError(f"the model takes {model.tower.in_channels} feature channels; the "
+                              f"encoder gives {encoder.channels}")
+        graphdef, params = nnx.split(model)
+        return cls(flow=flow, size=size, graphdef=graphdef, params=params, encoder=encoder,
+                   bundle=model.bundle, **kwargs)
+
+    @property
+    def kind(self) -> str:
+        return "learned"
+
+    @property
+    def dt(self) -> float:
+        return self.bundle * self.dt_model
+
+    @property
+    def history_frames(self) -> int:
+        return self.encoder.prefix
+
+    @property
+    def substeps(self) -> int:
+        return self.bundle
+
+    def model(self) -> TemporalStencilModel:
+        return nnx.merge(self.graphdef, self.params)
+
+    def with_params(self, params) -> "TSMSolver":
+        return dataclasses.replace(self, params=params)
+
+    def init(self, frames: jax.Array) -> TSMState:
+        """Encode the prefix ``(K, 2, n, n)``; the rollout starts from its last frame."""
+        k = self.encoder.prefix
+        if frames.shape != (k, 2, self.size, self.size):
+            raise ValueError(f"TSM prefix has shape {frames.shape}: expected ({k}, 2, {self.size}, "
+                             f"{self.size}) (the last {k} frames, oldest first)")
+        return TSMState(frames[-1], self.encoder.encode(frames))
+
+    def bundle_step(self, state: TSMState) -> Tuple[TSMState, jax.Array]:
+        """One network call, then ``bundle`` steps; returns the state and ``(B, 2, n, n)`` velocities."""
+        coefficients = self.model()(self.encoder.features(state.memory))
+        uv, memory, velocities = state.velocity, state.memory, []
+        for weights in coefficients:
+            convect = learned_convection(weights, limiter=self.limiter)
+            uv = dns.finite_volume_step(self.flow, self.size, self.dt_model, convect=convect)(uv)
+            memory = self.encoder.update(memory, uv)
+            velocities.append(uv)
+        return TSMState(uv, memory), jnp.stack(velocities)
+
+    def step(self, state: TSMState) -> TSMState:
+        return self.bundle_step(state)[0]
+
+    def velocity(self, state: TSMState) -> jax.Array:
+        return state.velocity
+
+
+jax.tree_util.register_dataclass(
+    TSMSolver, data_fields=["params"],
+    meta_fields=["flow", "size", "graphdef", "encoder", "bundle", "dt_model", "limiter", "name"])
+
+
+__all__ = ["HiPPOEncoder", "FrameStackEncoder", "make_encoder", "TemporalStencilModel",
+           "TSMState", "TSMSolver"]

@@ -1,0 +1,120 @@
+"""``neuralpde quickstart``: the whole study in minutes on a laptop CPU, as a demonstration.
+
+Stages (each reuses what a previous run left in the output folder):
+
+1. **generate** the ``quickstart`` data set (:func:`neuralpde.presets.get_preset`):
+   Kolmogorov flow on a 128² DNS, downsampled to 32²; 2 training trajectories
+   of 6 time units, 4 test trajectories of 6 time units with the 32-frame
+   history TSM encodes;
+2. **baselines**: DNS at 32² and 64² and WENO5-Z at 32², rolled out on the
+   test set and scored;
+3. **train** learned interpolation (LI) and TSM-HiPPO with the ``quickstart``
+   training preset (3 × 16 tower, 150 updates), then evaluate them the same way;
+4. **compare**: the table (``comparison.md``/``.csv``) and the four figures in
+   ``<out>/results/``; the table is printed.
+
+The budgets are a demonstration of the pipeline, not converged results:
+``experiments/`` holds the studies whose numbers the docs quote.  Output
+layout: ``<out>/data/{train,test}.zarr``, ``<out>/runs/<model>/``,
+``<out>/results/<solver>/`` and ``<out>/results/{comparison.md,figures/}``,
+``<out>/quickstart.json`` (stage timings).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from neuralpde.config import ConfigError
+from neuralpde.presets import Preset, get_preset
+from neuralpde.training.config import TrainConfig, get_train_preset, with_training_overrides
+
+BASELINES = ("dns", "dns-64", "weno5-z")
+MODELS = ("li", "tsm-hippo")
+BANNER = ("DEMONSTRATION: quickstart budgets (2 training trajectories of 6 time units, "
+          "{steps} updates of a 3 x 16 tower) show the pipeline; they are not converged "
+          "results. See experiments/README.md for the mini study.")
+
+
+def _summary_is_current(folder: Path, after: Optional[Path] = None) -> bool:
+    summary = folder / "summary.json"
+    if not summary.exists():
+        return False
+    return after is None or not after.exists() or summary.stat().st_mtime > after.stat().st_mtime
+
+
+def run_quickstart(
+    out="quickstart",
+    preset: Optional[Preset] = None,
+    train_config: Optional[TrainConfig] = None,
+    baselines: Sequence[str] = BASELINES,
+    models: Sequence[str] = MODELS,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run (or finish) the quickstart study in ``out``; returns the compare result and timings.
+
+    ``preset`` and ``train_config`` default to the ``quickstart`` presets
+    (tests pass tiny ones).  Evaluations whose ``summary.json`` exists (and is
+    newer than the run's last metrics, for a learned solver) are reused.
+    """
+    from neuralpde.evaluation.compare import compare
+    from neuralpde.evaluation.evaluate import evaluate
+    from neuralpde.generate import generate
+    from neuralpde.training.trainer import train
+
+    preset = preset or get_preset("quickstart")
+    base = train_config or get_train_preset("quickstart")
+    unknown = sorted(set(models) - {"li", "tsm-hippo", "tsm-cnn"})
+    if unknown:
+        raise ConfigError(f"unknown quickstart model(s) {unknown}: accepted li, tsm-hippo, tsm-cnn")
+    out = Path(out)
+    data, results = out / "data", out / "results"
+    n_stages = 2 + len(models) + 1
+    timings: dict[str, float] = {}
+
+    def stage(index: int, label: str):
+        log(f"[{index}/{n_stages}] {label}")
+        return time.perf_counter()
+
+    start = stage(1, f"generate {preset.model_size}² ← {preset.fine_size}² DNS data in {data}")
+    generate(preset, data, progress=progress)
+    timings["generate"] = time.perf_counter() - start
+
+    start = stage(2, f"baselines {', '.join(baselines)}")
+    flow_size = preset.model_size
+    todo = []
+    for name in baselines:
+        from neuralpde.solvers import classical_solver
+
+        solver_name = classical_solver(name, preset.flow, flow_size).name
+        if not _summary_is_current(results / solver_name):
+            todo.append(name)
+    if todo:
+        for row in evaluate(todo, data, results):
+            log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
+    timings["baselines"] = time.perf_counter() - start
+
+    for i, model in enumerate(models):
+        config = with_training_overrides(base, architecture=model)
+        run = out / "runs" / model
+        start = stage(3 + i, f"train and evaluate {model} ({config.steps} updates, batch "
+                             f"{config.batch_size}, unroll {config.unroll})")
+        summary = train(config, data, run, progress=progress)
+        log(f"    training loss {summary['loss']:.3g}")
+        if not _summary_is_current(results / model, after=run / "metrics.jsonl"):
+            for row in evaluate([f"run:{run}"], data, results):
+                log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
+        timings[model] = time.perf_counter() - start
+
+    start = stage(n_stages, f"compare -> {results}")
+    result = compare(results, snapshot_times=(0.0, 1.0, 2.0, 4.0))
+    timings["compare"] = time.perf_counter() - start
+    (out / "quickstart.json").write_text(json.dumps(
+        {"timings_s": timings, "preset": preset.name, "train_steps": base.steps}, indent=2) + "\n")
+    return {**result, "timings": timings, "banner": BANNER.format(steps=base.steps)}
+
+
+__all__ = ["run_quickstart", "BASELINES", "MODELS"]

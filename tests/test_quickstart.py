@@ -1,0 +1,29 @@
+"""The quickstart job end to end at a tiny size: every stage, the report, and reuse on re-run."""
+
+import dataclasses
+
+from conftest import tiny_preset
+from neuralpde.quickstart import run_quickstart
+from neuralpde.training.config import get_train_preset, with_training_overrides
+
+
+def test_quickstart_writes_the_report_and_reuses_it(tmp_path):
+    preset = tiny_preset(n_samples=2, duration=0.6)
+    preset = dataclasses.replace(preset, test=dataclasses.replace(preset.test, save_every=2))
+    config = with_training_overrides(get_train_preset("quickstart"), steps=3, hidden=4, depth=1,
+                                     unroll=2, batch_size=2, prefix=4, bundle=2, hippo_order=4,
+                                     checkpoint_every=3, validation_horizon=0.2)
+    lines = []
+    kwargs = dict(preset=preset, train_config=config, baselines=("dns", "weno5-z"),
+                  models=("tsm-hippo",), progress=False, log=lines.append)
+    result = run_quickstart(tmp_path, **kwargs)
+    results = tmp_path / "results"
+    assert {"dns-8", "weno5-z-8", "tsm-hippo"} <= {p.name for p in results.iterdir()}
+    assert "| tsm-hippo" in result["markdown"] and "| dns-8" in result["markdown"]
+    assert (results / "comparison.md").exists() and (results / "figures" / "correlation.png").exists()
+    assert "DEMONSTRATION" in result["banner"]
+    assert any(line.startswith("[4/4] compare") for line in lines)
+    # a second run reuses the data, the training run and every evaluation
+    stamps = {p: p.stat().st_mtime_ns for p in results.glob("*/summary.json")}
+    run_quickstart(tmp_path, **kwargs)
+    assert stamps == {p: p.stat().st_mtime_ns for p in results.glob("*/summary.json")}

@@ -1,0 +1,177 @@
+"""Temporal stencil models: bundling, memory through rollouts, training and evaluation."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import tiny_preset
+from neuralpde.config import ConfigError
+from neuralpde.evaluation.rollout import rollout
+from neuralpde.generate import generate
+from neuralpde.models.learned_interpolation import learned_convection
+from neuralpde.models.temporal_stencil import (FrameStackEncoder, TemporalStencilModel, TSMSolver,
+                                               make_encoder)
+from neuralpde.physics import dns
+from neuralpde.physics.flows import KolmogorovFlow
+from neuralpde.store import StoreError, open_store
+
+FLOW = KolmogorovFlow()
+N = 8
+
+
+def _prefix(k, seed=0, size=N):
+    """K consecutive DNS frames on the model grid (a real prefix)."""
+    uv = dns.random_initial_velocity(jax.random.PRNGKey(seed), FLOW, size)
+    step = jax.jit(dns.finite_volume_step(FLOW, size, dns.model_time_step(FLOW, size)))
+    frames = [uv]
+    for _ in range(k - 1):
+        frames.append(step(frames[-1]))
+    return jnp.stack(frames)
+
+
+def _solver(kind="hippo", bundle=2, prefix=4, seed=0, **encoder):
+    encoder = make_encoder(kind, prefix, hippo_order=encoder.get("order", 6),
+                           hippo_measure=encoder.get("measure", "lagt"))
+    model = TemporalStencilModel(encoder.channels, bundle=bundle, hidden=8, depth=1,
+                                 rngs=nnx.Rngs(seed))
+    return TSMSolver.from_model(FLOW, N, model, encoder)
+
+
+def test_bundle_of_one_equals_calling_the_network_every_step():
+    solver = _solver(bundle=1)
+    prefix = _prefix(4)
+    state = solver.init(prefix)
+
+    @jax.jit
+    def by_hand(uv, memory):  # network, learned finite-volume step, memory update
+        (weights,) = solver.model()(solver.encoder.features(memory))
+        uv = dns.finite_volume_step(FLOW, N, solver.dt_model,
+                                    convect=learned_convection(weights))(uv)
+        return uv, solver.encoder.update(memory, uv)
+
+    uv, memory = prefix[-1], solver.encoder.encode(prefix)
+    step = jax.jit(solver.step)
+    for _ in range(3):
+        state = step(state)
+        uv, memory = by_hand(uv, memory)
+    assert np.abs(uv).max() < 50  # a well-behaved flow, not a blow-up
+    assert not np.allclose(uv, prefix[-1], atol=1e-2)
+    np.testing.assert_allclose(state.velocity, uv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(state.memory.coefficients, memory.coefficients, rtol=1e-5, atol=1e-5)
+    assert solver.dt == solver.dt_model and solver.substeps == 1
+
+
+def test_bundle_uses_one_network_call_for_b_steps_with_its_own_coefficients():
+    solver = _solver(bundle=3)
+    assert solver.dt == pytest.approx(3 * solver.dt_model)
+    state = solver.init(_prefix(4))
+    new, velocities = jax.jit(solver.bundle_step)(state)
+    assert velocities.shape == (3, 2, N, N)
+    np.testing.assert_array_equal(new.velocity, velocities[-1])
+    # the three steps use three different stencil sets: replaying step 2 with block 0's
+    # coefficients gives another velocity
+    @jax.jit
+    def replay(memory, uv):
+        blocks = solver.model()(solver.encoder.features(memory))
+        fv = lambda weights: dns.finite_volume_step(FLOW, N, solver.dt_model,
+                                                    convect=learned_convection(weights))(uv)
+        return fv(blocks[1]), fv(blocks[0])
+
+    with_block_1, with_block_0 = replay(state.memory, velocities[0])
+    np.testing.assert_allclose(with_block_1, velocities[1], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(with_block_0, velocities[1], rtol=1e-4, atol=1e-4)
+    # the memory has consumed the prefix and all three new frames
+    assert int(new.memory.step) == 4 + 3
+
+
+def test_memory_is_carried_along_and_a_reset_equals_a_fresh_rollout():
+    solver = _solver(bundle=2)
+    prefixes = jnp.stack([_prefix(4, seed=1), _prefix(4, seed=2)])
+    whole = rollout(solver, np.asarray(prefixes), n_frames=5, steps_per_frame=1,
+                    output_size=N, domain_size=FLOW.domain_size)
+    # two pieces: the state (velocity + memory) is carried from one to the next
+    state = jax.vmap(solver.init)(prefixes)
+    step = jax.jit(jax.vmap(solver.step))
+    for _ in range(4):
+        state = step(state)
+    np.testing.assert_allclose(whole.frames[:, -1], state.velocity, rtol=1e-5, atol=1e-5)
+    # the history matters: the same last frame with another prefix gives another rollout
+    other = prefixes.at[:, :-1].set(prefixes[::-1, :-1])
+    changed = rollout(solver, np.asarray(other), n_frames=5, steps_per_frame=1, output_size=N,
+                      domain_size=FLOW.domain_size)
+    assert not np.allclose(changed.frames[:, -1], whole.frames[:, -1], atol=1e-4)
+    # resetting the memory from a new prefix equals a fresh rollout from that prefix
+    reset = jax.vmap(solver.init)(other)
+    for _ in range(4):
+        reset = step(reset)
+    np.testing.assert_allclose(reset.velocity, changed.frames[:, -1], rtol=1e-5, atol=1e-5)
+
+
+def test_frame_stack_encoder_keeps_the_last_k_frames():
+    encoder = FrameStackEncoder(3)
+    frames = jnp.arange(3 * 2 * 4 * 4, dtype=jnp.float32).reshape(3, 2, 4, 4)
+    memory = encoder.update(encoder.encode(frames), -frames[0])
+    np.testing.assert_array_equal(memory, jnp.stack([frames[1], frames[2], -frames[0]]))
+    features = encoder.features(memory)
+    assert features.shape == (4, 4, 6)
+    np.testing.assert_array_equal(features[1, 2], memory[:, :, 1, 2].reshape(-1))
+
+
+def test_tsm_prefix_shape_and_encoder_mismatch_errors():
+    solver = _solver(prefix=4)
+    with pytest.raises(ValueError, match=r"expected \(4, 2, 8, 8\)"):
+        solver.init(_prefix(3))
+    model = TemporalStencilModel(5, bundle=1, hidden=4, depth=1, rngs=nnx.Rngs(0))
+    with pytest.raises(ConfigError, match="5 feature channels"):
+        TSMSolver.from_model(FLOW, N, model, make_encoder("frames", 4))
+    with pytest.raises(ConfigError, match="unknown temporal encoder 'gru'"):
+        make_encoder("gru", 4)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Tiny train store (every model step) and a test store saved every 2 steps with 4 history frames."""
+    out = tmp_path_factory.mktemp("tsm_data")
+    preset = tiny_preset(n_samples=2, duration=0.6, initial_sizes=())
+    preset = dataclasses.replace(preset, test=dataclasses.replace(preset.test, save_every=2))
+    generate(preset, out, progress=False)
+    return out
+
+
+def test_train_tsm_from_the_cli_then_evaluate_it(data, tmp_path, capsys):
+    from neuralpde.cli import main
+    from neuralpde.evaluation.evaluate import evaluate
+
+    run = tmp_path / "tsm"
+    args = ["train", "--model", "tsm-hippo", "--data", str(data), "--out", str(run), "--steps", "4",
+            "--batch-size", "2", "--unroll", "4", "--hidden", "8", "--depth", "1", "--prefix", "4",
+            "--bundle", "2", "--hippo-order", "6", "--checkpoint-every", "2", "--no-progress"]
+    assert main(args) == 0
+    record = json.loads((run / "run.json").read_text())
+    assert record["train_config"]["model"]["architecture"] == "tsm-hippo"
+    summary, = evaluate([f"run:{run}"], data, tmp_path / "results", horizon=0.4)
+    assert summary["kind"] == "learned" and summary["diverged_samples"] == 0
+    assert summary["dt"] == pytest.approx(2 * open_store(data / "test.zarr").attrs["dt_model"])
+    assert (tmp_path / "results" / "tsm" / "metrics.nc").exists()
+    # an unroll that is not a multiple of the bundle is refused before anything is written
+    bad = args[:]
+    bad[bad.index("--unroll") + 1] = "3"
+    bad[bad.index("--out") + 1] = str(tmp_path / "bad")
+    assert main(bad) == 2
+    assert "a multiple of the TSM bundle 2" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_tsm_on_a_store_without_history_fails_clearly(tmp_path):
+    from neuralpde.evaluation.evaluate import initial_inputs
+
+    preset = tiny_preset(n_samples=1, duration=0.2, initial_sizes=(), history=0)
+    generate(preset, tmp_path, splits=("test",), progress=False)
+    test = open_store(tmp_path / "test.zarr")
+    with pytest.raises(StoreError, match="--history 4"):
+        initial_inputs(test, _solver(prefix=4), 1)
