@@ -96,13 +96,16 @@ def _add_evaluate(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="data folder holding test.zarr")
     p.add_argument("--solver", action="append", required=True,
-                   help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N]; "
-                        "N is a grid that is a multiple of the model grid")
+                   help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] "
+                        "(N a multiple of the model grid), or run:<training run folder>")
     p.add_argument("--out", required=True, help="results folder")
     p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole test span)")
     p.add_argument("--threshold", type=float, default=0.8, help="high-correlation threshold")
     p.add_argument("--samples", type=int, help="test trajectories to use (default: all)")
     p.add_argument("--preset", help="refuse a test store made for another preset")
+    p.add_argument("--transfer", action="store_true",
+                   help="run trained models (run:<folder>) on the store's flow and grid even if "
+                        "they were trained on another (generalisation tests)")
     p.set_defaults(handler=_run_evaluate)
 
 
@@ -110,7 +113,8 @@ def _run_evaluate(args) -> int:
     from neuralpde.evaluation.evaluate import evaluate
 
     rows = evaluate(args.solver, args.data, args.out, horizon=args.horizon,
-                    threshold=args.threshold, n_samples=args.samples, preset=args.preset)
+                    threshold=args.threshold, n_samples=args.samples, preset=args.preset,
+                    transfer=args.transfer)
     for row in rows:
         diverged = f", {row['diverged_samples']} diverged" if row["diverged_samples"] else ""
         print(f"{row['solver']:>16}: duration {row['duration_of_mean']:.3f} "

@@ -38,13 +38,6 @@ BANNER = ("DEMONSTRATION: quickstart budgets (2 training trajectories of 6 time 
           "results. See experiments/README.md for the mini study.")
 
 
-def _summary_is_current(folder: Path, after: Optional[Path] = None) -> bool:
-    summary = folder / "summary.json"
-    if not summary.exists():
-        return False
-    return after is None or not after.exists() or summary.stat().st_mtime > after.stat().st_mtime
-
-
 def run_quickstart(
     out="quickstart",
     preset: Optional[Preset] = None,
@@ -61,7 +54,7 @@ def run_quickstart(
     newer than the run's last metrics, for a learned solver) are reused.
     """
     from neuralpde.evaluation.compare import compare
-    from neuralpde.evaluation.evaluate import evaluate
+    from neuralpde.evaluation.evaluate import evaluate, summary_is_current
     from neuralpde.generate import generate
     from neuralpde.training.trainer import train
 
@@ -90,7 +83,7 @@ def run_quickstart(
         from neuralpde.solvers import classical_solver
 
         solver_name = classical_solver(name, preset.flow, flow_size).name
-        if not _summary_is_current(results / solver_name):
+        if not summary_is_current(results / solver_name):
             todo.append(name)
     if todo:
         for row in evaluate(todo, data, results):
@@ -104,7 +97,7 @@ def run_quickstart(
                              f"{config.batch_size}, unroll {config.unroll})")
         summary = train(config, data, run, progress=progress)
         log(f"    training loss {summary['loss']:.3g}")
-        if not _summary_is_current(results / model, after=run / "metrics.jsonl"):
+        if not summary_is_current(results / model, newer_than=run / "metrics.jsonl"):
             for row in evaluate([f"run:{run}"], data, results):
                 log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
         timings[model] = time.perf_counter() - start

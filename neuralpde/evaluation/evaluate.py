@@ -162,24 +162,44 @@ def evaluate(
     threshold: float = 0.8,
     n_samples: Optional[int] = None,
     preset: Optional[str] = None,
+    transfer: bool = False,
 ) -> list[dict]:
-    """Evaluate named solvers on ``data_dir/test.zarr``; returns their summaries."""
+    """Evaluate named solvers on ``data_dir/test.zarr``; returns their summaries.
+
+    ``transfer``: run trained models (``run:<folder>``) on the store's flow and
+    grid even if they were trained on another (generalisation tests).
+    """
     test_path = Path(data_dir) / "test.zarr"
     test = store.open_store(test_path, split="test", preset=preset)
     flow = reference_flow(test)
-    solvers = [make_solver(name, flow, test) for name in solver_names]  # validate all first
+    solvers = [make_solver(name, flow, test, transfer) for name in solver_names]  # validate first
     return [evaluate_solver(s, test, out_dir, reference_path=str(test_path), horizon=horizon,
                             threshold=threshold, n_samples=n_samples) for s in solvers]
 
 
-def make_solver(name: str, flow, test: xr.Dataset) -> Solver:
+def summary_is_current(folder, newer_than=None) -> bool:
+    """Whether ``folder/summary.json`` exists (and is newer than the file ``newer_than``).
+
+    Lets drivers (quickstart, experiments) skip evaluations that are already
+    done, e.g. ``newer_than = <run>/metrics.jsonl`` for a trained model.
+    """
+    summary = Path(folder) / "summary.json"
+    if not summary.exists():
+        return False
+    if newer_than is None or not Path(newer_than).exists():
+        return True
+    return summary.stat().st_mtime > Path(newer_than).stat().st_mtime
+
+
+def make_solver(name: str, flow, test: xr.Dataset, transfer: bool = False) -> Solver:
     """A solver from its CLI name.
 
     ``dns``, ``dns-64``, ``weno5-js``, ``weno5-z-64``, ... (classical), or
-    ``run:<folder>`` for the best checkpoint of a training run.
+    ``run:<folder>`` for the best checkpoint of a training run (``transfer``:
+    on the test store's flow and grid, see ``load_learned_solver``).
     """
     if name.startswith("run:"):
         from neuralpde.training.trainer import load_learned_solver
 
-        return load_learned_solver(name[len("run:"):], test)
+        return load_learned_solver(name[len("run:"):], test, transfer=transfer)
     return classical_solver(name, flow, test.attrs["model_size"])

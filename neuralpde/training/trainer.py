@@ -181,10 +181,28 @@ def _run_record(config: TrainConfig, train_path: Path, train: xr.Dataset) -> dic
     }
 
 
+def _comparable(train_config: dict) -> TrainConfig:
+    """A run's config with the fields its model ignores reset (LI ignores the TSM fields).
+
+    Also fills fields added to the config since the run was made with their
+    defaults, so older run folders resume.
+    """
+    config = train_config_from_dict(train_config)
+    if not config.model.temporal:
+        defaults = ModelConfig()
+        config = dataclasses.replace(config, model=dataclasses.replace(
+            config.model, prefix=defaults.prefix, bundle=defaults.bundle,
+            hippo_measure=defaults.hippo_measure, hippo_order=defaults.hippo_order,
+            hippo_theta=defaults.hippo_theta))
+    return config
+
+
 def _check_same_run(run_dir: Path, record: dict) -> None:
     existing = json.loads((run_dir / "run.json").read_text())
-    differing = sorted(k for k in ("train_config", "preset", "model_size", "generation_key")
+    differing = sorted(k for k in ("preset", "model_size", "generation_key")
                        if existing.get(k) != record.get(k))
+    if _comparable(existing["train_config"]) != _comparable(record["train_config"]):
+        differing.insert(0, "train_config")
     if differing:
         raise ConfigError(f"{run_dir} holds a run with a different {differing}: "
                           "use another --out to start a new run")
@@ -299,27 +317,39 @@ def train(
             "best_validation_duration": best, "params": params, "device": device_name()}
 
 
-def load_learned_solver(run_dir, test: Optional[xr.Dataset] = None, which: str = "best"):
+def load_learned_solver(run_dir, test: Optional[xr.Dataset] = None, which: str = "best",
+                        transfer: bool = False):
     """The trained solver of a run folder (``best`` checkpoint, else ``last``).
 
-    Raises :class:`ConfigError` when ``test`` was made for another preset or
-    grid than the run's training data.
+    Without ``transfer``, raises :class:`ConfigError` when ``test`` was made
+    for another preset, grid or flow than the run's training data.  With
+    ``transfer=True`` the trained stencil network runs on the test store's
+    flow (viscosity, forcing, domain) and model grid instead — the
+    generalisation experiments: the tower is a periodic convolution, so it
+    applies to any grid with the same cells per unit length.
     """
+    from neuralpde.physics.flows import flow_from_dict
+
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
         raise ConfigError(f"{run_dir} is not a training run folder (no run.json): "
                           "train one with `neuralpde train`")
     record = json.loads((run_dir / "run.json").read_text())
-    if test is not None:
+    flow, size = flow_from_dict(record["flow"]), record["model_size"]
+    if test is not None and transfer:
+        flow, size = reference_flow(test), int(test.attrs["model_size"])
+    elif test is not None:
         for key, found in (("preset", test.attrs["preset"]), ("model_size", test.attrs["model_size"])):
             if record[key] != found:
                 raise ConfigError(f"run {run_dir} was trained for {key}={record[key]!r}; the test "
-                                  f"store has {key}={found!r}")
+                                  f"store has {key}={found!r} (evaluate with --transfer to run "
+                                  "the trained model on it anyway)")
+        if reference_flow(test) != flow:
+            raise ConfigError(f"run {run_dir} was trained on the flow {flow}; the test store holds "
+                              f"{reference_flow(test)} (evaluate with --transfer to run the "
+                              "trained model on it anyway)")
     config = train_config_from_dict(record["train_config"])
-    from neuralpde.physics.flows import flow_from_dict
-
-    solver = build_solver(config.model, config.seed, flow_from_dict(record["flow"]),
-                          record["model_size"], name=run_dir.name)
+    solver = build_solver(config.model, config.seed, flow, size, name=run_dir.name)
     checkpoints = Checkpoints(run_dir, config.keep_last)
     try:
         source = which if (which == "last" or checkpoints.best_step() is not None) else "last"

@@ -1,0 +1,88 @@
+"""Inference latency per simulated time unit: TSM-HiPPO (bundled) vs LI vs DNS, side by side.
+
+Latency does not depend on the weights, so the models are freshly initialised
+with the tower and memory sizes of a training preset.  Every solver rolls out
+(batch 1) from the same random state — TSM from a 32-frame prefix of DNS
+frames — for ``--duration`` time units after a compile-and-warm-up run; the
+solvers are timed in interleaved rounds and the median of ``--repeats`` rounds
+is reported, with ratios to LI and to DNS on the model grid.  The published
+claim is TSM-HiPPO (B = 4) at <= 0.8x LI.
+
+Usage::
+
+    python benchmarks/tsm_latency.py                      # mini sizes: 32², 4 x 32 tower, N = 32
+    python benchmarks/tsm_latency.py --preset paper       # 64², 6 x 256 tower, N = 256 (GPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuralpde.evaluation.rollout import device_name, measure_latency
+from neuralpde.physics import dns
+from neuralpde.physics.flows import KolmogorovFlow
+from neuralpde.solvers import classical_solver
+from neuralpde.training.config import get_train_preset, with_training_overrides
+from neuralpde.training.trainer import build_solver
+
+MODEL_SIZES = {"quickstart": 32, "mini": 32, "paper": 64}
+
+
+def prefix_frames(flow, size: int, k: int) -> np.ndarray:
+    """``k`` consecutive DNS frames on the model grid from a random state."""
+    step = jax.jit(dns.finite_volume_step(flow, size, dns.model_time_step(flow, size)))
+    frames = [dns.random_initial_velocity(jax.random.PRNGKey(0), flow, size)]
+    for _ in range(k - 1):
+        frames.append(step(frames[-1]))
+    return np.asarray(jnp.stack(frames))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="mini", choices=sorted(MODEL_SIZES),
+                        help="training preset whose model sizes are timed")
+    parser.add_argument("--bundle", type=int, default=4, help="TSM temporal bundle B")
+    parser.add_argument("--duration", type=float, default=0.5, help="simulated time units per run")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    flow, size = KolmogorovFlow(), MODEL_SIZES[args.preset]
+    base = get_train_preset(args.preset)
+    configs = {"li": with_training_overrides(base, architecture="li").model,
+               "tsm-hippo": with_training_overrides(base, architecture="tsm-hippo",
+                                                    bundle=args.bundle).model}
+    solvers = {"dns": classical_solver("dns", flow, size)}
+    for name, model in configs.items():
+        solvers[name] = build_solver(model, 0, flow, size, name=f"{name}-{size}")
+    prefix = prefix_frames(flow, size, configs["tsm-hippo"].prefix)
+    inputs = {"dns": prefix[-1], "li": prefix[-1], "tsm-hippo": prefix}
+
+    print(f"device: {device_name()}, jax {jax.__version__}")
+    print(f"preset {args.preset}: {size}², tower {base.model.depth} x {base.model.hidden}, "
+          f"HiPPO {configs['tsm-hippo'].hippo_measure} N = {configs['tsm-hippo'].hippo_order}, "
+          f"prefix {configs['tsm-hippo'].prefix}, bundle {args.bundle}; batch 1, "
+          f"{args.duration} time units per run, median of {args.repeats} interleaved rounds")
+    samples = {name: [] for name in solvers}
+    for name, solver in solvers.items():  # compile + warm-up
+        measure_latency(solver, inputs[name], duration=args.duration, repeats=1)
+    for _ in range(args.repeats):
+        for name, solver in solvers.items():
+            samples[name].append(measure_latency(solver, inputs[name], duration=args.duration,
+                                                 repeats=1))
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    for name, solver in solvers.items():
+        print(f"  {solver.name:<14} {median[name]:.4g} s per time unit   "
+              f"x{median[name] / median['li']:.3f} LI   x{median[name] / median['dns']:.2f} DNS   "
+              f"(dt {solver.dt:.5g}; all: {', '.join(f'{v:.4g}' for v in samples[name])})")
+    ratio = median["tsm-hippo"] / median["li"]
+    print(f"TSM-HiPPO (B = {args.bundle}) / LI = {ratio:.3f}  (published claim <= 0.8: "
+          f"{'met' if ratio <= 0.8 else 'not met'} here)")
+
+
+if __name__ == "__main__":
+    main()
