@@ -1,4 +1,5 @@
-"""The ``neuralpde`` command line: ``quickstart | generate | export | evaluate | compare | train``.
+"""The ``neuralpde`` command line: ``quickstart | generate | export | evaluate | compare | train |
+stagger-train | stagger-evaluate``.
 
 Every sub-command validates its options and exits with status 2 and a
 one-line message naming the bad value and the accepted range.
@@ -174,6 +175,8 @@ def _add_train(subparsers) -> None:
     p.add_argument("--bundle", type=int, help="TSM: steps per network call (B)")
     p.add_argument("--hippo-measure", choices=("lagt", "legt", "legs"), help="TSM-HiPPO: measure")
     p.add_argument("--hippo-order", type=int, help="TSM-HiPPO: memory order N per cell and component")
+    p.add_argument("--decompose", type=int,
+                   help="run the tower on the s² interleaved sub-fields at N/s (1: off)")
     p.add_argument("--lr", type=float, dest="peak_lr", help="peak learning rate")
     p.add_argument("--loss", choices=("mse", "relative_mse"), help="training loss")
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every K steps")
@@ -191,7 +194,7 @@ def _run_train(args) -> int:
         get_train_preset(args.preset), architecture=args.model, steps=args.steps,
         batch_size=args.batch_size, unroll=args.unroll, hidden=args.hidden, depth=args.depth,
         order=args.order, prefix=args.prefix, bundle=args.bundle,
-        hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
+        hippo_measure=args.hippo_measure, hippo_order=args.hippo_order, decompose=args.decompose,
         peak_lr=args.peak_lr, loss=args.loss,
         checkpoint_every=args.checkpoint_every, validate_every=args.validate_every, seed=args.seed)
     summary = train(config, args.data, args.out, progress=not args.no_progress)
@@ -233,7 +236,14 @@ def _run_quickstart(args) -> int:
     return 0
 
 
-COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train]
+def _add_stagger(subparsers) -> None:
+    from neuralpde.stagger.cli import add_stagger_commands
+
+    add_stagger_commands(subparsers)
+
+
+COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train,
+            _add_stagger]
 
 
 def build_parser() -> argparse.ArgumentParser:

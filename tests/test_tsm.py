@@ -176,3 +176,21 @@ def test_tsm_on_a_store_without_history_fails_clearly(tmp_path):
     test = open_store(tmp_path / "test.zarr")
     with pytest.raises(StoreError, match="--history 4"):
         initial_inputs(test, _solver(prefix=4), 1)
+
+
+def test_decompose_option_runs_the_stencil_tower_on_sub_fields():
+    """``decompose = s`` puts the LI/TSM tower on the s² sub-fields (NeuralStagger-style)."""
+    from neuralpde.models.decomposed_tower import DecomposedTower
+    from neuralpde.training.config import ModelConfig
+    from neuralpde.training.trainer import build_solver
+
+    for architecture in ("li", "tsm-cnn"):
+        config = ModelConfig(architecture=architecture, hidden=4, depth=1, prefix=2, bundle=1,
+                             decompose=2)
+        solver = build_solver(config, 0, FLOW, N)
+        assert isinstance(solver.model().tower, DecomposedTower)
+        frames = _prefix(2)
+        state = solver.init(frames if architecture != "li" else frames[-1])
+        assert np.isfinite(np.asarray(solver.velocity(jax.jit(solver.step)(state)))).all()
+    with pytest.raises(ConfigError, match="invalid decompose=0"):
+        ModelConfig(decompose=0)

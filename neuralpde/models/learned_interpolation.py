@@ -86,7 +86,7 @@ from flax import nnx
 from neuralpde.config import ConfigError
 from neuralpde.models.stencils import (STENCIL_WIDTH, StencilGeometry, apply_stencil,
                                        constrained_basis, stencil_offsets)
-from neuralpde.models.tower import ConvTower
+from neuralpde.models.tower import make_tower
 from neuralpde.physics import dns
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.physics.jaxcfd import cfd
@@ -196,6 +196,8 @@ class LearnedInterpolation(nnx.Module):
         published 1).
       hidden, depth, kernel, input_scale: the :class:`ConvTower`
         (published 256, 6, 3, 0.1).
+      decompose: run the tower on the s² interleaved sub-fields at N/s
+        (NeuralStagger-style; 1 = off, the published model).
       rngs: ``nnx.Rngs`` for the initial weights.
 
     ``model(uv)`` takes the velocity ``(..., 2, N, N)`` (u and v as stored,
@@ -206,11 +208,12 @@ class LearnedInterpolation(nnx.Module):
     """
 
     def __init__(self, order: int = 1, hidden: int = 256, depth: int = 6, kernel: int = 3,
-                 input_scale: float = 0.1, *, rngs: nnx.Rngs):
+                 input_scale: float = 0.1, decompose: int = 1, *, rngs: nnx.Rngs):
         self.order = int(order)
         out_channels = num_free_parameters(self.order)  # validates the order
-        self.tower = ConvTower(len(COMPONENTS), out_channels, hidden=hidden, depth=depth,
-                               kernel=kernel, input_scale=input_scale, rngs=rngs)
+        self.tower = make_tower(len(COMPONENTS), out_channels, hidden=hidden, depth=depth,
+                                kernel=kernel, input_scale=input_scale, decompose=decompose,
+                                rngs=rngs)
 
     def free_parameters(self, uv: jax.Array) -> jax.Array:
         """``θ`` ``(..., N, N, F)`` for the velocity ``uv`` ``(..., 2, N, N)``."""

@@ -59,7 +59,7 @@ from neuralpde.models.hippo import HiPPO, Memory, make_hippo
 from neuralpde.models.learned_interpolation import (COMPONENTS, coefficients_from_free_parameters,
                                                     learned_convection, num_free_parameters)
 from neuralpde.models.stencils import STENCIL_WIDTH
-from neuralpde.models.tower import ConvTower
+from neuralpde.models.tower import make_tower
 from neuralpde.physics import dns
 from neuralpde.physics.flows import FlowSpec
 
@@ -143,6 +143,7 @@ class TemporalStencilModel(nnx.Module):
       bundle: steps whose coefficients one call predicts (B, published 4).
       hidden, depth, kernel, input_scale: the :class:`ConvTower` (published
         256, 6, 3, 0.1).
+      decompose: run the tower on the s² interleaved sub-fields at N/s (1 = off).
       rngs: ``nnx.Rngs`` for the initial weights.
 
     ``model(features)`` with features ``(..., n, n, C)`` returns a tuple of B
@@ -150,13 +151,15 @@ class TemporalStencilModel(nnx.Module):
     """
 
     def __init__(self, in_channels: int, order: int = 1, bundle: int = 4, hidden: int = 256,
-                 depth: int = 6, kernel: int = 3, input_scale: float = 0.1, *, rngs: nnx.Rngs):
+                 depth: int = 6, kernel: int = 3, input_scale: float = 0.1, decompose: int = 1, *,
+                 rngs: nnx.Rngs):
         if not isinstance(bundle, int) or bundle < 1:
             raise ConfigError(f"invalid bundle={bundle!r}: accepted an integer >= 1")
         self.order, self.bundle = int(order), bundle
         self.free = num_free_parameters(self.order)
-        self.tower = ConvTower(in_channels, bundle * self.free, hidden=hidden, depth=depth,
-                               kernel=kernel, input_scale=input_scale, rngs=rngs)
+        self.tower = make_tower(in_channels, bundle * self.free, hidden=hidden, depth=depth,
+                                kernel=kernel, input_scale=input_scale, decompose=decompose,
+                                rngs=rngs)
 
     def __call__(self, features: jax.Array) -> tuple:
         theta = self.tower(features)

@@ -80,4 +80,16 @@ class ConvTower(nnx.Module):
         return h.reshape(lead + h.shape[-3:])
 
 
-__all__ = ["ConvTower", "periodic_pad"]
+def make_tower(in_channels: int, out_channels: int, *, decompose: int = 1, **kwargs) -> nnx.Module:
+    """A :class:`ConvTower`, or for ``decompose = s > 1`` the same tower run on the s²
+    interleaved sub-fields at N/s (:class:`~neuralpde.models.decomposed_tower.DecomposedTower`)."""
+    if not isinstance(decompose, int) or decompose < 1:
+        raise ValueError(f"invalid decompose={decompose!r}: accepted an integer >= 1")
+    if decompose == 1:
+        return ConvTower(in_channels, out_channels, **kwargs)
+    from neuralpde.models.decomposed_tower import DecomposedTower
+
+    return DecomposedTower(in_channels, out_channels, s=decompose, **kwargs)
+
+
+__all__ = ["ConvTower", "periodic_pad", "make_tower"]

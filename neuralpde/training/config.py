@@ -50,6 +50,8 @@ class ModelConfig:
       hippo_order: ``tsm-hippo`` only: memory order N per cell and component
         (published 256).
       hippo_theta: ``tsm-hippo`` with ``legt``: window in frames (0: ``prefix``).
+      decompose: run the tower on the s² interleaved sub-fields at N/s
+        (NeuralStagger-style decomposition, docs/stagger.md; 1 = off).
     """
 
     architecture: str = "li"
@@ -64,6 +66,7 @@ class ModelConfig:
     hippo_measure: str = "lagt"
     hippo_order: int = 256
     hippo_theta: float = 0.0
+    decompose: int = 1
 
     @property
     def temporal(self) -> bool:
@@ -84,6 +87,7 @@ class ModelConfig:
                 f"one of {list(HIPPO_MEASURES)}")
         require_positive_int("hippo_order", self.hippo_order)
         require(self.hippo_theta >= 0, "hippo_theta", self.hippo_theta, "a number >= 0")
+        require_positive_int("decompose", self.decompose)
 
 
 @dataclasses.dataclass(frozen=True)

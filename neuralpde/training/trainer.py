@@ -69,7 +69,8 @@ def build_encoder(config: ModelConfig):
 def build_model(config: ModelConfig, seed: int) -> nnx.Module:
     """The model of ``config`` with initial weights from ``seed``."""
     tower = dict(order=config.order, hidden=config.hidden, depth=config.depth,
-                 kernel=config.kernel, input_scale=config.input_scale, rngs=nnx.Rngs(seed))
+                 kernel=config.kernel, input_scale=config.input_scale,
+                 decompose=config.decompose, rngs=nnx.Rngs(seed))
     if config.temporal:
         return TemporalStencilModel(build_encoder(config).channels, bundle=config.bundle, **tower)
     return LearnedInterpolation(**tower)

@@ -1,0 +1,220 @@
+r"""The staggered sub-solvers as solvers of the one interface (:mod:`neuralpde.solvers`).
+
+* :class:`StaggeredSolver` — the fine simulation on N²: one step is one
+  batched call of all s²·s_T sub-solvers and advances ``s_T`` fine steps
+  (``solver.dt = s_T · fine_dt``); the state is the fine velocity ``(2, N, N)``.
+* :class:`CoarseSubSolver` — one sub-solver alone, a simulation on
+  (N/s)²: the state is sub-field ``(a, b)`` of the fine field (its points sit
+  at the coarse offsets of
+  :func:`~neuralpde.stagger.decompose.velocity_subfield_offsets`, not on the
+  coarse MAC grid).  With ``view='own'`` this is exactly the computation the
+  sub-solver does inside the fine simulation; with ``view='all'`` the
+  neighbouring sub-fields it has not got are rebuilt from its own by
+  band-limited (Fourier) interpolation
+  (:func:`~neuralpde.stagger.decompose.interpolated_view`), so it runs on
+  information the fine run does not lose.  One step: sub-solver
+  ``(a, b, s_T - 1)`` only (the frame ``s_T`` fine steps ahead).  The
+  coarse simulation never projects.
+
+Both are pytrees whose only data leaves are the network parameters (as
+:class:`~neuralpde.models.learned_interpolation.LearnedSolver`), so
+:func:`neuralpde.evaluation.rollout.rollout` and ``measure_latency`` run them
+unchanged and one compilation serves every parameter value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from neuralpde.config import ConfigError
+from neuralpde.physics import dns
+from neuralpde.physics.flows import FlowSpec
+from neuralpde.stagger import decompose
+from neuralpde.stagger.config import StaggerModelConfig
+from neuralpde.stagger.model import SubSolverNet, predict_frames
+from neuralpde.stagger.physics_loss import project, static_forcing
+
+
+def build_model(config: StaggerModelConfig, seed: int = 0) -> SubSolverNet:
+    """A :class:`SubSolverNet` with initial weights from ``seed``."""
+    return SubSolverNet(config, rngs=nnx.Rngs(seed))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StaggeredSolver:
+    """All sub-solvers: the fine simulation (the :mod:`neuralpde.solvers` interface).
+
+    Args:
+      flow: the flow specification.
+      size: fine grid N (a multiple of ``config.s``).
+      config: the model config.
+      graphdef, params: ``nnx.split`` of a :class:`SubSolverNet` of ``config``.
+      fine_dt: the fine time step (default: the CFL step of the N² grid).
+      name: label (default ``stagger-s{s}t{s_T}-N``).
+    """
+
+    flow: FlowSpec
+    size: int
+    config: StaggerModelConfig
+    graphdef: Any
+    params: Any
+    fine_dt: float = 0.0
+    name: str = ""
+
+    def __post_init__(self):
+        decompose.check_factor(self.size, self.config.s)
+        if not self.fine_dt:
+            object.__setattr__(self, "fine_dt", dns.model_time_step(self.flow, self.size))
+        if not self.fine_dt > 0:
+            raise ConfigError(f"invalid fine_dt={self.fine_dt!r}: accepted a number > 0")
+        if not self.name:
+            object.__setattr__(self, "name", f"stagger-s{self.config.s}t{self.config.s_time}-"
+                                              f"{self.size}")
+
+    @classmethod
+    def from_model(cls, flow: FlowSpec, size: int, model: SubSolverNet, **kwargs) -> "StaggeredSolver":
+        graphdef, params = nnx.split(model)
+        return cls(flow=flow, size=size, config=model.config, graphdef=graphdef, params=params,
+                   **kwargs)
+
+    @property
+    def kind(self) -> str:
+        return "learned"
+
+    @property
+    def dt(self) -> float:
+        """One solver step: ``s_T`` fine steps."""
+        return self.config.s_time * self.fine_dt
+
+    def model(self) -> SubSolverNet:
+        return nnx.merge(self.graphdef, self.params)
+
+    def with_params(self, params) -> "StaggeredSolver":
+        return dataclasses.replace(self, params=params)
+
+    def forcing(self) -> jax.Array:
+        return static_forcing(self.flow, self.size)
+
+    def frames(self, uv: jax.Array) -> jax.Array:
+        """The ``s_T`` fine frames after ``uv``: ``(s_T, 2, N, N)`` (one batched call)."""
+        project_fn = ((lambda f: project(f, self.flow.domain_size)) if self.config.project
+                      else None)
+        return predict_frames(self.model(), uv, self.forcing(), self.fine_dt, project_fn)
+
+    def init(self, uv: jax.Array) -> jax.Array:
+        return uv
+
+    def step(self, state: jax.Array) -> jax.Array:
+        return self.frames(state)[-1]
+
+    def velocity(self, state: jax.Array) -> jax.Array:
+        return state
+
+    def coarse(self, a: int | None = None, b: int | None = None) -> "CoarseSubSolver":
+        """The one-sub-solver coarse simulation of sub-field ``(a, b)`` (default ``(s-1, s-1)``)."""
+        s = self.config.s
+        a = s - 1 if a is None else a
+        b = s - 1 if b is None else b
+        return CoarseSubSolver(flow=self.flow, fine_size=self.size, config=self.config,
+                               graphdef=self.graphdef, params=self.params, a=a, b=b,
+                               fine_dt=self.fine_dt,
+                               name=f"{self.name}-sub{a}{b}-{self.size // s}")
+
+
+jax.tree_util.register_dataclass(
+    StaggeredSolver, data_fields=["params"],
+    meta_fields=["flow", "size", "config", "graphdef", "fine_dt", "name"])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CoarseSubSolver:
+    """Sub-solver ``(a, b)`` alone: a simulation of sub-field ``(a, b)`` on (N/s)².
+
+    ``size`` is N/s; ``init(sub)`` takes the sub-field ``(2, N/s, N/s)``
+    (e.g. ``decompose.subfield(uv_fine, s, a, b)``); ``dt = s_T · fine_dt``.
+    """
+
+    flow: FlowSpec
+    fine_size: int
+    config: StaggerModelConfig
+    graphdef: Any
+    params: Any
+    a: int
+    b: int
+    fine_dt: float = 0.0
+    name: str = ""
+
+    def __post_init__(self):
+        decompose.check_factor(self.fine_size, self.config.s)
+        for label, value in (("a", self.a), ("b", self.b)):
+            if not isinstance(value, int) or not 0 <= value < self.config.s:
+                raise ConfigError(f"invalid sub-field index {label}={value!r}: accepted "
+                                  f"0..{self.config.s - 1}")
+        if not self.fine_dt:
+            object.__setattr__(self, "fine_dt", dns.model_time_step(self.flow, self.fine_size))
+        if not self.name:
+            object.__setattr__(self, "name", f"stagger-s{self.config.s}t{self.config.s_time}-"
+                                              f"sub{self.a}{self.b}-{self.size}")
+
+    @property
+    def size(self) -> int:
+        return self.fine_size // self.config.s
+
+    @property
+    def kind(self) -> str:
+        return "learned"
+
+    @property
+    def dt(self) -> float:
+        return self.config.s_time * self.fine_dt
+
+    def with_params(self, params) -> "CoarseSubSolver":
+        return dataclasses.replace(self, params=params)
+
+    def _forcing_view(self):
+        c = self.config
+        if not c.forcing_input:
+            return None
+        forcing = static_forcing(self.flow, self.fine_size)
+        if c.weights == "joint":
+            return decompose.split_space(forcing, c.s)
+        view = decompose.relative_view(forcing, c.s, self.a, self.b)
+        return view if c.view == "all" else view[:1]
+
+    def _view(self, own):
+        c = self.config
+        if c.view == "own":
+            return own[None]
+        return decompose.interpolated_view(own, c.s, self.a, self.b,
+                                           relative=c.weights != "joint")
+
+    def init(self, uv: jax.Array) -> jax.Array:
+        return uv
+
+    def step(self, state: jax.Array) -> jax.Array:
+        c = self.config
+        model = nnx.merge(self.graphdef, self.params)
+        g = model.subtask_tendency(self._view(state), self._forcing_view(), self.a, self.b,
+                                   c.s_time - 1)
+        return state + self.dt * g
+
+    def velocity(self, state: jax.Array) -> jax.Array:
+        return state
+
+
+jax.tree_util.register_dataclass(
+    CoarseSubSolver, data_fields=["params"],
+    meta_fields=["flow", "fine_size", "config", "graphdef", "a", "b", "fine_dt", "name"])
+
+
+def coarse_initial_state(uv: jax.Array, s: int, a: int, b: int) -> jax.Array:
+    """Sub-field ``(a, b)`` of fine states ``(..., 2, N, N)``: a :class:`CoarseSubSolver`'s state."""
+    return decompose.subfield(jnp.asarray(uv), s, a, b)
+
+
+__all__ = ["build_model", "StaggeredSolver", "CoarseSubSolver", "coarse_initial_state"]

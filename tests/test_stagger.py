@@ -1,0 +1,291 @@
+"""Staggered coarse sub-solvers (issue #7): decomposition, physics loss, training, solvers, tower.
+
+Tiny grids (16² fine) and few steps; the module-scoped fixtures compute the
+DNS pair and the one training run once.
+"""
+
+import argparse
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from neuralpde.config import ConfigError, UserInputError
+from neuralpde.physics import dns
+from neuralpde.physics.flows import KolmogorovFlow
+from neuralpde.stagger import decompose as dc
+from neuralpde.stagger import physics_loss as pl
+from neuralpde.stagger.config import StaggerModelConfig, StaggerTrainConfig
+from neuralpde.stagger.solver import StaggeredSolver, build_model, coarse_initial_state
+
+FLOW = KolmogorovFlow()
+N = 16
+
+
+# ---------------------------------------------------------------- decomposition
+def test_split_merge_is_identity_for_every_divisor():
+    n = 12  # divisors 1, 2, 3, 4, 6, 12
+    x = np.random.default_rng(0).normal(size=(3, 2, n, n)).astype(np.float32)
+    last = np.moveaxis(x, 1, -1)
+    for s in [s for s in range(1, n + 1) if n % s == 0]:
+        sub = np.asarray(dc.split_space(x, s))
+        assert sub.shape == (3, s * s, 2, n // s, n // s)
+        np.testing.assert_array_equal(dc.merge_space(sub, s), x)
+        depth = np.asarray(dc.space_to_depth(last, s))
+        np.testing.assert_array_equal(dc.depth_to_space(depth, s), last)
+        for a, b in [(0, 0), (s - 1, 0), (s // 2, s - 1)]:
+            np.testing.assert_array_equal(sub[:, a * s + b], x[:, :, a::s, b::s])
+            np.testing.assert_array_equal(depth[..., (a * s + b) * 2 + 1], x[:, 1, a::s, b::s])
+    frames = np.arange(24.0).reshape(12, 2)
+    for s_time in (1, 2, 3, 4, 6, 12):
+        parts = np.asarray(dc.split_time(frames, s_time))
+        np.testing.assert_array_equal(parts[1 % s_time], frames[1 % s_time::s_time])
+        np.testing.assert_array_equal(dc.merge_time(parts), frames)
+
+
+def test_bad_factors_raise_naming_the_value():
+    x = jnp.zeros((2, 12, 12))
+    with pytest.raises(ConfigError, match=r"s=5.*divisor of the grid size 12"):
+        dc.split_space(x, 5)
+    with pytest.raises(ConfigError, match=r"s_time=5"):
+        dc.split_time(jnp.zeros((12, 3)), 5)
+    with pytest.raises(ConfigError, match=r"weights='grouped'"):
+        StaggerModelConfig(weights="grouped")
+    with pytest.raises(ConfigError, match=r"s=3"):
+        StaggeredSolver.from_model(FLOW, N, build_model(StaggerModelConfig(s=3, hidden=4, depth=0)))
+
+
+def test_subfield_offsets_are_the_physical_positions():
+    """Sub-field (a, b) of a smooth field equals the field at the stated coarse offsets."""
+    n, s = 16, 4
+    fine_dx = 2 * math.pi / n
+    coarse_dx = s * fine_dx
+    f = lambda x, y: np.sin(x + 0.3) * np.cos(2 * y)
+    i = np.arange(n)
+    fields = []
+    for ox, oy in dc.MAC_OFFSETS:
+        fields.append(f((i[:, None] + ox) * fine_dx, (i[None, :] + oy) * fine_dx))
+    uv = np.stack(fields).astype(np.float32)
+    big_i = np.arange(n // s)
+    for a, b in [(0, 0), (3, 1), (1, 2)]:
+        sub = dc.subfield(uv, s, a, b)
+        offsets = dc.velocity_subfield_offsets(s, a, b)
+        assert offsets[0] == ((a + 1) / s, (b + 0.5) / s)
+        for c, (ox, oy) in enumerate(offsets):
+            expected = f((big_i[:, None] + ox) * coarse_dx, (big_i[None, :] + oy) * coarse_dx)
+            np.testing.assert_allclose(sub[c], expected, atol=1e-5)
+
+
+def test_relative_view_and_its_fourier_reconstruction():
+    n, s = 16, 2
+    k = 2 * math.pi / n
+    i = np.arange(n)
+    smooth = np.stack([np.sin(k * i[:, None] + 2 * k * i[None, :]),
+                       np.cos(3 * k * i[:, None]) * np.sin(k * i[None, :])]).astype(np.float32)
+    uv = smooth  # numpy in, numpy out (the jnp path is exercised by the solvers below)
+    for a, b in [(0, 0), (1, 0), (1, 1)]:
+        view = dc.relative_view(uv, s, a, b)
+        np.testing.assert_array_equal(view[0], dc.subfield(uv, s, a, b))
+        # band-limited field: the lone sub-solver's interpolated view is exact
+        rebuilt = dc.interpolated_view(view[0], s, a, b, relative=True)
+        np.testing.assert_allclose(rebuilt, view, atol=1e-5)
+        absolute = dc.interpolated_view(view[0], s, a, b, relative=False)
+        np.testing.assert_allclose(absolute, dc.split_space(uv, s), atol=1e-5)
+
+
+# ---------------------------------------------------------------- physics loss
+@pytest.fixture(scope="module")
+def dns_pair():
+    """Two consecutive DNS frames on 16² after 20 steps from a random field."""
+    dt = dns.model_time_step(FLOW, N)
+    step = dns.finite_volume_step(FLOW, N, dt)
+
+    @jax.jit
+    def run(key):
+        uv = dns.repeated(step, 20)(dns.random_initial_velocity(key, FLOW, N))
+        return uv, step(uv)
+
+    return (dt, *run(jax.random.PRNGKey(3)))
+
+
+def test_physics_residual_small_on_dns_and_large_when_perturbed(dns_pair):
+    dt, u0, u1 = dns_pair
+    noise = np.random.default_rng(1).normal(size=u1.shape).astype(np.float32)
+
+    @jax.jit
+    def measure(u0, u1, noise):
+        perturbed_u1 = u1 + 0.05 * jnp.std(u1) * noise                 # a 5 % perturbation
+        # pairs (u0, u1), (u0, perturbed u1), (u0, u0): one traced residual, vmapped
+        pr = jax.vmap(lambda a, b: pl.projected_residual(a, b, FLOW, dt))(
+            jnp.stack([u0, u0, u0]), jnp.stack([u1, perturbed_u1, u0]))
+        f = jax.vmap(lambda u: pl.tendency(u, FLOW, dt))(jnp.stack([u0, u1]))
+        div = jax.vmap(lambda u: jnp.mean(pl.scaled_divergence(u, dt) ** 2))
+        return {"ms": jnp.mean(pr ** 2, axis=(1, 2, 3)), "pr": pr[0],
+                "expected": 0.5 * pl.project(f[0] - f[1]),
+                "div": div(jnp.stack([u1, perturbed_u1])),
+                "loss": pl.sequence_loss(u0, u1[None], FLOW, dt)}
+
+    m = jax.tree.map(np.asarray, measure(u0, u1, noise))
+    on_dns, perturbed, persistence = (float(x) for x in m["ms"])  # persistence = mean (P F(u0))^2
+    # measured at 16^2: 4.6e-3 (DNS), 1.7 (5 % noise), 2.6 (persistence, u1 = u0)
+    assert on_dns < 5e-3 * persistence
+    assert perturbed > 100 * on_dns
+    # O(dt): the DNS is forward Euler, the loss Crank-Nicolson, so P R = P[F(u0) - F(u1)]/2
+    np.testing.assert_allclose(m["pr"], m["expected"], atol=1e-4)
+    assert float(np.max(np.abs(m["expected"]))) > 0.05  # ... which is not trivially zero
+    # the divergence term vanishes on the DNS and not on the noise
+    assert float(m["div"][0]) < 1e-8 < 1e-2 < float(m["div"][1])
+    loss, parts = m["loss"]
+    assert abs(float(parts["residual"]) - on_dns) < 1e-5 and float(loss) < 1e-2
+
+
+def _divergence(uv):
+    """MAC divergence in numpy (backward differences of the face values)."""
+    dx = 2 * math.pi / uv.shape[-1]
+    return ((uv[0] - np.roll(uv[0], 1, 0)) + (uv[1] - np.roll(uv[1], 1, 1))) / dx
+
+
+def test_reconstruction_keeps_divergence_and_projection_option(dns_pair):
+    dt, u0, u1 = np.asarray(dns_pair[0]), np.asarray(dns_pair[1]), np.asarray(dns_pair[2])
+    assert np.max(np.abs(_divergence(u1))) < 1e-4
+    for s in (2, 4):
+        rebuilt = np.asarray(dc.merge_space(dc.split_space(u1, s), s))
+        np.testing.assert_array_equal(_divergence(rebuilt), _divergence(u1))
+    config = StaggerModelConfig(s=2, hidden=8, depth=1, project=True, embedding="onehot")
+    solver = StaggeredSolver.from_model(FLOW, N, build_model(config))
+    out = np.asarray(jax.jit(lambda sv, u: sv.step(u))(solver, u1))
+    assert np.max(np.abs(out - u1)) > 1e-3                     # the untrained model moved the field
+    dx = 2 * math.pi / N
+    assert np.max(np.abs(_divergence(out))) * dx < 1e-5 * np.max(np.abs(out))
+
+
+# ---------------------------------------------------------------- training
+TRAIN = StaggerTrainConfig(
+    model=StaggerModelConfig(s=2, s_time=1, hidden=32, depth=3), size=N, pool_size=4,
+    batch_size=4, steps=200, warmup_time=0.0, reset_probability=1.0, peak_lr=3e-3,
+    log_every=50, checkpoint_every=100)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from neuralpde.stagger.train import read_metrics, train
+
+    run = tmp_path_factory.mktemp("stagger") / "run"
+    first = train(TRAIN, run, flow=FLOW, progress=False, stop_after=100)   # interrupted ...
+    summary = train(TRAIN, run, flow=FLOW, progress=False)                 # ... and resumed
+    return run, first, summary, read_metrics(run)
+
+
+def test_training_reduces_physics_residual_tenfold(trained):
+    run, first, summary, lines = trained
+    # reset_probability=1 and batch = pool: every update sees the same 4 states,
+    # so the logged loss (computed before the update) is the loss on a fixed set
+    assert [line["step"] for line in lines] == [1, 50, 100, 101, 150, 200]
+    initial, final = lines[0], lines[-1]
+    assert final["skipped"] == 0
+    assert final["residual"] * 10 <= initial["residual"], (initial, final)
+    assert final["loss"] * 10 <= initial["loss"]
+    assert first["step"] == 100 and summary["step"] == 200
+
+
+def test_trained_divergence_is_controlled(trained, dns_pair):
+    _, _, summary, lines = trained
+    solver = summary["solver"]
+    dt = solver.fine_dt
+    # the divergence term stays a small fraction of the initial residual ...
+    assert lines[-1]["divergence"] < 0.05 * lines[0]["residual"]
+    # ... and on a state it never saw (a developed DNS state) the rebuilt field's
+    # divergence is small against its vorticity
+    out = np.asarray(jax.jit(lambda sv, u: sv.step(u))(solver, dns_pair[2]))
+    dx = 2 * math.pi / N
+    div = np.sqrt(np.mean(_divergence(out) ** 2))
+    vort = np.sqrt(np.mean(((np.roll(out[1], -1, 0) - out[1])
+                            - (np.roll(out[0], -1, 1) - out[0])) ** 2)) / dx
+    assert div < 0.1 * vort, (div, vort, dt)
+
+
+def test_solvers_run_through_rollout_and_reload(trained, dns_pair):
+    from neuralpde.evaluation.rollout import rollout
+    from neuralpde.stagger.train import load_stagger_solver
+
+    run, _, summary, _ = trained
+    solver = load_stagger_solver(run)
+    leaves = jax.tree.leaves(solver)
+    assert all(np.array_equal(a, b) for a, b in zip(leaves, jax.tree.leaves(summary["solver"])))
+    assert solver.dt == solver.fine_dt and solver.kind == "learned"
+    uv0 = np.asarray(dns_pair[2])[None]
+    fine = rollout(solver, uv0, 3, 2, N, FLOW.domain_size)
+    assert fine.frames.shape == (1, 3, 2, N, N) and np.isfinite(fine.frames).all()
+    coarse = solver.coarse()
+    assert (coarse.a, coarse.b, coarse.size) == (1, 1, N // 2)
+    c0 = np.asarray(coarse_initial_state(uv0, 2, 1, 1))
+    result = rollout(coarse, c0, 3, 2, N // 2, FLOW.domain_size)
+    assert result.frames.shape == (1, 3, 2, N // 2, N // 2) and np.isfinite(result.frames).all()
+
+
+@jax.jit
+def _fine_and_coarse(separate, joint, uv):
+    coarse = separate.coarse(0, 1)
+    return separate.frames(uv), coarse.step(coarse_initial_state(uv, 2, 0, 1)), joint.frames(uv)
+
+
+def test_sub_solver_variants_in_one_batched_call(dns_pair):
+    uv = dns_pair[2]
+    solvers = [StaggeredSolver.from_model(FLOW, N, build_model(StaggerModelConfig(
+        s=2, s_time=2, hidden=4, depth=1, **kw)))
+        for kw in (dict(weights="separate", view="own"), dict(weights="joint"))]
+    frames, sub, joint = (np.asarray(a) for a in _fine_and_coarse(*solvers, uv))
+    assert frames.shape == joint.shape == (2, 2, N, N)
+    assert solvers[0].dt == pytest.approx(2 * solvers[0].fine_dt)
+    # a lone sub-solver ('own' view) computes exactly its part of the fine step
+    np.testing.assert_allclose(sub, frames[-1][:, 0::2, 1::2], atol=1e-5)
+    assert np.max(np.abs(joint - frames)) > 1e-4  # the two variants are different networks
+    separate = build_model(StaggerModelConfig(s=2, hidden=4, depth=1, weights="separate"))
+    assert separate.tower.kernels[0][...].shape[0] == 4  # one tower per sub-task
+
+
+# ---------------------------------------------------------------- decomposed tower
+def test_decomposed_tower_signature_and_shift_equivariance():
+    from neuralpde.models.decomposed_tower import DecomposedTower
+    from neuralpde.models.tower import ConvTower
+
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    tower = DecomposedTower(3, 5, hidden=4, depth=1, s=2, rngs=nnx.Rngs(0))
+    assert isinstance(tower.tower, ConvTower)
+    assert tower.tower.layers[0].kernel[...].shape == (3, 3, 12, 4)  # runs on 8x8 with 4x channels
+    shifted = np.roll(x, (2, -4), axis=(1, 2))                       # a shift by multiples of s
+    batch = np.stack([x, shifted, np.roll(x, 1, axis=1)])
+    graphdef, state = nnx.split(tower)
+    out, out_shifted, one = jax.jit(lambda st, b: nnx.merge(graphdef, st)(b))(state, batch)
+    assert out.shape == (2, 16, 16, 5)                               # ConvTower's signature
+    out, out_shifted, one = np.asarray(out), np.asarray(out_shifted), np.asarray(one)
+    np.testing.assert_allclose(out_shifted, np.roll(out, (2, -4), axis=(1, 2)), atol=1e-5)
+    # not equivariant to a one-cell shift (sub-field position matters): the documented loss
+    assert np.max(np.abs(one - np.roll(out, 1, axis=1))) > 1e-3
+    with pytest.raises(ConfigError, match="divisible by 2"):
+        tower(x[:, :15, :15])
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_commands_parse_and_reject_bad_values(tmp_path):
+    from neuralpde.stagger.cli import add_stagger_commands
+
+    parser = argparse.ArgumentParser(prog="neuralpde")
+    add_stagger_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["stagger-train", "--s", "3", "--s-time", "1", "--out",
+                              str(tmp_path / "run"), "--no-progress"])
+    with pytest.raises(UserInputError, match=r"s=3"):  # 3 does not divide the mini grid 32
+        args.handler(args)
+    args = parser.parse_args(["stagger-train", "--s", "2", "--out", str(tmp_path / "r"),
+                              "--loss", "supervised"])
+    with pytest.raises(UserInputError, match="needs a train store"):
+        args.handler(args)
+    args = parser.parse_args(["stagger-evaluate", "--run", str(tmp_path / "none"),
+                              "--data", str(tmp_path), "--out", str(tmp_path / "res")])
+    with pytest.raises(UserInputError):
+        args.handler(args)
+    assert json.loads(TRAIN.to_json())["model"]["s"] == 2
