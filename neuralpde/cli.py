@@ -164,10 +164,11 @@ def _add_train(subparsers) -> None:
                         "HiPPO memories; tsm-cnn: the last PREFIX frames as channels")
     p.add_argument("--data", required=True, help="data folder holding train.zarr and test.zarr")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
-    p.add_argument("--preset", default="mini", help="training preset: mini (CPU) or paper (published)")
+    p.add_argument("--preset", default="mini", help="training preset: quickstart, mini (CPU) or paper (published)")
     p.add_argument("--steps", type=int, help="optimiser updates")
     p.add_argument("--batch-size", type=int, help="windows per update (a multiple of the device count)")
-    p.add_argument("--unroll", type=int, help="solver steps unrolled per window")
+    p.add_argument("--unroll", type=int, help="model steps unrolled per window (TSM: a multiple "
+                                             "of the bundle)")
     p.add_argument("--hidden", type=int, help="conv tower width")
     p.add_argument("--depth", type=int, help="conv tower depth")
     p.add_argument("--order", type=int, help="polynomial order of the stencil constraint")
@@ -215,7 +216,7 @@ def _add_quickstart(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default="quickstart", help="output folder")
     p.add_argument("--steps", type=int, help="training updates per model (default: the "
-                                             "quickstart training preset, 150)")
+                                             "quickstart training preset, 120)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(handler=_run_quickstart)
 

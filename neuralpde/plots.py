@@ -14,6 +14,15 @@ Figures
 * :func:`spectra_figure` — isotropic energy spectra, log-log.
 * :func:`pareto_figure` — accuracy (high-correlation duration) vs cost
   (latency per simulated time unit).
+* :func:`time_series_figure` — quantities against time (kinetic energy,
+  enstrophy, divergence, ...), one panel each, a thin line per sample and the
+  sample mean.
+* :func:`training_curves_figure` — training loss and validation duration
+  against the optimiser step, one colour per run.
+* :func:`hippo_reconstruction_figure` — a signal's history and what HiPPO
+  memories reconstruct of it.
+* :func:`vorticity_animation` — a vorticity movie (matplotlib
+  ``FuncAnimation``); :func:`save_animation` writes it as a GIF.
 
 Colours are assigned by :func:`solver_colours` from the order of the names, so
 figures built from the same ordered names use the same colour per solver;
@@ -28,13 +37,19 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "correlation_figure",
     "snapshots_figure",
     "spectra_figure",
     "pareto_figure",
+    "time_series_figure",
+    "training_curves_figure",
+    "hippo_reconstruction_figure",
+    "vorticity_animation",
     "save_figure",
+    "save_animation",
     "solver_colours",
 ]
 
@@ -132,6 +147,8 @@ def snapshots_figure(
     vmax: float | None = None,
     extent: Sequence[float] | None = None,
     cmap: str = "RdBu_r",
+    label: str = "vorticity ω [1/time unit]",
+    title: str = "Vorticity snapshots (x horizontal, y vertical)",
 ) -> Figure:
     """Vorticity snapshots: rows = solvers (in the given order, reference first), columns = times.
 
@@ -150,6 +167,9 @@ def snapshots_figure(
         Axis extent of each image; default: grid indices.
     cmap : str
         Diverging colour map (default RdBu_r).
+    label, title : str
+        Colour-bar label (with units) and figure title; change them to show
+        another scalar field (divergence, a velocity component, ...).
     """
     if not vorticity:
         raise ValueError("snapshots_figure needs at least one vorticity field, got none")
@@ -190,19 +210,25 @@ def snapshots_figure(
             if j == 0:
                 ax.set_ylabel(name, fontsize=10)
     cbar = fig.colorbar(image, ax=axes, shrink=0.85, pad=0.02)
-    cbar.set_label("vorticity ω [1/time unit]", fontsize=10)
+    cbar.set_label(label, fontsize=10)
     cbar.ax.tick_params(labelsize=8)
-    fig.suptitle("Vorticity snapshots (x horizontal, y vertical)", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
-def spectra_figure(spectra: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> Figure:
+def spectra_figure(
+    spectra: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "Energy spectrum (mean over samples and frames)",
+) -> Figure:
     """Isotropic energy spectra E(k), log-log; k = 0 and non-positive E are skipped.
 
     Parameters
     ----------
     spectra : {name: (wavenumbers, E)}
-        One spectrum per solver; a name ``"reference"`` is drawn black, dashed.
+        One spectrum per solver (or per time); a name ``"reference"`` is drawn
+        black, dashed.
+    title : str
+        Axes title (say what the curves are averaged over).
     """
     if not spectra:
         raise ValueError("spectra_figure needs at least one spectrum, got none")
@@ -223,9 +249,9 @@ def spectra_figure(spectra: Mapping[str, tuple[Sequence[float], Sequence[float]]
             top, bottom = max(top, float(e[keep].max())), min(bottom, float(e[keep].min()))
     if top > 0:  # round-off tails (E ~ 1e-30) must not squash the resolved range
         ax.set_ylim(max(bottom, top * SPECTRUM_RANGE) / 2, top * 2)
-    ax.set_xlabel("wavenumber k")
-    ax.set_ylabel("E(k)")
-    _style(ax, "Energy spectrum (mean over samples and frames)")
+    ax.set_xlabel("wavenumber k [1/length unit]")
+    ax.set_ylabel("E(k) [length² / time²]")
+    _style(ax, title)
     _legend(ax, len(spectra))
     return fig
 
@@ -278,6 +304,254 @@ def pareto_figure(rows: Sequence[Mapping]) -> Figure:
     _style(ax, "Accuracy vs inference cost")
     _legend(ax, len(styles))
     return fig
+
+
+def time_series_figure(
+    times: Sequence[float],
+    series: Mapping[str, np.ndarray],
+    ylabels: Mapping[str, str] | None = None,
+    log: bool | Sequence[str] = False,
+    title: str | None = None,
+    xlabel: str = "time [time units]",
+) -> Figure:
+    """Quantities against time, one panel per entry, side by side.
+
+    Parameters
+    ----------
+    times : sequence of float
+        The common time axis (``time units`` unless ``xlabel`` says otherwise).
+    series : {panel title: array (sample, time) or (time,)}
+        Each panel draws a thin line per sample and, with several samples, the
+        sample mean in black.  NaN (a diverged sample) leaves a gap.
+    ylabels : {panel title: y label with units}, optional
+        Default: the panel title.
+    log : bool or sequence of panel titles
+        Logarithmic y for every panel (True) or for the named ones.
+    title : str, optional
+        Figure title.
+    xlabel : str
+        x label of every panel.
+    """
+    if not series:
+        raise ValueError("time_series_figure needs at least one series, got none")
+    t = np.asarray(times, dtype=float)
+    ylabels = dict(ylabels or {})
+    logs = set(series) if log is True else set(log or ())
+    unknown = sorted((set(ylabels) | logs) - set(series))
+    if unknown:
+        raise ValueError(f"ylabels/log name panels {unknown} that are not in series {list(series)}")
+    n = len(series)
+    fig = Figure(figsize=(min(4.2 * n, 13.0), 3.6), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, (name, values) in zip(axes, series.items()):
+        y = np.asarray(values, dtype=float)
+        if y.ndim == 1:
+            y = y[None]
+        if y.ndim != 2 or y.shape[1] != t.size:
+            raise ValueError(f"series[{name!r}] must have shape (time={t.size},) or "
+                             f"(sample, time={t.size}), got {np.shape(values)}")
+        several = y.shape[0] > 1
+        for i, row in enumerate(y):
+            ax.plot(t, row, lw=0.9 if several else 1.6, alpha=0.55 if several else 1.0,
+                    color=_CYCLE[i % len(_CYCLE)], label=f"sample {i}" if several else None)
+        if several:
+            ax.plot(t, np.mean(y, axis=0), color="black", lw=1.8, label="sample mean")
+            _legend(ax, y.shape[0] + 1)
+        if name in logs:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabels.get(name, name))
+        _style(ax, name)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def training_curves_figure(runs: Mapping[str, Sequence[Mapping]]) -> Figure:
+    """Training loss and validation duration against the optimiser step.
+
+    Parameters
+    ----------
+    runs : {run name: metrics records}
+        The lines of each run's ``metrics.jsonl``
+        (:func:`neuralpde.training.trainer.read_metrics`): records with
+        ``loss`` are drawn in the left panel (log y), records with
+        ``validation_duration`` as markers in the right panel (left out when
+        no run validated).
+    """
+    if not runs:
+        raise ValueError("training_curves_figure needs at least one run, got none")
+    colours = solver_colours(list(runs))
+    validated = any("validation_duration" in r for records in runs.values() for r in records)
+    fig = Figure(figsize=(10.4 if validated else 6.4, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2 if validated else 1, squeeze=False, sharex=True)[0]
+    for name, records in runs.items():
+        loss = [(r["step"], r["loss"]) for r in records if "loss" in r]
+        if loss:
+            steps, values = np.asarray(loss, dtype=float).T
+            axes[0].plot(steps, values, color=colours[name], lw=1.4, marker="." if len(steps) < 30 else None,
+                         label=name)
+        if validated:
+            val = [(r["step"], r["validation_duration"]) for r in records if "validation_duration" in r]
+            if val:
+                steps, values = np.asarray(val, dtype=float).T
+                axes[1].plot(steps, values, color=colours[name], lw=1.0, marker="o", ms=5, label=name)
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("optimiser step")
+    axes[0].set_ylabel("loss [length²/time²]")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    _style(axes[0], "Training loss (mean squared velocity error)")
+    _legend(axes[0], len(runs))
+    if validated:
+        axes[1].set_xlabel("optimiser step")
+        axes[1].set_ylabel("validation duration [time units]")
+        _style(axes[1], "High-correlation duration (validation)")
+        _legend(axes[1], len(runs))
+    return fig
+
+
+def hippo_reconstruction_figure(
+    times: Sequence[float],
+    signal: Sequence[float],
+    reconstructions: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    window: tuple[float, float] | None = None,
+    xlabel: str = "time [model steps]",
+    ylabel: str = "u [length units / time units]",
+    title: str = "What a HiPPO memory remembers of one cell's history",
+) -> Figure:
+    """A signal (black, dots) and the reconstructions of memories that encoded it.
+
+    Parameters
+    ----------
+    times, signal : sequences of float
+        The input history (e.g. one cell's u, one sample per model step).
+    reconstructions : {label: (times, values)}
+        What each memory reconstructs (``HiPPO.reconstruct`` /
+        ``reconstruct_lag``), on its own time axis.
+    window : (start, end), optional
+        Shaded: the frames that were encoded.
+    xlabel, ylabel, title : str
+        Axis labels (with units) and title.
+    """
+    if not reconstructions:
+        raise ValueError("hippo_reconstruction_figure needs at least one reconstruction, got none")
+    t = np.asarray(times, dtype=float)
+    y = np.asarray(signal, dtype=float)
+    if t.shape != y.shape:
+        raise ValueError(f"times {t.shape} and signal {y.shape} differ")
+    fig = Figure(figsize=(7.2, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    if window is not None:
+        ax.axvspan(window[0], window[1], color="0.9", zorder=0, label="encoded frames")
+    ax.plot(t, y, color="black", lw=1.0, marker=".", ms=5, label="input", zorder=3)
+    colours = solver_colours(list(reconstructions))
+    for name, (rt, rv) in reconstructions.items():
+        rt, rv = np.asarray(rt, dtype=float), np.asarray(rv, dtype=float)
+        if rt.shape != rv.shape:
+            raise ValueError(f"reconstruction {name!r}: times {rt.shape} and values {rv.shape} differ")
+        ax.plot(rt, rv, color=colours[name], lw=1.6, label=name, zorder=2)
+    finite = y[np.isfinite(y)]
+    if finite.size:  # a badly reconstructed tail must not squash the signal
+        low, high = float(finite.min()), float(finite.max())
+        pad = 0.35 * max(high - low, 1e-12)
+        ax.set_ylim(low - pad, high + pad)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _style(ax, title)
+    _legend(ax, len(reconstructions) + 2)
+    return fig
+
+
+def vorticity_animation(
+    vorticity: np.ndarray,
+    times: Sequence[float],
+    vmax: float | None = None,
+    extent: Sequence[float] | None = None,
+    cmap: str = "RdBu_r",
+    title: str = "Vorticity",
+    label: str = "vorticity ω [1/time unit]",
+    interval: int = 120,
+):
+    """A movie of one vorticity field over time (``matplotlib.animation.FuncAnimation``).
+
+    Parameters
+    ----------
+    vorticity : array (time, x, y)
+        The frames.
+    times : sequence of float
+        Time of each frame (time units), shown in the title.
+    vmax : float, optional
+        Half-range of the fixed symmetric colour scale; default max |ω|.
+    extent : (x0, x1, y0, y1), optional
+        Axis extent (length units); default grid indices.
+    cmap, title, label : str
+        Colour map, title prefix and colour-bar label.
+    interval : int
+        Milliseconds per frame when played.
+
+    Save it with :func:`save_animation` (GIF) or show it in Jupyter with
+    ``IPython.display.HTML(animation.to_jshtml())``.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    w = np.asarray(vorticity, dtype=float)
+    times = [float(t) for t in times]
+    if w.ndim != 3 or w.shape[0] != len(times) or not times:
+        raise ValueError(f"vorticity must have shape (time={len(times)}, x, y) with at least one "
+                         f"frame, got {w.shape}")
+    if vmax is None:
+        finite = np.abs(w[np.isfinite(w)])
+        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    fig = Figure(figsize=(4.6, 3.9), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(w[0].T, origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax,
+                      extent=None if extent is None else tuple(extent), interpolation="nearest")
+    unit = "length units" if extent is not None else "cells"
+    ax.set_xlabel(f"x [{unit}]")
+    ax.set_ylabel(f"y [{unit}]")
+    ax.tick_params(labelsize=8)
+    heading = ax.set_title(f"{title}, t = {times[0]:.3g}", fontsize=10)
+    cbar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.02)
+    cbar.set_label(label, fontsize=9)
+    cbar.ax.tick_params(labelsize=8)
+
+    def update(i):
+        image.set_data(w[i].T)
+        heading.set_text(f"{title}, t = {times[i]:.3g}")
+        return image, heading
+
+    return FuncAnimation(fig, update, frames=len(times), interval=interval, blit=False)
+
+
+def save_animation(animation, path: str | os.PathLike, fps: int = 8, dpi: int = 80) -> Path | None:
+    """Write an animation as a GIF with matplotlib's ``PillowWriter``; closes its figure.
+
+    A GIF stores every frame whole: keep movies to tens of frames (subsample
+    the time axis) and ``dpi`` modest.
+
+    Returns the path, or None (nothing written) when pillow is not installed.
+    Written under a temporary name and renamed, so no half-written file remains.
+    """
+    import importlib.util
+
+    fig = getattr(animation, "_fig", None)  # FuncAnimation keeps its figure there
+    if importlib.util.find_spec("PIL") is None:
+        if fig is not None:
+            _close(fig)
+        return None
+    from matplotlib.animation import PillowWriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)  # pillow picks the format by suffix
+    try:
+        animation.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if fig is not None:
+            _close(fig)
+    return path
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:

@@ -53,7 +53,7 @@ def test_paper_presets():
     (lambda: with_overrides(get_preset("mini"), fine_size=100),
      "fine_size=100: accepted an integer multiple of model_size=32"),
     (lambda: with_overrides(get_preset("mini"), n_samples=0), "n_samples=0: accepted an integer >= 1"),
-    (lambda: get_preset("huge"), "unknown preset 'huge': accepted ['mini', 'paper', 'paper-lite']"),
+    (lambda: get_preset("huge"), "unknown preset 'huge': accepted ['mini', 'paper', 'paper-lite', 'quickstart']"),
     (lambda: make_flow("channel"), "unknown flow 'channel'"),
     (lambda: with_overrides(get_preset("mini"), bogus=1), "unknown Preset field(s) ['bogus']"),
 ])

@@ -11,7 +11,8 @@ Presets:
   steps, batch 8, 1,000 steps; TSM-HiPPO memories of order 32 (not 256).
 
 * ``quickstart`` — the demonstration budget of ``neuralpde quickstart``: a
-  3 × 16 tower, 150 updates of batch 4 (a demonstration, not a converged model).
+  3 × 16 tower, 120 updates of batch 4, 4 unrolled steps (a demonstration, not a
+  converged model).
 
 Every preset serves every model kind (``--model li | tsm-hippo | tsm-cnn``), so
 LI and TSM are compared at equal training budgets; the TSM fields (prefix 32,
@@ -171,8 +172,8 @@ def train_config_from_dict(data: dict) -> TrainConfig:
 
 TRAIN_PRESETS = {
     "quickstart": TrainConfig(
-        model=ModelConfig(hidden=16, depth=3, hippo_order=16), unroll=8, batch_size=4, steps=150,
-        checkpoint_every=50, validate_every=0, validation_samples=2, validation_horizon=3.0,
+        model=ModelConfig(hidden=16, depth=3, hippo_order=16), unroll=4, batch_size=4, steps=120,
+        checkpoint_every=40, validate_every=0, validation_samples=2, validation_horizon=1.0,
         log_every=10),
     "paper": TrainConfig(),
     "mini": TrainConfig(

@@ -259,14 +259,16 @@ def train(
                           f"{mesh.size} local devices")
     params = jax.device_put(solver.params, replicated(mesh))
     opt_state = jax.device_put(optimizer.init(params), replicated(mesh))
-    skipped = jnp.int32(0)
+    # placed like the train step's output, so the step compiles once (not again at step 2)
+    skipped = jax.device_put(jnp.int32(0), replicated(mesh))
     checkpoints = Checkpoints(run_dir, config.keep_last)
     start = 0
     if checkpoints.latest_step() is not None:
         restored = checkpoints.restore(
             "last", {"params": params, "opt_state": opt_state, "step": 0, "skipped": skipped})
         params, opt_state = restored["params"], restored["opt_state"]
-        start, skipped = int(restored["step"]), jnp.int32(restored["skipped"])
+        start = int(restored["step"])
+        skipped = jax.device_put(jnp.int32(restored["skipped"]), replicated(mesh))
     metrics_path = run_dir / "metrics.jsonl"
     _truncate_metrics(metrics_path, start)
 
