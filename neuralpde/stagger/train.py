@@ -62,24 +62,8 @@ from neuralpde.stagger.config import StaggerTrainConfig, train_config_from_dict
 from neuralpde.stagger.physics_loss import sequence_loss
 from neuralpde.stagger.solver import StaggeredSolver, build_model
 from neuralpde.training.checkpoint import CheckpointError, Checkpoints
-
-
-def learning_rate_schedule(config: StaggerTrainConfig) -> optax.Schedule:
-    warmup = int(round(config.warmup_fraction * config.steps))
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=config.peak_lr, warmup_steps=warmup,
-        decay_steps=config.steps, end_value=0.0)
-
-
-def make_optimizer(config: StaggerTrainConfig) -> optax.GradientTransformation:
-    """Clip by global norm -> Adam/AdamW, warm-up + cosine decay (as ``neuralpde.training.optim``)."""
-    schedule = learning_rate_schedule(config)
-    if config.optimizer == "adamw":
-        adam = optax.adamw(schedule, b1=config.b1, b2=config.b2, eps=config.eps,
-                           weight_decay=config.weight_decay)
-    else:
-        adam = optax.adam(schedule, b1=config.b1, b2=config.b2, eps=config.eps)
-    return optax.chain(optax.clip_by_global_norm(config.clip_norm), adam)
+# the shared optax chain: it reads only the optimiser fields StaggerTrainConfig also has
+from neuralpde.training.optim import learning_rate_schedule, make_optimizer  # noqa: F401
 
 
 def seed_states(key: jax.Array, flow: FlowSpec, size: int, n: int, warmup_time: float,
