@@ -39,6 +39,7 @@ from neuralpde.physics import dns
 from neuralpde.physics.flows import flow_name
 from neuralpde.physics.jaxcfd import JAX_CFD_VERSION
 from neuralpde.presets import Preset
+from neuralpde.progress import progress_bar
 from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
 from neuralpde import store
 
@@ -256,8 +257,8 @@ def generate_split(
     warmup_block = max(1, min(plan.warmup_steps, preset.time_chunk * plan.save_every))
     initial_sizes = preset.initial_sizes if split == "test" else ()
 
-    bar = _progress_bar(progress, n_batches * plan.model_steps,
-                        f"{split} {preset.model_size}² ← {preset.fine_size}²")
+    bar = progress_bar(progress, n_batches * plan.model_steps,
+                       f"{split} {preset.model_size}² ← {preset.fine_size}²", unit="model step")
     blocks_written = 0
     try:
         for batch in range(n_batches):
@@ -320,13 +321,6 @@ def _check_same_generation(path: Path, existing: dict, attrs: dict) -> None:
     raise store.StoreError(
         f"{path} already holds a store generated with a different config "
         f"(differs in {differing}); use another --out or delete it")
-
-
-def _progress_bar(enabled: bool, total: int, description: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="model step", disable=not enabled,
-                dynamic_ncols=True, leave=True)
 
 
 def generate(preset: Preset, out, splits=("train", "test"), progress: bool = True,

@@ -6,6 +6,14 @@ import sys
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The suite is compile-bound (tiny grids, few steps): XLA's backend optimisation
+# level 0 halves the compile time of the unrolled training steps and changes no
+# test's outcome (every numerical check has a tolerance or compares two runs
+# compiled alike).  Set before JAX starts; subprocesses (CLI, notebook kernels)
+# inherit it.  A flag already given in XLA_FLAGS wins.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_backend_optimization_level=0").strip()
 
 
 def tiny_preset(**overrides):

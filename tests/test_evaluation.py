@@ -151,7 +151,8 @@ def test_rollout_is_sharded_over_four_devices_and_matches_one():
     import sys
     from pathlib import Path
 
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS":
+           os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", ROLLOUT_SHARDING_SCRIPT], capture_output=True,
                             text=True, env=env, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr

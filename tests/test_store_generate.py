@@ -211,7 +211,8 @@ SHARDED_SCRIPT = textwrap.dedent("""
 
 
 def test_four_simulated_devices_shard_the_batch_and_match_one_device(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    env = {**os.environ, "XLA_FLAGS":
+           os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
            "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, str(tmp_path / "four.zarr")],
                             cwd=REPO, env=env, capture_output=True, text=True)

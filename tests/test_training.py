@@ -63,6 +63,11 @@ def test_resume_reproduces_the_uninterrupted_run(data, tmp_path, uninterrupted):
     assert steps == list(range(1, 41))  # the log is continuous (lines after step 21 were dropped)
     line = read_metrics(full["run"])[-2]
     assert {"loss", "grad_norm", "learning_rate", "steps_per_s", "skipped"} <= set(line)
+    # a finished run trains no further and reports what its log holds
+    again = train(config, data, tmp_path / "resumed", progress=False)
+    assert again["step"] == 40 and again["loss"] == pytest.approx(second["loss"])
+    assert again["best_validation_duration"] == pytest.approx(second["best_validation_duration"])
+    assert np.isfinite(again["loss"]) and again["best_validation_duration"] is not None
     # a run folder refuses a different config
     with pytest.raises(ConfigError, match="different \\['train_config'\\]"):
         train(tiny_config(hidden=4), data, full["run"], progress=False)
@@ -139,7 +144,8 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
 
 
 def test_four_simulated_devices_give_the_loss_of_one(data):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS":
+           os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", DATA_PARALLEL_SCRIPT, str(data / "train.zarr")],
                             cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

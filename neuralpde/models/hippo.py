@@ -248,7 +248,8 @@ class HiPPO:
         given. LegS: a ``lax.scan`` of updates, O(K N²) per entry.
         """
         u = jnp.moveaxis(jnp.asarray(u_frames), axis, 0)
-        if memory is None:
+        empty = memory is None
+        if empty:
             dtype = dtype or (u.dtype if jnp.issubdtype(u.dtype, jnp.floating) else jnp.float32)
             memory = self.init(u.shape[1:], dtype)
         x = memory.coefficients
@@ -259,7 +260,10 @@ class HiPPO:
             memory, _ = jax.lax.scan(body, memory, u.astype(x.dtype))
             return memory
         power, kernels = (jnp.asarray(m, x.dtype) for m in _kernels(self, n_frames))
-        return Memory(_convolve(x, power, u.astype(x.dtype), kernels), memory.step + n_frames)
+        # From an empty memory A_d^K x_0 = 0 is left out: under jit XLA would
+        # otherwise constant-fold the zeros @ power product (tens of seconds at N = 256).
+        return Memory(_convolve(None if empty else x, power, u.astype(x.dtype), kernels),
+                      memory.step + n_frames)
 
     def reconstruct(self, memory: Memory, s: jax.Array) -> jax.Array:
         """The history the memory represents at relative positions ``s ∈ [0, 1]`` (1 = most recent).
@@ -305,8 +309,9 @@ class HiPPO:
 
 @jax.jit
 def _convolve(x, power, u, kernels):
-    """``x_K = A_d^K x_0 + Σ_j (A_d^{K-1-j} B_d) u_j`` (frames on axis 0 of ``u``)."""
-    return x @ power.T + jnp.tensordot(u, kernels, axes=([0], [0]))
+    """``x_K = A_d^K x_0 + Σ_j (A_d^{K-1-j} B_d) u_j`` (frames on axis 0 of ``u``; ``x_0 = None``: 0)."""
+    inputs = jnp.tensordot(u, kernels, axes=([0], [0]))
+    return inputs if x is None else x @ power.T + inputs
 
 
 @functools.lru_cache(maxsize=None)

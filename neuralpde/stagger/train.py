@@ -57,6 +57,7 @@ from neuralpde import __version__, store
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.physics import dns
 from neuralpde.physics.flows import FlowSpec, flow_from_dict
+from neuralpde.progress import progress_bar
 from neuralpde.stagger import decompose
 from neuralpde.stagger.config import StaggerTrainConfig, train_config_from_dict
 from neuralpde.stagger.physics_loss import sequence_loss
@@ -281,10 +282,7 @@ def train(config: StaggerTrainConfig, out_dir, flow: Optional[FlowSpec] = None,
     train_step = cached_train_step(config, flow, size, float(fine_dt))
     end = config.steps if stop_after is None else min(config.steps, stop_after)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=config.steps, initial=start, desc=f"stagger-train {run_dir.name}",
-               unit="step", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(progress, config.steps, f"stagger-train {run_dir.name}", initial=start)
     last_time, last_step, line = time.perf_counter(), start, {}
     started = time.perf_counter()
     try:

@@ -51,6 +51,7 @@ from neuralpde.evaluation.rollout import device_name, rollout
 from neuralpde.models.learned_interpolation import LearnedInterpolation, LearnedSolver
 from neuralpde.models.temporal_stencil import TemporalStencilModel, TSMSolver, make_encoder
 from neuralpde.solvers import history_frames, step_with_velocities, substeps
+from neuralpde.progress import progress_bar
 from neuralpde.sharding import batch_mesh, batch_sharding, replicated, shard_batch
 from neuralpde.training.checkpoint import Checkpoints
 from neuralpde.training.config import ModelConfig, TrainConfig, train_config_from_dict
@@ -219,6 +220,24 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
         path.write_text("".join(line + "\n" for line in kept))
 
 
+def _logged_progress(path: Path) -> tuple:
+    """``(last logged loss, best validation duration)`` of a run's log (nan / None if absent).
+
+    A resumed or already finished run reports what its log holds for the steps
+    it does not repeat.
+    """
+    loss, best = float("nan"), None
+    if path.exists():
+        for line in filter(str.strip, path.read_text().splitlines()):
+            row = json.loads(line)
+            if "loss" in row:
+                loss = float(row["loss"])
+            if "validation_duration" in row:
+                duration = float(row["validation_duration"])
+                best = duration if best is None else max(best, duration)
+    return loss, best
+
+
 def train(
     config: TrainConfig,
     data_dir,
@@ -275,12 +294,9 @@ def train(
     train_step = cached_train_step(config, flow, size)
     sharding = batch_sharding(mesh)
     end = config.steps if stop_after is None else min(config.steps, stop_after)
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=config.steps, initial=start, desc=f"train {run_dir.name}", unit="step",
-               disable=not progress, dynamic_ncols=True)
-    last_time, last_step, loss = time.perf_counter(), start, float("nan")
-    best = None
+    bar = progress_bar(progress, config.steps, f"train {run_dir.name}", initial=start)
+    last_time, last_step = time.perf_counter(), start
+    loss, best = _logged_progress(metrics_path)
     try:
         with metrics_path.open("a") as log:
             for step in range(start, end):
