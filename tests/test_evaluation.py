@@ -159,3 +159,15 @@ def test_rollout_is_sharded_over_four_devices_and_matches_one():
     words = result.stdout.split()
     assert words[1] == "4"  # 3 samples padded to 4, one per device
     assert float(words[-1]) < 1e-5
+
+
+def test_results_of_two_runs_with_one_name_do_not_overwrite_each_other(test_store, tmp_path):
+    test = open_store(test_store)
+    solver = NaNAfter(k=3, dt=float(test.attrs["frame_dt"]))
+    first = evaluate_solver(solver, test, tmp_path, source="run:/runs/a/nan-after")
+    assert first["source"] == "run:/runs/a/nan-after"
+    before = (tmp_path / "nan-after" / "summary.json").read_text()
+    with pytest.raises(ConfigError, match="holds the results of 'run:/runs/a/nan-after'"):
+        evaluate_solver(solver, test, tmp_path, source="run:/runs/b/nan-after")
+    assert (tmp_path / "nan-after" / "summary.json").read_text() == before  # nothing lost
+    evaluate_solver(solver, test, tmp_path, source="run:/runs/a/nan-after")  # re-evaluation is fine

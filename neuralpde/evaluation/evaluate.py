@@ -106,9 +106,18 @@ def evaluate_solver(
     n_samples: Optional[int] = None,
     latency_duration: float = 1.0,
     devices=None,
+    source: str = "",
 ) -> dict:
-    """Roll ``solver`` out on the test set, score it, write its results folder; return the summary."""
+    """Roll ``solver`` out on the test set, score it, write its results folder; return the summary.
+
+    ``source`` (e.g. ``run:/abs/path/to/run``) is recorded in the summary; a
+    results folder of the same solver name made from another source is not
+    overwritten (ConfigError): two run folders called ``li`` evaluated into
+    one ``out_dir`` would otherwise replace each other's results.
+    """
     model_size = test.attrs["model_size"]
+    folder = Path(out_dir) / solver.name
+    _check_same_source(folder, source)
     if solver.size < model_size or solver.size % model_size:
         raise ConfigError(f"solver {solver.name!r} runs on a {solver.size}² grid; the test store's "
                           f"model grid is {model_size}²: accepted a multiple of {model_size}")
@@ -131,7 +140,6 @@ def evaluate_solver(
     reference = test[["u", "v"]].isel(sample=slice(0, n_samples), time=slice(0, n_frames)).load()
     scores = metrics.compute_metrics(predicted, reference, threshold=threshold, horizon=horizon)
 
-    folder = Path(out_dir) / solver.name
     tmp = folder.with_name(folder.name + ".writing")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -147,6 +155,7 @@ def evaluate_solver(
         "diverged_samples": int((result.diverged_step >= 0).sum()),
         "diverged_times": result.diverged_time,
         "reference": str(Path(reference_path).resolve()) if reference_path else "",
+        "source": source,
     }
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
@@ -173,8 +182,36 @@ def evaluate(
     test = store.open_store(test_path, split="test", preset=preset)
     flow = reference_flow(test)
     solvers = [make_solver(name, flow, test, transfer) for name in solver_names]  # validate first
+    sources = [solver_source(name) for name in solver_names]
+    by_name = {}
+    for solver, source in zip(solvers, sources):
+        by_name.setdefault(solver.name, []).append(source)
+    clashes = {name: found for name, found in by_name.items() if len(set(found)) > 1}
+    if clashes:
+        raise ConfigError(f"solvers with the same name would share a results folder: {clashes}; "
+                          "rename the run folders or evaluate them into different --out folders")
+    for solver, source in zip(solvers, sources):
+        _check_same_source(Path(out_dir) / solver.name, source)
     return [evaluate_solver(s, test, out_dir, reference_path=str(test_path), horizon=horizon,
-                            threshold=threshold, n_samples=n_samples) for s in solvers]
+                            threshold=threshold, n_samples=n_samples, source=source)
+            for s, source in zip(solvers, sources)]
+
+
+def solver_source(name: str) -> str:
+    """What a CLI solver name refers to: ``run:<absolute run folder>`` or the classical name."""
+    if name.startswith("run:"):
+        return "run:" + str(Path(name[len("run:"):]).resolve())
+    return name
+
+
+def _check_same_source(folder: Path, source: str) -> None:
+    summary = folder / "summary.json"
+    if not (source and summary.exists()):
+        return
+    previous = json.loads(summary.read_text()).get("source", "")
+    if previous and previous != source:
+        raise ConfigError(f"{folder} holds the results of {previous!r}, not of {source!r} (same "
+                          "solver name): evaluate into another --out folder or rename the run folder")
 
 
 def summary_is_current(folder, newer_than=None) -> bool:

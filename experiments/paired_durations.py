@@ -1,0 +1,56 @@
+"""Per-sample high-correlation durations of evaluated solvers, paired against a baseline.
+
+Every solver evaluated on the same test store sees the same trajectories, so
+the per-sample difference to a baseline removes the sample-to-sample spread
+(the largest term in the ``± std`` of the comparison table).  Prints one row
+per results folder: the per-sample durations, their mean, and the mean paired
+difference to the baseline with its standard error (std / sqrt(samples)).
+
+Usage::
+
+    python experiments/paired_durations.py --baseline results/mini/li \\
+        results/mini/tsm-hippo results/ablation/tsm-hippo-legt results/ablation/li-seed1
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+def per_sample(folder) -> np.ndarray:
+    """``duration_per_sample`` of one results folder (``neuralpde evaluate`` output)."""
+    path = Path(folder) / "metrics.nc"
+    if not path.exists():
+        raise SystemExit(f"{folder} is not a results folder (no metrics.nc): run neuralpde evaluate")
+    with xr.open_dataset(path) as scores:
+        return np.asarray(scores["duration_per_sample"].values, dtype=float)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", required=True, help="results folder to pair against")
+    parser.add_argument("folders", nargs="+", help="results folders (same test store)")
+    args = parser.parse_args(argv)
+
+    base = per_sample(args.baseline)
+    print(f"baseline {args.baseline}: {len(base)} samples")
+    print(f"| solver | per-sample durations | mean | paired difference to baseline (± s.e.) |")
+    print("|---|---|---:|---:|")
+    for folder in [args.baseline, *args.folders]:
+        values = per_sample(folder)
+        if values.shape != base.shape:
+            raise SystemExit(f"{folder} has {len(values)} samples, the baseline {len(base)}: "
+                             "evaluate both on the same test store and --samples")
+        diff = values - base
+        error = diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        print(f"| {Path(folder).name} | {' '.join(f'{v:.2f}' for v in values)} | "
+              f"{values.mean():.3f} | {diff.mean():+.3f} ± {error:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
