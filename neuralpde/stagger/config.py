@@ -15,13 +15,13 @@ import json
 
 from neuralpde.config import (fields_from_dict, require, require_positive, require_positive_int,
                               to_dict)
+from neuralpde.training.config import check_optimiser_fields
 
 WEIGHTS = ("shared", "separate", "joint")
 EMBEDDINGS = ("learned", "onehot", "none")
 VIEWS = ("all", "own")
 LOSSES = ("physics", "supervised", "both")
 CONVECTIONS = ("van_leer", "central")
-OPTIMIZERS = ("adamw", "adam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,23 +172,9 @@ class StaggerTrainConfig:
         require(0 <= self.reset_probability <= 1, "reset_probability", self.reset_probability,
                 "a number in [0, 1]")
         require_positive("max_speed", self.max_speed)
-        require_positive_int("batch_size", self.batch_size)
+        check_optimiser_fields(self)
         require(self.batch_size <= self.pool_size or self.loss != "physics", "batch_size",
                 self.batch_size, f"at most pool_size={self.pool_size}")
-        require_positive_int("steps", self.steps)
-        require(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
-                f"one of {list(OPTIMIZERS)}")
-        require_positive("peak_lr", self.peak_lr)
-        require(0 <= self.warmup_fraction < 1, "warmup_fraction", self.warmup_fraction, "[0, 1)")
-        require(0 <= self.b1 < 1, "b1", self.b1, "[0, 1)")
-        require(0 < self.b2 < 1, "b2", self.b2, "(0, 1)")
-        require_positive("eps", self.eps)
-        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        require_positive("clip_norm", self.clip_norm)
-        require_positive_int("checkpoint_every", self.checkpoint_every)
-        require_positive_int("keep_last", self.keep_last)
-        require_positive_int("log_every", self.log_every)
-        require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "an integer >= 0")
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), sort_keys=True)

@@ -91,6 +91,32 @@ class ModelConfig:
         require_positive_int("decompose", self.decompose)
 
 
+def check_optimiser_fields(config) -> None:
+    """Validate the fields every training config shares (this one's and the stagger one's).
+
+    ``batch_size``, ``steps``, ``optimizer``, ``peak_lr``, ``warmup_fraction``,
+    ``b1``, ``b2``, ``eps``, ``weight_decay``, ``clip_norm`` (read by
+    :func:`neuralpde.training.optim.make_optimizer`) and the run bookkeeping
+    ``checkpoint_every``, ``keep_last``, ``log_every``, ``seed``.
+    """
+    require_positive_int("batch_size", config.batch_size)
+    require_positive_int("steps", config.steps)
+    require(config.optimizer in OPTIMIZERS, "optimizer", config.optimizer,
+            f"one of {list(OPTIMIZERS)}")
+    require_positive("peak_lr", config.peak_lr)
+    require(0 <= config.warmup_fraction < 1, "warmup_fraction", config.warmup_fraction, "[0, 1)")
+    require(0 <= config.b1 < 1, "b1", config.b1, "[0, 1)")
+    require(0 < config.b2 < 1, "b2", config.b2, "(0, 1)")
+    require_positive("eps", config.eps)
+    require(config.weight_decay >= 0, "weight_decay", config.weight_decay, ">= 0")
+    require_positive("clip_norm", config.clip_norm)
+    require_positive_int("checkpoint_every", config.checkpoint_every)
+    require_positive_int("keep_last", config.keep_last)
+    require_positive_int("log_every", config.log_every)
+    require(isinstance(config.seed, int) and config.seed >= 0, "seed", config.seed,
+            "an integer >= 0")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (besides the data).
@@ -137,18 +163,8 @@ class TrainConfig:
 
     def __post_init__(self):
         require_positive_int("unroll", self.unroll)
-        require_positive_int("batch_size", self.batch_size)
-        require_positive_int("steps", self.steps)
-        require(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {list(OPTIMIZERS)}")
         require(self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}")
-        require_positive("peak_lr", self.peak_lr)
-        require(0 <= self.warmup_fraction < 1, "warmup_fraction", self.warmup_fraction, "[0, 1)")
-        require(0 < self.b2 < 1, "b2", self.b2, "(0, 1)")
-        require(0 <= self.b1 < 1, "b1", self.b1, "[0, 1)")
-        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        require_positive("clip_norm", self.clip_norm)
-        require_positive_int("checkpoint_every", self.checkpoint_every)
-        require_positive_int("keep_last", self.keep_last)
+        check_optimiser_fields(self)
         require(isinstance(self.validate_every, int) and self.validate_every >= 0,
                 "validate_every", self.validate_every, "an integer >= 0")
         require_positive_int("validation_samples", self.validation_samples)
@@ -156,8 +172,6 @@ class TrainConfig:
         if self.model.temporal:
             require(self.unroll % self.model.bundle == 0, "unroll", self.unroll,
                     f"a multiple of the TSM bundle {self.model.bundle}")
-        require_positive_int("log_every", self.log_every)
-        require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "an integer >= 0")
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), sort_keys=True)
