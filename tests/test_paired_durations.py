@@ -1,0 +1,44 @@
+"""experiments/paired_durations.py: per-sample pairing against a baseline."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "paired_durations.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("paired_durations", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _results(folder: Path, durations) -> Path:
+    folder.mkdir(parents=True)
+    xr.Dataset({"duration_per_sample": ("sample", np.asarray(durations, float))}).to_netcdf(
+        folder / "metrics.nc")
+    return folder
+
+
+def test_paired_difference_and_its_standard_error(tmp_path, capsys):
+    base = _results(tmp_path / "li", [3.0, 4.0, 5.0, 6.0])
+    other = _results(tmp_path / "tsm", [3.5, 4.0, 5.5, 6.0])  # differences 0.5, 0, 0.5, 0
+    _load().main(["--baseline", str(base), str(other)])
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and "solver" not in line}
+    error = np.std([0.5, 0, 0.5, 0], ddof=1) / 2
+    assert f"+0.250 ± {error:.3f}" in rows["tsm"]
+    assert "+0.000 ± 0.000" in rows["li"]
+
+
+def test_mismatched_sample_counts_and_missing_folders_are_refused(tmp_path):
+    base = _results(tmp_path / "li", [3.0, 4.0])
+    other = _results(tmp_path / "tsm", [3.0, 4.0, 5.0])
+    with pytest.raises(SystemExit, match="3 samples, the baseline 2"):
+        _load().main(["--baseline", str(base), str(other)])
+    with pytest.raises(SystemExit, match="not a results folder"):
+        _load().main(["--baseline", str(base), str(tmp_path / "missing")])
