@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/tsm_latency.py                      # mini sizes: 32², 4 x 32 tower, N = 32
     python benchmarks/tsm_latency.py --preset paper       # 64², 6 x 256 tower, N = 256 (GPU)
+    python benchmarks/tsm_latency.py --count-only         # multiply-adds per cell and step only
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ def prefix_frames(flow, size: int, k: int) -> np.ndarray:
     return np.asarray(jnp.stack(frames))
 
 
+def multiply_adds_per_cell_step(solver) -> int:
+    """Network multiply-adds per cell and model step: every conv kernel's size, divided by
+    the steps one network call serves (1 for LI, B for TSM); the HiPPO update adds 2N²."""
+    kernels = [leaf for leaf in jax.tree.leaves(solver.params) if getattr(leaf, "ndim", 0) == 4]
+    per_call = sum(int(np.prod(kernel.shape)) for kernel in kernels)
+    hippo = getattr(solver, "encoder", None)
+    memory = 2 * hippo.hippo.order ** 2 if hasattr(hippo, "hippo") else 0
+    return per_call // getattr(solver, "bundle", 1) + memory
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="mini", choices=sorted(MODEL_SIZES),
@@ -49,6 +60,8 @@ def main(argv=None) -> None:
     parser.add_argument("--bundle", type=int, default=4, help="TSM temporal bundle B")
     parser.add_argument("--duration", type=float, default=0.5, help="simulated time units per run")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--count-only", action="store_true",
+                        help="print the multiply-add counts and stop (no timing)")
     args = parser.parse_args(argv)
 
     flow, size = KolmogorovFlow(), MODEL_SIZES[args.preset]
@@ -59,6 +72,11 @@ def main(argv=None) -> None:
     solvers = {"dns": classical_solver("dns", flow, size)}
     for name, model in configs.items():
         solvers[name] = build_solver(model, 0, flow, size, name=f"{name}-{size}")
+    macs = {name: multiply_adds_per_cell_step(solvers[name]) for name in configs}
+    print(f"network multiply-adds per cell and model step: LI {macs['li']:,}, TSM-HiPPO "
+          f"{macs['tsm-hippo']:,} (incl. the HiPPO update) = x{macs['tsm-hippo'] / macs['li']:.2f} LI")
+    if args.count_only:
+        return
     prefix = prefix_frames(flow, size, configs["tsm-hippo"].prefix)
     inputs = {"dns": prefix[-1], "li": prefix[-1], "tsm-hippo": prefix}
 

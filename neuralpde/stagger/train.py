@@ -65,6 +65,8 @@ from neuralpde.stagger.solver import StaggeredSolver, build_model
 from neuralpde.training.checkpoint import CheckpointError, Checkpoints
 # the shared optax chain: it reads only the optimiser fields StaggerTrainConfig also has
 from neuralpde.training.optim import learning_rate_schedule, make_optimizer  # noqa: F401
+# stagger run folders keep their metrics.jsonl like LI/TSM runs
+from neuralpde.training.trainer import read_metrics, truncate_metrics  # noqa: F401
 
 
 def seed_states(key: jax.Array, flow: FlowSpec, size: int, n: int, warmup_time: float,
@@ -194,13 +196,6 @@ def _check_same_run(run_dir: Path, record: dict) -> None:
                           "use another --out to start a new run")
 
 
-def _truncate_metrics(path: Path, last_step: int) -> None:
-    if path.exists():
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= last_step]
-        path.write_text("".join(line + "\n" for line in kept))
-
-
 def _load_data(data_dir: Path, size: Optional[int]):
     train_set = store.open_store(data_dir / "train.zarr", split="train", model_size=size)
     if int(train_set.attrs["save_every"]) != 1:
@@ -278,7 +273,7 @@ def train(config: StaggerTrainConfig, out_dir, flow: Optional[FlowSpec] = None,
     params, opt_state, pool, seeds, data_arg, skipped = jax.device_put(
         (params, opt_state, pool, seeds, data_arg, skipped), device)
     metrics_path = run_dir / "metrics.jsonl"
-    _truncate_metrics(metrics_path, start)
+    truncate_metrics(metrics_path, start)
     train_step = cached_train_step(config, flow, size, float(fine_dt))
     end = config.steps if stop_after is None else min(config.steps, stop_after)
 
@@ -338,11 +333,6 @@ def load_stagger_solver(run_dir) -> StaggeredSolver:
     finally:
         checkpoints.close()
     return solver.with_params(restored["params"])
-
-
-def read_metrics(run_dir) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 __all__ = ["learning_rate_schedule", "make_optimizer", "seed_states", "make_train_step",

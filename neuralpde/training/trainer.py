@@ -210,7 +210,7 @@ def _check_same_run(run_dir: Path, record: dict) -> None:
                           "use another --out to start a new run")
 
 
-def _truncate_metrics(path: Path, last_step: int) -> None:
+def truncate_metrics(path: Path, last_step: int) -> None:
     """Drop metric lines written after the checkpoint a resumed run restarts from."""
     if not path.exists():
         return
@@ -220,16 +220,15 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
         path.write_text("".join(line + "\n" for line in kept))
 
 
-def _logged_progress(path: Path) -> tuple:
+def _logged_progress(run_dir: Path) -> tuple:
     """``(last logged loss, best validation duration)`` of a run's log (nan / None if absent).
 
     A resumed or already finished run reports what its log holds for the steps
     it does not repeat.
     """
     loss, best = float("nan"), None
-    if path.exists():
-        for line in filter(str.strip, path.read_text().splitlines()):
-            row = json.loads(line)
+    if (run_dir / "metrics.jsonl").exists():
+        for row in read_metrics(run_dir):
             if "loss" in row:
                 loss = float(row["loss"])
             if "validation_duration" in row:
@@ -289,14 +288,14 @@ def train(
         start = int(restored["step"])
         skipped = jax.device_put(jnp.int32(restored["skipped"]), replicated(mesh))
     metrics_path = run_dir / "metrics.jsonl"
-    _truncate_metrics(metrics_path, start)
+    truncate_metrics(metrics_path, start)
 
     train_step = cached_train_step(config, flow, size)
     sharding = batch_sharding(mesh)
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     bar = progress_bar(progress, config.steps, f"train {run_dir.name}", initial=start)
     last_time, last_step = time.perf_counter(), start
-    loss, best = _logged_progress(metrics_path)
+    loss, best = _logged_progress(run_dir)
     try:
         with metrics_path.open("a") as log:
             for step in range(start, end):
