@@ -176,6 +176,10 @@ def _add_train(subparsers) -> None:
     p.add_argument("--bundle", type=int, help="TSM: steps per network call (B)")
     p.add_argument("--hippo-measure", choices=("lagt", "legt", "legs"), help="TSM-HiPPO: measure")
     p.add_argument("--hippo-order", type=int, help="TSM-HiPPO: memory order N per cell and component")
+    p.add_argument("--hippo-theta", type=float,
+                   help="TSM-HiPPO with legt: window in frames (0: the prefix)")
+    p.add_argument("--feature-norm", choices=("none", "rms"),
+                   help="TSM: rms divides each feature channel by its RMS over training prefixes")
     p.add_argument("--decompose", type=int,
                    help="run the tower on the s² interleaved sub-fields at N/s (1: off)")
     p.add_argument("--lr", type=float, dest="peak_lr", help="peak learning rate")
@@ -195,7 +199,8 @@ def _run_train(args) -> int:
         get_train_preset(args.preset), architecture=args.model, steps=args.steps,
         batch_size=args.batch_size, unroll=args.unroll, hidden=args.hidden, depth=args.depth,
         order=args.order, prefix=args.prefix, bundle=args.bundle,
-        hippo_measure=args.hippo_measure, hippo_order=args.hippo_order, decompose=args.decompose,
+        hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
+        hippo_theta=args.hippo_theta, feature_norm=args.feature_norm, decompose=args.decompose,
         peak_lr=args.peak_lr, loss=args.loss,
         checkpoint_every=args.checkpoint_every, validate_every=args.validate_every, seed=args.seed)
     summary = train(config, args.data, args.out, progress=not args.no_progress)

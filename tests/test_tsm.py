@@ -15,7 +15,7 @@ from neuralpde.evaluation.rollout import rollout
 from neuralpde.generate import generate
 from neuralpde.models.learned_interpolation import learned_convection
 from neuralpde.models.temporal_stencil import (FrameStackEncoder, TemporalStencilModel, TSMSolver,
-                                               make_encoder)
+                                               feature_rms, make_encoder)
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.store import StoreError, open_store
@@ -166,6 +166,68 @@ def test_train_tsm_cnn_from_the_cli_and_load_it(data, tmp_path, capsys):
     assert main(bad) == 2
     assert "a multiple of the TSM bundle 2" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_train_tsm_hippo_with_rms_feature_norm_saves_and_reuses_its_scale(data, tmp_path):
+    """``--feature-norm rms``: the scale is measured on training prefixes, saved in run.json,
+    kept on resume and used by the loaded solver."""
+    from neuralpde.cli import main
+    from neuralpde.training.trainer import load_learned_solver
+
+    run = tmp_path / "rms"
+    args = ["train", "--model", "tsm-hippo", "--data", str(data), "--out", str(run), "--steps", "2",
+            "--batch-size", "2", "--unroll", "2", "--hidden", "4", "--depth", "1", "--prefix", "3",
+            "--bundle", "2", "--hippo-measure", "legt", "--hippo-order", "4",
+            "--feature-norm", "rms", "--checkpoint-every", "1", "--no-progress"]
+    assert main(args) == 0
+    scale = json.loads((run / "run.json").read_text())["feature_scale"]
+    assert len(scale) == 8 and all(x > 0 for x in scale)
+    assert scale[0] > scale[3]  # the window mean carries more than the 4th Legendre coefficient
+    solver = load_learned_solver(run, open_store(data / "test.zarr"))
+    assert solver.encoder.scale == tuple(scale)
+    # a resumed run takes the scale its run.json holds (not a fresh measurement)
+    from neuralpde.training.config import get_train_preset, with_training_overrides
+    from neuralpde.training.trainer import train
+
+    config = with_training_overrides(
+        get_train_preset("mini"), architecture="tsm-hippo", steps=2, batch_size=2, unroll=2,
+        hidden=4, depth=1, prefix=3, bundle=2, hippo_measure="legt", hippo_order=4,
+        feature_norm="rms", checkpoint_every=1)
+    resumed = tmp_path / "resumed"
+    train(config, data, resumed, progress=False, stop_after=1)
+    record = json.loads((resumed / "run.json").read_text())
+    assert record["feature_scale"] == scale
+    record["feature_scale"] = [2.0] * 8
+    (resumed / "run.json").write_text(json.dumps(record))
+    train(config, data, resumed, progress=False)
+    assert load_learned_solver(resumed, which="last").encoder.scale == (2.0,) * 8
+
+
+def test_feature_rms_gives_unit_features_and_is_checked():
+    from neuralpde.training.config import ModelConfig
+    from neuralpde.training.trainer import build_encoder
+
+    encoder = make_encoder("hippo", 4, "legt", 6)
+    prefixes = jnp.stack([_prefix(4, seed) for seed in range(3)])
+    scale = feature_rms(encoder, prefixes, floor=0.0)
+    scaled = dataclasses.replace(encoder, scale=scale)
+    features = jnp.stack([scaled.features(scaled.encode(p)) for p in prefixes])
+    rms = np.sqrt(np.mean(np.asarray(features) ** 2, axis=(0, 1, 2)))
+    np.testing.assert_allclose(rms, 1.0, rtol=1e-4)
+    floored = feature_rms(encoder, prefixes, floor=0.5)
+    assert min(floored) == pytest.approx(0.5 * max(floored))
+    zero = feature_rms(make_encoder("frames", 4), jnp.zeros((2, 4, 2, N, N)))
+    assert zero == (1.0,) * 8
+    with pytest.raises(ConfigError, match="invalid feature scale .*12 finite positive floats"):
+        make_encoder("hippo", 4, "legt", 6, scale=(1.0,) * 11)
+    with pytest.raises(ConfigError, match="invalid feature scale"):
+        make_encoder("frames", 2, scale=(1.0, 0.0, 1.0, 1.0))
+    with pytest.raises(ConfigError, match="needs the scale of its training data"):
+        build_encoder(ModelConfig(architecture="tsm-cnn", prefix=2, feature_norm="rms"))
+    with pytest.raises(ConfigError, match="one with 'none' takes no scale"):
+        build_encoder(ModelConfig(architecture="tsm-cnn", prefix=2), feature_scale=[1.0] * 4)
+    with pytest.raises(ConfigError, match="invalid feature_norm='std'"):
+        ModelConfig(feature_norm="std")
 
 
 def test_tsm_on_a_store_without_history_fails_clearly(tmp_path):

@@ -28,6 +28,18 @@ Encoders (:class:`HiPPOEncoder`, :class:`FrameStackEncoder`):
 Both are built over a prefix of K frames (published 32) that ends at the
 rollout's initial state; then every solver step feeds the new velocity in.
 
+Feature scale
+-------------
+An encoder may carry a fixed per-channel ``scale`` :math:`s_c`: the tower then
+sees :math:`f_c / s_c`.  Training with ``feature_norm='rms'`` sets
+:math:`s_c` to the root mean square of channel ``c`` over training prefixes
+(:func:`feature_rms`), so every channel enters the tower at unit size.  This
+matters for HiPPO memories: on mini the LegT coefficient of order 0 (the
+window mean) has an RMS near 1.1, the slope (order 1) 0.2 and orders >= 3
+below 0.1, so with a plain input scale the tower barely sees the history;
+LagT's first nine coefficients are all near 2.3 and strongly correlated.
+The scale is not trained; it is saved in the run's ``run.json``.
+
 Temporal bundling
 -----------------
 One network call predicts the coefficients of the next B steps (published
@@ -48,10 +60,12 @@ returns the B intermediate velocities, which the training loss uses.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from neuralpde.config import ConfigError
@@ -73,10 +87,15 @@ class HiPPOEncoder:
     Args:
       hippo: the discretised HiPPO operator (:func:`neuralpde.models.hippo.make_hippo`).
       prefix: frames encoded before the rollout (K, published 32).
+      scale: ``None`` or one positive divisor per feature channel (``2N``).
     """
 
     hippo: HiPPO
     prefix: int
+    scale: Optional[Tuple[float, ...]] = None
+
+    def __post_init__(self):
+        _check_scale(self.scale, self.channels)
 
     @property
     def channels(self) -> int:
@@ -91,16 +110,23 @@ class HiPPOEncoder:
         return self.hippo.update(memory, uv)
 
     def features(self, memory: Memory) -> jax.Array:
-        """``(2, n, n, N)`` -> channels last ``(n, n, 2N)`` (u's N coefficients, then v's)."""
+        """``(2, n, n, N)`` -> channels last ``(n, n, 2N)`` (u's N coefficients, then v's), / scale."""
         x = memory.coefficients
-        return jnp.moveaxis(x, 0, -2).reshape(x.shape[1:3] + (-1,))
+        return _scaled(jnp.moveaxis(x, 0, -2).reshape(x.shape[1:3] + (-1,)), self.scale)
 
 
 @dataclasses.dataclass(frozen=True)
 class FrameStackEncoder:
-    """The last K frames as channels (TSM-CNN): features ``(n, n, 2K)``, oldest first."""
+    """The last K frames as channels (TSM-CNN): features ``(n, n, 2K)``, oldest first.
+
+    ``scale``: ``None`` or one positive divisor per feature channel (``2K``).
+    """
 
     prefix: int
+    scale: Optional[Tuple[float, ...]] = None
+
+    def __post_init__(self):
+        _check_scale(self.scale, self.channels)
 
     @property
     def channels(self) -> int:
@@ -114,23 +140,66 @@ class FrameStackEncoder:
 
     def features(self, memory: jax.Array) -> jax.Array:
         k, c, n1, n2 = memory.shape
-        return jnp.transpose(memory, (2, 3, 0, 1)).reshape(n1, n2, k * c)
+        return _scaled(jnp.transpose(memory, (2, 3, 0, 1)).reshape(n1, n2, k * c), self.scale)
+
+
+def _check_scale(scale, channels: int) -> None:
+    if scale is None:
+        return
+    ok = (isinstance(scale, tuple) and len(scale) == channels
+          and all(isinstance(x, float) and math.isfinite(x) and x > 0 for x in scale))
+    if not ok:
+        raise ConfigError(f"invalid feature scale {scale!r}: accepted None or a tuple of "
+                          f"{channels} finite positive floats (one per feature channel)")
+
+
+def _scaled(features: jax.Array, scale) -> jax.Array:
+    if scale is None:
+        return features
+    return features * jnp.asarray([1.0 / x for x in scale], features.dtype)
+
+
+def feature_rms(encoder, prefixes, floor: float = 1e-2) -> Tuple[float, ...]:
+    """Root mean square of each (unscaled) feature channel over prefixes ``(S, K, 2, n, n)``.
+
+    Floored at ``floor`` times the largest channel's RMS, so a channel that is
+    (nearly) zero on the training data is amplified at most ``1 / floor``
+    times (all zero: every scale 1).
+    """
+    encoder = dataclasses.replace(encoder, scale=None)
+    prefixes = jnp.asarray(prefixes)
+    if prefixes.ndim != 5 or prefixes.shape[1:3] != (encoder.prefix, len(COMPONENTS)):
+        raise ValueError(f"prefixes have shape {prefixes.shape}: expected (S, {encoder.prefix}, "
+                         f"{len(COMPONENTS)}, n, n)")
+    square = jnp.zeros((encoder.channels,), jnp.float64 if jax.config.jax_enable_x64
+                       else jnp.float32)
+    featurise = jax.jit(lambda frames: jnp.sum(
+        encoder.features(encoder.encode(frames)).astype(square.dtype) ** 2, axis=(0, 1)))
+    for frames in prefixes:
+        square = square + featurise(frames)
+    cells = prefixes.shape[0] * prefixes.shape[-1] * prefixes.shape[-2]
+    rms = np.sqrt(np.asarray(square, np.float64) / cells)
+    if not rms.max() > 0:
+        return (1.0,) * encoder.channels
+    return tuple(float(x) for x in np.maximum(rms, floor * rms.max()))
 
 
 def make_encoder(kind: str, prefix: int, hippo_measure: str = "lagt", hippo_order: int = 256,
-                 hippo_theta: Optional[float] = None):
+                 hippo_theta: Optional[float] = None, scale: Optional[Tuple[float, ...]] = None):
     """The temporal encoder of ``kind`` (``'hippo'`` or ``'frames'``) over ``prefix`` frames.
 
-    ``hippo_theta`` (LegT window, in frames) defaults to ``prefix``.
+    ``hippo_theta`` (LegT window, in frames) defaults to ``prefix``; ``scale``
+    divides the feature channels (see "Feature scale" above).
     """
     if not isinstance(prefix, int) or prefix < 1:
         raise ConfigError(f"invalid prefix={prefix!r}: accepted an integer >= 1 (frames encoded)")
     if kind == "frames":
-        return FrameStackEncoder(prefix)
+        return FrameStackEncoder(prefix, scale)
     if kind == "hippo":
         theta = hippo_theta if hippo_theta is not None else (
             float(prefix) if hippo_measure == "legt" else None)
-        return HiPPOEncoder(make_hippo(hippo_measure, hippo_order, dt=1.0, theta=theta), prefix)
+        return HiPPOEncoder(make_hippo(hippo_measure, hippo_order, dt=1.0, theta=theta), prefix,
+                            scale)
     raise ConfigError(f"unknown temporal encoder {kind!r}: accepted {list(ENCODERS)}")
 
 
@@ -279,5 +348,5 @@ jax.tree_util.register_dataclass(
     meta_fields=["flow", "size", "graphdef", "encoder", "bundle", "dt_model", "limiter", "name"])
 
 
-__all__ = ["HiPPOEncoder", "FrameStackEncoder", "make_encoder", "TemporalStencilModel",
+__all__ = ["HiPPOEncoder", "FrameStackEncoder", "make_encoder", "feature_rms", "TemporalStencilModel",
            "TSMState", "TSMSolver"]

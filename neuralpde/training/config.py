@@ -29,6 +29,7 @@ from neuralpde.config import (ConfigError, fields_from_dict, require, require_po
 
 MODEL_KINDS = ("li", "tsm-hippo", "tsm-cnn")
 HIPPO_MEASURES = ("lagt", "legt", "legs")
+FEATURE_NORMS = ("none", "rms")
 OPTIMIZERS = ("adamw", "adam")
 LOSSES = ("mse", "relative_mse")
 
@@ -51,6 +52,10 @@ class ModelConfig:
       hippo_order: ``tsm-hippo`` only: memory order N per cell and component
         (published 256).
       hippo_theta: ``tsm-hippo`` with ``legt``: window in frames (0: ``prefix``).
+      feature_norm: TSM only: ``'none'`` (features enter the tower times
+        ``input_scale``) or ``'rms'`` (each feature channel is first divided
+        by its root mean square over training prefixes, computed when
+        training starts and saved in ``run.json``).
       decompose: run the tower on the s² interleaved sub-fields at N/s
         (NeuralStagger-style decomposition, docs/stagger.md; 1 = off).
     """
@@ -68,6 +73,7 @@ class ModelConfig:
     hippo_order: int = 256
     hippo_theta: float = 0.0
     decompose: int = 1
+    feature_norm: str = "none"
 
     @property
     def temporal(self) -> bool:
@@ -89,6 +95,8 @@ class ModelConfig:
         require_positive_int("hippo_order", self.hippo_order)
         require(self.hippo_theta >= 0, "hippo_theta", self.hippo_theta, "a number >= 0")
         require_positive_int("decompose", self.decompose)
+        require(self.feature_norm in FEATURE_NORMS, "feature_norm", self.feature_norm,
+                f"one of {list(FEATURE_NORMS)}")
 
 
 def check_optimiser_fields(config) -> None:

@@ -49,7 +49,8 @@ from neuralpde.evaluation import metrics
 from neuralpde.evaluation.evaluate import initial_inputs, reference_flow, steps_per_frame
 from neuralpde.evaluation.rollout import device_name, rollout
 from neuralpde.models.learned_interpolation import LearnedInterpolation, LearnedSolver
-from neuralpde.models.temporal_stencil import TemporalStencilModel, TSMSolver, make_encoder
+from neuralpde.models.temporal_stencil import (TemporalStencilModel, TSMSolver, feature_rms,
+                                               make_encoder)
 from neuralpde.solvers import history_frames, step_with_velocities, substeps
 from neuralpde.progress import progress_bar
 from neuralpde.sharding import batch_mesh, batch_sharding, replicated, shard_batch
@@ -59,12 +60,40 @@ from neuralpde.training.optim import learning_rate_schedule, make_optimizer
 from neuralpde.training.windows import WindowSource
 
 
-def build_encoder(config: ModelConfig):
-    """The temporal encoder of a TSM config (``None`` for LI)."""
+#: Training prefixes whose features set the ``feature_norm='rms'`` scale.
+FEATURE_SCALE_PREFIXES = 64
+
+
+def build_encoder(config: ModelConfig, feature_scale=None):
+    """The temporal encoder of a TSM config (``None`` for LI).
+
+    ``feature_scale``: the per-channel divisors of a ``feature_norm='rms'``
+    model (from its run.json, or :func:`training_feature_scale`); required
+    for such a model, refused for the others.
+    """
     if not config.temporal:
         return None
+    if (config.feature_norm == "rms") != (feature_scale is not None):
+        raise ConfigError(f"feature_norm={config.feature_norm!r} with "
+                          f"{'no' if feature_scale is None else 'a'} feature scale: a model with "
+                          "feature_norm='rms' needs the scale of its training data (run.json "
+                          "'feature_scale'); one with 'none' takes no scale")
+    scale = None if feature_scale is None else tuple(float(x) for x in feature_scale)
     return make_encoder("hippo" if config.architecture == "tsm-hippo" else "frames", config.prefix,
-                        config.hippo_measure, config.hippo_order, config.hippo_theta or None)
+                        config.hippo_measure, config.hippo_order, config.hippo_theta or None,
+                        scale=scale)
+
+
+def training_feature_scale(config: ModelConfig, windows: WindowSource):
+    """The ``feature_norm='rms'`` scale of ``config`` on a train store's windows (else None).
+
+    RMS of each feature channel over :data:`FEATURE_SCALE_PREFIXES` prefixes
+    spread evenly over the training trajectories.
+    """
+    if not config.temporal or config.feature_norm != "rms":
+        return None
+    unscaled = dataclasses.replace(config, feature_norm="none")
+    return feature_rms(build_encoder(unscaled), windows.prefixes(FEATURE_SCALE_PREFIXES))
 
 
 def build_model(config: ModelConfig, seed: int) -> nnx.Module:
@@ -73,15 +102,20 @@ def build_model(config: ModelConfig, seed: int) -> nnx.Module:
                  kernel=config.kernel, input_scale=config.input_scale,
                  decompose=config.decompose, rngs=nnx.Rngs(seed))
     if config.temporal:
-        return TemporalStencilModel(build_encoder(config).channels, bundle=config.bundle, **tower)
+        channels = build_encoder(dataclasses.replace(config, feature_norm="none")).channels
+        return TemporalStencilModel(channels, bundle=config.bundle, **tower)
     return LearnedInterpolation(**tower)
 
 
-def build_solver(config: ModelConfig, seed: int, flow, size: int, name: str = ""):
-    """The learned solver (LI or TSM) of ``config`` with initial weights from ``seed``."""
+def build_solver(config: ModelConfig, seed: int, flow, size: int, name: str = "",
+                 feature_scale=None):
+    """The learned solver (LI or TSM) of ``config`` with initial weights from ``seed``.
+
+    ``feature_scale``: see :func:`build_encoder`.
+    """
     model = build_model(config, seed)
     if config.temporal:
-        return TSMSolver.from_model(flow, size, model, build_encoder(config),
+        return TSMSolver.from_model(flow, size, model, build_encoder(config, feature_scale),
                                     limiter=config.limiter, name=name)
     return LearnedSolver.from_model(flow, size, model, limiter=config.limiter, name=name)
 
@@ -113,22 +147,24 @@ def window_loss(solver, window: jax.Array, kind: str) -> jax.Array:
     return jnp.mean(squared)
 
 
-def cached_train_step(config: TrainConfig, flow, size: int):
+def cached_train_step(config: TrainConfig, flow, size: int, feature_scale=None):
     """The compiled train step of a config (shared by runs and resumes in one process).
 
     Fields that do not enter the step (data shape, logging, checkpointing,
-    validation, seed) are normalised out of the cache key.
+    validation, seed) are normalised out of the cache key; ``feature_scale``
+    (a ``feature_norm='rms'`` model's, see :func:`build_encoder`) is part of it.
     """
     key = dataclasses.replace(config, unroll=config.model.bundle if config.model.temporal else 1,
                               batch_size=1, checkpoint_every=1, keep_last=1,
                               validate_every=0, validation_samples=1, validation_horizon=1.0,
                               log_every=1, seed=0)
-    return _train_step_for(key, flow, size)
+    scale = None if feature_scale is None else tuple(float(x) for x in feature_scale)
+    return _train_step_for(key, flow, size, scale)
 
 
 @functools.lru_cache(maxsize=4)
-def _train_step_for(config: TrainConfig, flow, size: int):
-    solver = build_solver(config.model, config.seed, flow, size)
+def _train_step_for(config: TrainConfig, flow, size: int, feature_scale=None):
+    solver = build_solver(config.model, config.seed, flow, size, feature_scale=feature_scale)
     return make_train_step(solver, make_optimizer(config), config.loss)
 
 
@@ -195,7 +231,7 @@ def _comparable(train_config: dict) -> TrainConfig:
         config = dataclasses.replace(config, model=dataclasses.replace(
             config.model, prefix=defaults.prefix, bundle=defaults.bundle,
             hippo_measure=defaults.hippo_measure, hippo_order=defaults.hippo_order,
-            hippo_theta=defaults.hippo_theta))
+            hippo_theta=defaults.hippo_theta, feature_norm=defaults.feature_norm))
     return config
 
 
@@ -260,13 +296,18 @@ def train(
     record = _run_record(config, train_path, train_set)
     if (run_dir / "run.json").exists():
         _check_same_run(run_dir, record)
+        feature_scale = json.loads((run_dir / "run.json").read_text()).get("feature_scale")
     else:
+        feature_scale = training_feature_scale(config.model, windows)
+        if feature_scale is not None:
+            record["feature_scale"] = list(feature_scale)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 
     flow = reference_flow(train_set)
     size = int(train_set.attrs["model_size"])
-    solver = build_solver(config.model, config.seed, flow, size, name=run_dir.name)
+    solver = build_solver(config.model, config.seed, flow, size, name=run_dir.name,
+                          feature_scale=feature_scale)
     if config.model.temporal:  # fail before training if validation cannot run
         initial_inputs(test, solver, 1)
     optimizer = make_optimizer(config)
@@ -290,7 +331,7 @@ def train(
     metrics_path = run_dir / "metrics.jsonl"
     truncate_metrics(metrics_path, start)
 
-    train_step = cached_train_step(config, flow, size)
+    train_step = cached_train_step(config, flow, size, feature_scale)
     sharding = batch_sharding(mesh)
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     bar = progress_bar(progress, config.steps, f"train {run_dir.name}", initial=start)
@@ -367,7 +408,8 @@ def load_learned_solver(run_dir, test: Optional[xr.Dataset] = None, which: str =
                               f"{reference_flow(test)} (evaluate with --transfer to run the "
                               "trained model on it anyway)")
     config = train_config_from_dict(record["train_config"])
-    solver = build_solver(config.model, config.seed, flow, size, name=run_dir.name)
+    solver = build_solver(config.model, config.seed, flow, size, name=run_dir.name,
+                          feature_scale=record.get("feature_scale"))
     checkpoints = Checkpoints(run_dir, config.keep_last)
     try:
         source = which if (which == "last" or checkpoints.best_step() is not None) else "last"
@@ -386,5 +428,5 @@ def read_metrics(run_dir) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-__all__ = ["build_model", "build_encoder", "build_solver", "window_loss", "make_train_step", "validation_duration", "train",
+__all__ = ["build_model", "build_encoder", "build_solver", "training_feature_scale", "window_loss", "make_train_step", "validation_duration", "train",
            "load_learned_solver", "read_metrics", "cached_train_step"]

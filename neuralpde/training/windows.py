@@ -59,5 +59,16 @@ class WindowSource:
         v = self._train.v.isel(sample=sample, time=frames).values
         return np.stack([u, v], axis=1).astype(np.float32)
 
+    def prefixes(self, count: int) -> np.ndarray:
+        """``(count', prefix, 2, n, n)``: prefixes spread evenly over every trajectory and time.
+
+        ``count'`` is ``count`` rounded down to a multiple of the trajectories
+        (at least one per trajectory); deterministic (no random draw).
+        """
+        per_sample = max(count // self.n_samples, 1)
+        starts = np.unique(np.linspace(0, self.n_starts - 1, per_sample).round().astype(int))
+        return np.stack([self.window(sample, start)[:self.prefix]
+                         for sample in range(self.n_samples) for start in starts])
+
     def batch(self, step: int, batch_size: int) -> np.ndarray:
         return np.stack([self.window(s, t) for s, t in self.indices(step, batch_size)])
