@@ -6,19 +6,23 @@ with the tower and memory sizes of a training preset.  Every solver rolls out
 frames — for ``--duration`` time units after a compile-and-warm-up run; the
 solvers are timed in interleaved rounds and the median of ``--repeats`` rounds
 is reported, with ratios to LI and to DNS on the model grid.  The published
-claim is TSM-HiPPO (B = 4) at <= 0.8x LI.
+claim is TSM-HiPPO (B = 4) at <= 0.8x LI.  Then the network call alone is
+timed (per model step) for LI and TSM-HiPPO: bundling divides only that part
+of a model step, the finite-volume step with learned stencils stays.
 
 Usage::
 
     python benchmarks/tsm_latency.py                      # mini sizes: 32², 4 x 32 tower, N = 32
     python benchmarks/tsm_latency.py --preset paper       # 64², 6 x 256 tower, N = 256 (GPU)
     python benchmarks/tsm_latency.py --count-only         # multiply-adds per cell and step only
+    python benchmarks/tsm_latency.py --hippo-measure legt --hippo-order 8 --hippo-theta 16
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 import jax
 import jax.numpy as jnp
@@ -53,11 +57,50 @@ def multiply_adds_per_cell_step(solver) -> int:
     return per_call // getattr(solver, "bundle", 1) + memory
 
 
+def network_seconds_per_model_step(solver, inputs, calls: int = 64, repeats: int = 3) -> float:
+    """Wall-clock of the network call alone, per model step (one call serves ``substeps``).
+
+    ``calls`` calls inside one compiled scan, each input nudged by the previous
+    output so the call cannot be hoisted out of the loop; median of ``repeats``.
+    """
+    model = solver.model()
+    if hasattr(solver, "encoder"):  # TSM: the features of the encoded prefix
+        x = solver.encoder.features(solver.init(jnp.asarray(inputs)).memory)
+    else:  # LI: the velocity
+        x = jnp.asarray(inputs)
+
+    @jax.jit
+    def run(x):
+        def body(x, _):
+            out = model(x)
+            first = jax.tree.leaves(out)[0]
+            return x + 1e-12 * jnp.mean(first), None
+        return jax.lax.scan(body, x, None, length=calls)[0]
+
+    jax.block_until_ready(run(x))
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run(x))
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings) / calls / getattr(solver, "bundle", 1)
+
+
+def memory_label(model) -> str:
+    """``'legt N = 8, theta 16'``: the HiPPO memory of a TSM model config."""
+    theta = f", theta {model.hippo_theta:g}" if model.hippo_theta else ""
+    return f"{model.hippo_measure} N = {model.hippo_order}{theta}"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="mini", choices=sorted(MODEL_SIZES),
                         help="training preset whose model sizes are timed")
     parser.add_argument("--bundle", type=int, default=4, help="TSM temporal bundle B")
+    parser.add_argument("--hippo-measure", choices=("lagt", "legt", "legs"),
+                        help="HiPPO measure (default: the preset's)")
+    parser.add_argument("--hippo-order", type=int, help="HiPPO order N (default: the preset's)")
+    parser.add_argument("--hippo-theta", type=float, help="LegT window in frames (0: the prefix)")
     parser.add_argument("--duration", type=float, default=0.5, help="simulated time units per run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--count-only", action="store_true",
@@ -67,8 +110,10 @@ def main(argv=None) -> None:
     flow, size = KolmogorovFlow(), MODEL_SIZES[args.preset]
     base = get_train_preset(args.preset)
     configs = {"li": with_training_overrides(base, architecture="li").model,
-               "tsm-hippo": with_training_overrides(base, architecture="tsm-hippo",
-                                                    bundle=args.bundle).model}
+               "tsm-hippo": with_training_overrides(
+                   base, architecture="tsm-hippo", bundle=args.bundle,
+                   hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
+                   hippo_theta=args.hippo_theta).model}
     solvers = {"dns": classical_solver("dns", flow, size)}
     for name, model in configs.items():
         solvers[name] = build_solver(model, 0, flow, size, name=f"{name}-{size}")
@@ -82,7 +127,7 @@ def main(argv=None) -> None:
 
     print(f"device: {device_name()}, jax {jax.__version__}")
     print(f"preset {args.preset}: {size}², tower {base.model.depth} x {base.model.hidden}, "
-          f"HiPPO {configs['tsm-hippo'].hippo_measure} N = {configs['tsm-hippo'].hippo_order}, "
+          f"HiPPO {memory_label(configs['tsm-hippo'])}, "
           f"prefix {configs['tsm-hippo'].prefix}, bundle {args.bundle}; batch 1, "
           f"{args.duration} time units per run, median of {args.repeats} interleaved rounds")
     samples = {name: [] for name in solvers}
@@ -97,6 +142,13 @@ def main(argv=None) -> None:
         print(f"  {solver.name:<14} {median[name]:.4g} s per time unit   "
               f"x{median[name] / median['li']:.3f} LI   x{median[name] / median['dns']:.2f} DNS   "
               f"(dt {solver.dt:.5g}; all: {', '.join(f'{v:.4g}' for v in samples[name])})")
+    steps_per_unit = {name: 1.0 / solvers[name].dt * getattr(solvers[name], "bundle", 1)
+                      for name in configs}
+    for name in configs:
+        network = network_seconds_per_model_step(solvers[name], inputs[name])
+        step = median[name] / steps_per_unit[name]
+        print(f"  {solvers[name].name:<14} network alone {network * 1e3:.3f} ms per model step = "
+              f"{100 * network / step:.0f}% of its {step * 1e3:.3f} ms model step")
     ratio = median["tsm-hippo"] / median["li"]
     print(f"TSM-HiPPO (B = {args.bundle}) / LI = {ratio:.3f}  (published claim <= 0.8: "
           f"{'met' if ratio <= 0.8 else 'not met'} here)")

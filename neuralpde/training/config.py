@@ -8,15 +8,17 @@ Presets:
   ε = 1e-8) with decoupled weight decay 1e-4, global-norm clipping 0.25, peak
   learning rate 1e-3 with 5 % linear warm-up and cosine decay, float32.
 * ``mini`` — the same recipe sized for a 2-core CPU: a 4 × 32 tower, 8 unrolled
-  steps, batch 8, 1,000 steps; TSM-HiPPO memories of order 32 (not 256).
+  steps, batch 8, 1,000 steps; TSM-HiPPO memories LegT of order 8 over the last
+  16 frames (not the published LagT of order 256: at this size LagT N = 32
+  lasted ~1.1 time units less, measured in docs/tsm.md).
 
 * ``quickstart`` — the demonstration budget of ``neuralpde quickstart``: a
-  3 × 16 tower, 120 updates of batch 4, 4 unrolled steps (a demonstration, not a
-  converged model).
+  3 × 16 tower, 120 updates of batch 4, 4 unrolled steps, the ``mini`` memory (a
+  demonstration, not a converged model).
 
 Every preset serves every model kind (``--model li | tsm-hippo | tsm-cnn``), so
 LI and TSM are compared at equal training budgets; the TSM fields (prefix 32,
-bundle 4, LagT) are ignored by LI.
+bundle 4, the memory) are ignored by LI.
 """
 
 from __future__ import annotations
@@ -194,12 +196,14 @@ def train_config_from_dict(data: dict) -> TrainConfig:
 
 TRAIN_PRESETS = {
     "quickstart": TrainConfig(
-        model=ModelConfig(hidden=16, depth=3, hippo_order=16), unroll=4, batch_size=4, steps=120,
+        model=ModelConfig(hidden=16, depth=3, hippo_measure="legt", hippo_order=8,
+                          hippo_theta=16.0), unroll=4, batch_size=4, steps=120,
         checkpoint_every=40, validate_every=0, validation_samples=2, validation_horizon=1.0,
         log_every=10),
     "paper": TrainConfig(),
     "mini": TrainConfig(
-        model=ModelConfig(hidden=32, depth=4, hippo_order=32), unroll=8, batch_size=8, steps=1000,
+        model=ModelConfig(hidden=32, depth=4, hippo_measure="legt", hippo_order=8,
+                          hippo_theta=16.0), unroll=8, batch_size=8, steps=1000,
         checkpoint_every=100, validate_every=250, validation_samples=2, validation_horizon=8.0),
 }
 
