@@ -133,14 +133,17 @@ def window_loss(solver, window: jax.Array, kind: str) -> jax.Array:
         raise ConfigError(f"unroll {targets.shape[0]} is not a multiple of solver "
                           f"{solver.name!r}'s {substeps(solver)} steps per call")
 
-    def body(state, _):
-        return step_with_velocities(solver, state)
-
     state = solver.init(window[:k] if history_frames(solver) else window[0])
-    # Fully unrolled: on XLA:CPU the backward pass of a rolled scan over the
-    # conv layers was an order of magnitude slower (one-off profile).
-    _, predicted = jax.lax.scan(body, state, None, length=n_calls, unroll=True)
-    predicted = predicted.reshape(targets.shape)
+    # Unrolled in Python.  On XLA:CPU the backward pass of a rolled scan over the
+    # conv layers was an order of magnitude slower (one-off profile), and even a
+    # fully unrolled ``lax.scan`` of ONE call (a TSM window of one bundle, the
+    # quickstart preset) took 0.74 s per gradient against 0.077 s for this loop
+    # (neutral for the mini preset's 2 and 8 calls: 0.39 vs 0.43 s, 0.75 vs 0.78 s).
+    predicted = []
+    for _ in range(n_calls):
+        state, velocities = step_with_velocities(solver, state)
+        predicted.append(velocities)
+    predicted = jnp.stack(predicted).reshape(targets.shape)
     squared = jnp.mean((predicted - targets) ** 2, axis=(1, 2, 3))
     if kind == "relative_mse":
         squared = squared / jnp.mean(targets ** 2, axis=(1, 2, 3))
