@@ -256,3 +256,21 @@ def test_decompose_option_runs_the_stencil_tower_on_sub_fields():
         assert np.isfinite(np.asarray(solver.velocity(jax.jit(solver.step)(state)))).all()
     with pytest.raises(ConfigError, match="invalid decompose=0"):
         ModelConfig(decompose=0)
+
+
+def test_hippo_feature_rms_script_prints_one_line_per_memory(data, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "hippo_feature_rms.py"
+    spec = importlib.util.spec_from_file_location("hippo_feature_rms", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--data", str(data)])
+    lines = capsys.readouterr().out.splitlines()
+    assert "4-frame prefixes" in lines[0]
+    rows = {line.split(":")[0]: [float(x) for x in line.split("order ")[1].split()]
+            for line in lines[1:]}
+    assert set(rows) == {"lagt N = 32", "legt N = 32, theta = prefix", "legt N = 8, theta = prefix",
+                         "legt N = 8, theta 16"}
+    assert len(rows["legt N = 8, theta 16"]) == 8 and all(x >= 0 for x in rows["lagt N = 32"])

@@ -34,11 +34,13 @@ An encoder may carry a fixed per-channel ``scale`` :math:`s_c`: the tower then
 sees :math:`f_c / s_c`.  Training with ``feature_norm='rms'`` sets
 :math:`s_c` to the root mean square of channel ``c`` over training prefixes
 (:func:`feature_rms`), so every channel enters the tower at unit size.  This
-matters for HiPPO memories: on mini the LegT coefficient of order 0 (the
-window mean) has an RMS near 1.1, the slope (order 1) 0.2 and orders >= 3
-below 0.1, so with a plain input scale the tower barely sees the history;
-LagT's first nine coefficients are all near 2.3 and strongly correlated.
-The scale is not trained; it is saved in the run's ``run.json``.
+could matter for HiPPO memories: on the mini test prefixes the LegT (N = 32,
+θ = 32) coefficient of order 0 (the window mean) has an RMS of 1.1, the slope
+(order 1) 0.18 and orders >= 2 below 0.09, so with a plain input scale the
+tower barely sees the history (``experiments/hippo_feature_rms.py``).
+Measured on mini it hurts instead (docs/tsm.md): it lifts the channels that
+carry only the memory's start-up artefact.  The scale is not trained; it is
+saved in the run's ``run.json``.
 
 Temporal bundling
 -----------------
