@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Temporal stencil modeling on the mini preset (CPU): train TSM-HiPPO and TSM-CNN with the
 # same budget as LI (mini training preset: 4 x 32 tower, 1,000 updates, batch 8, 8-step
-# unroll; TSM: 32-frame prefix, bundle 4, LagT memory of order 32), then evaluate DNS-32/64/128,
-# WENO5-JS/Z, LI, TSM-CNN and TSM-HiPPO on the 8 test trajectories and print one table.
+# unroll; TSM: 32-frame prefix, bundle 4, LegT memory of order 8 over 16 frames), then
+# evaluate DNS-32/64/128, WENO5-JS/Z, LI, TSM-CNN and TSM-HiPPO on the 8 test trajectories and print one table.
 # Run experiments/mini_li.sh first for the LI run (or let this script train it).
 set -euo pipefail
 DATA=${DATA:-data/mini}
