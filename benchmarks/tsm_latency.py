@@ -31,7 +31,7 @@ import numpy as np
 from neuralpde.evaluation.rollout import device_name, measure_latency
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers import classical_solver
+from neuralpde.solvers import classical_solver, substeps
 from neuralpde.training.config import get_train_preset, with_training_overrides
 from neuralpde.training.trainer import build_solver
 
@@ -54,7 +54,7 @@ def multiply_adds_per_cell_step(solver) -> int:
     per_call = sum(int(np.prod(kernel.shape)) for kernel in kernels)
     hippo = getattr(solver, "encoder", None)
     memory = 2 * hippo.hippo.order ** 2 if hasattr(hippo, "hippo") else 0
-    return per_call // getattr(solver, "bundle", 1) + memory
+    return per_call // substeps(solver) + memory
 
 
 def network_seconds_per_model_step(solver, inputs, calls: int = 64, repeats: int = 3) -> float:
@@ -83,7 +83,7 @@ def network_seconds_per_model_step(solver, inputs, calls: int = 64, repeats: int
         start = time.perf_counter()
         jax.block_until_ready(run(x))
         timings.append(time.perf_counter() - start)
-    return statistics.median(timings) / calls / getattr(solver, "bundle", 1)
+    return statistics.median(timings) / calls / substeps(solver)
 
 
 def memory_label(model) -> str:
@@ -142,11 +142,9 @@ def main(argv=None) -> None:
         print(f"  {solver.name:<14} {median[name]:.4g} s per time unit   "
               f"x{median[name] / median['li']:.3f} LI   x{median[name] / median['dns']:.2f} DNS   "
               f"(dt {solver.dt:.5g}; all: {', '.join(f'{v:.4g}' for v in samples[name])})")
-    steps_per_unit = {name: 1.0 / solvers[name].dt * getattr(solvers[name], "bundle", 1)
-                      for name in configs}
     for name in configs:
         network = network_seconds_per_model_step(solvers[name], inputs[name])
-        step = median[name] / steps_per_unit[name]
+        step = median[name] * solvers[name].dt / substeps(solvers[name])  # s per model step
         print(f"  {solvers[name].name:<14} network alone {network * 1e3:.3f} ms per model step = "
               f"{100 * network / step:.0f}% of its {step * 1e3:.3f} ms model step")
     ratio = median["tsm-hippo"] / median["li"]

@@ -173,14 +173,11 @@ def feature_rms(encoder, prefixes, floor: float = 1e-2) -> Tuple[float, ...]:
     if prefixes.ndim != 5 or prefixes.shape[1:3] != (encoder.prefix, len(COMPONENTS)):
         raise ValueError(f"prefixes have shape {prefixes.shape}: expected (S, {encoder.prefix}, "
                          f"{len(COMPONENTS)}, n, n)")
-    square = jnp.zeros((encoder.channels,), jnp.float64 if jax.config.jax_enable_x64
-                       else jnp.float32)
-    featurise = jax.jit(lambda frames: jnp.sum(
-        encoder.features(encoder.encode(frames)).astype(square.dtype) ** 2, axis=(0, 1)))
-    for frames in prefixes:
-        square = square + featurise(frames)
+    featurise = jax.jit(lambda frames: jnp.sum(encoder.features(encoder.encode(frames)) ** 2,
+                                               axis=(0, 1)))
+    square = sum(np.asarray(featurise(frames), np.float64) for frames in prefixes)
     cells = prefixes.shape[0] * prefixes.shape[-1] * prefixes.shape[-2]
-    rms = np.sqrt(np.asarray(square, np.float64) / cells)
+    rms = np.sqrt(square / cells)
     if not rms.max() > 0:
         return (1.0,) * encoder.channels
     return tuple(float(x) for x in np.maximum(rms, floor * rms.max()))

@@ -79,9 +79,13 @@ def build_encoder(config: ModelConfig, feature_scale=None):
                           "feature_norm='rms' needs the scale of its training data (run.json "
                           "'feature_scale'); one with 'none' takes no scale")
     scale = None if feature_scale is None else tuple(float(x) for x in feature_scale)
+    return dataclasses.replace(_unscaled_encoder(config), scale=scale)
+
+
+def _unscaled_encoder(config: ModelConfig):
+    """The TSM config's encoder without a feature scale (its channels, or to measure the scale)."""
     return make_encoder("hippo" if config.architecture == "tsm-hippo" else "frames", config.prefix,
-                        config.hippo_measure, config.hippo_order, config.hippo_theta or None,
-                        scale=scale)
+                        config.hippo_measure, config.hippo_order, config.hippo_theta or None)
 
 
 def training_feature_scale(config: ModelConfig, windows: WindowSource):
@@ -92,8 +96,7 @@ def training_feature_scale(config: ModelConfig, windows: WindowSource):
     """
     if not config.temporal or config.feature_norm != "rms":
         return None
-    unscaled = dataclasses.replace(config, feature_norm="none")
-    return feature_rms(build_encoder(unscaled), windows.prefixes(FEATURE_SCALE_PREFIXES))
+    return feature_rms(_unscaled_encoder(config), windows.prefixes(FEATURE_SCALE_PREFIXES))
 
 
 def build_model(config: ModelConfig, seed: int) -> nnx.Module:
@@ -102,8 +105,8 @@ def build_model(config: ModelConfig, seed: int) -> nnx.Module:
                  kernel=config.kernel, input_scale=config.input_scale,
                  decompose=config.decompose, rngs=nnx.Rngs(seed))
     if config.temporal:
-        channels = build_encoder(dataclasses.replace(config, feature_norm="none")).channels
-        return TemporalStencilModel(channels, bundle=config.bundle, **tower)
+        return TemporalStencilModel(_unscaled_encoder(config).channels, bundle=config.bundle,
+                                    **tower)
     return LearnedInterpolation(**tower)
 
 
@@ -137,8 +140,8 @@ def window_loss(solver, window: jax.Array, kind: str) -> jax.Array:
     # Unrolled in Python.  On XLA:CPU the backward pass of a rolled scan over the
     # conv layers was an order of magnitude slower (one-off profile), and even a
     # fully unrolled ``lax.scan`` of ONE call (a TSM window of one bundle, the
-    # quickstart preset) took 0.74 s per gradient against 0.077 s for this loop
-    # (neutral for the mini preset's 2 and 8 calls: 0.39 vs 0.43 s, 0.75 vs 0.78 s).
+    # quickstart preset) is ~10x slower than this loop; with more calls the two are
+    # alike (benchmarks/loss_unroll.py, benchmarks/results/loss_unroll_cpu.txt).
     predicted = []
     for _ in range(n_calls):
         state, velocities = step_with_velocities(solver, state)
