@@ -25,9 +25,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from neuralpde.generate import generate_split, plan_split
+from neuralpde.store.generate import generate_split, plan_split
 from neuralpde.physics.jaxcfd import cfd
-from neuralpde.presets import get_preset, with_overrides
+from neuralpde.store.presets import get_preset, with_overrides
 
 
 def plain_jax_cfd_loop(preset, batch: int, fine_steps: int):

@@ -1,6 +1,6 @@
 """Gradient time of the training loss: the Python-unrolled loop it uses vs a ``lax.scan``.
 
-``neuralpde.training.trainer.window_loss`` unrolls the solver calls of a
+``neuralpde.training.losses.window_loss`` unrolls the solver calls of a
 training window in Python.  This script times ``jax.grad`` of the batch loss
 with that loop and with the same calls in a fully unrolled
 ``jax.lax.scan(..., unroll=True)``, for LI and TSM-HiPPO with the tower,
@@ -24,9 +24,11 @@ import jax
 import jax.numpy as jnp
 
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers import history_frames, step_with_velocities, substeps
-from neuralpde.training.config import get_train_preset, with_training_overrides
-from neuralpde.training.trainer import build_solver, window_loss
+from neuralpde.solvers.base import history_frames, step_with_velocities, substeps
+from neuralpde.config import with_overrides
+from neuralpde.training.config import get_train_preset
+from neuralpde.solvers.learned import build_solver
+from neuralpde.training.losses import window_loss
 from tsm_latency import MODEL_SIZES, prefix_frames
 
 
@@ -60,7 +62,7 @@ def main(argv=None) -> None:
     print(f"device: {jax.devices()[0].platform}, jax {jax.__version__}; preset {args.preset}, "
           f"median of {args.repeats} gradients after compiling")
     for architecture in ("li", "tsm-hippo"):
-        config = with_training_overrides(get_train_preset(args.preset), architecture=architecture)
+        config = with_overrides(get_train_preset(args.preset), architecture=architecture)
         solver = build_solver(config.model, 0, flow, size)
         k = max(history_frames(solver), 1)
         frames = jnp.asarray(prefix_frames(flow, size, k + config.unroll))

@@ -20,10 +20,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from neuralpde.evaluation.rollout import device_name
+from neuralpde.solvers.rollout import device_name
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers import classical_solver
+from neuralpde.solvers.classical import classical_solver
 
 
 def timed_rollout(solver, uv0, duration: float):

@@ -23,14 +23,15 @@ import time
 import jax
 import jax.numpy as jnp
 
-from neuralpde.evaluation.rollout import device_name, measure_latency
-from neuralpde.models.learned_interpolation import LearnedSolver
+from neuralpde.solvers.rollout import device_name, measure_latency
+from neuralpde.solvers.learned import LearnedSolver
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers import FiniteVolumeSolver
+from neuralpde.solvers.classical import FiniteVolumeSolver
 from neuralpde.training.config import get_train_preset
 from neuralpde.training.optim import make_optimizer
-from neuralpde.training.trainer import build_model, make_train_step
+from neuralpde.solvers.learned import build_model
+from neuralpde.training.windowed import make_train_step
 
 
 def main(argv=None) -> None:
@@ -56,15 +57,15 @@ def main(argv=None) -> None:
     step = make_train_step(solver, optimizer, config.loss)
     params, opt_state, skipped = solver.params, optimizer.init(solver.params), jnp.int32(0)
     start = time.perf_counter()
-    params, opt_state, skipped, loss, _ = step(params, opt_state, skipped, windows)
-    jax.block_until_ready(loss)
+    params, opt_state, _, skipped, stats = step(params, opt_state, {}, skipped, windows, 0)
+    jax.block_until_ready(stats["loss"])
     compile_s = time.perf_counter() - start
     rates = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        for _ in range(args.steps):
-            params, opt_state, skipped, loss, _ = step(params, opt_state, skipped, windows)
-        jax.block_until_ready(loss)
+        for k in range(args.steps):
+            params, opt_state, _, skipped, stats = step(params, opt_state, {}, skipped, windows, k)
+        jax.block_until_ready(stats["loss"])
         rates.append(args.steps / (time.perf_counter() - start))
     rate = statistics.median(rates)
 

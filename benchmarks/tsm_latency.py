@@ -28,12 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde.evaluation.rollout import device_name, measure_latency
+from neuralpde.solvers.rollout import device_name, measure_latency
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers import classical_solver, substeps
-from neuralpde.training.config import get_train_preset, with_training_overrides
-from neuralpde.training.trainer import build_solver
+from neuralpde.solvers.classical import classical_solver
+from neuralpde.solvers.base import substeps
+from neuralpde.config import with_overrides
+from neuralpde.training.config import get_train_preset
+from neuralpde.solvers.learned import build_solver
 
 MODEL_SIZES = {"quickstart": 32, "mini": 32, "paper": 64}
 
@@ -109,8 +111,8 @@ def main(argv=None) -> None:
 
     flow, size = KolmogorovFlow(), MODEL_SIZES[args.preset]
     base = get_train_preset(args.preset)
-    configs = {"li": with_training_overrides(base, architecture="li").model,
-               "tsm-hippo": with_training_overrides(
+    configs = {"li": with_overrides(base, architecture="li").model,
+               "tsm-hippo": with_overrides(
                    base, architecture="tsm-hippo", bundle=args.bundle,
                    hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
                    hippo_theta=args.hippo_theta).model}

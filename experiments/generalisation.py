@@ -26,9 +26,10 @@ import math
 import time
 from pathlib import Path
 
-from neuralpde.evaluation.evaluate import evaluate, summary_is_current
-from neuralpde.generate import generate
-from neuralpde.presets import get_preset, with_overrides
+from neuralpde.evaluation.evaluate import summary_is_current
+from neuralpde.registry import evaluate
+from neuralpde.store.generate import generate
+from neuralpde.store.presets import get_preset, with_overrides
 
 FLOWS = {
     "decaying": dict(flow_kind="decaying"),

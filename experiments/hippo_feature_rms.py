@@ -19,7 +19,7 @@ import argparse
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde import store
+from neuralpde.store import open_store
 from neuralpde.models.temporal_stencil import make_encoder
 
 MEMORIES = (("lagt", 32, None), ("legt", 32, None), ("legt", 8, None), ("legt", 8, 16.0))
@@ -29,7 +29,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="data/mini", help="data folder holding test.zarr")
     args = parser.parse_args(argv)
-    test = store.open_store(f"{args.data}/test.zarr", split="test")
+    test = open_store(f"{args.data}/test.zarr", split="test")
     history = np.stack([test.u_history.values, test.v_history.values], axis=2)  # (S, K, 2, n, n)
     k = history.shape[1]
     print(f"{args.data}/test.zarr: {history.shape[0]} trajectories, {k}-frame prefixes; "

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
 import platform
 import sys
@@ -42,17 +43,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde import store
-from neuralpde.evaluation.evaluate import reference_flow
-from neuralpde.evaluation.rollout import device_name, measure_latency, rollout
-from neuralpde.physics import dns
-from neuralpde.solvers import classical_solver
-from neuralpde.stagger import decompose
-from neuralpde.stagger.config import StaggerModelConfig, StaggerTrainConfig
-from neuralpde.stagger.evaluate import (duration, evaluate_coarse, evaluate_fine,
-                                        reference_frames, trajectory_errors)
-from neuralpde.stagger.solver import StaggeredSolver, build_model
-from neuralpde.stagger.train import read_metrics, train
+from neuralpde.config import with_overrides
+from neuralpde.evaluation import metrics
+from neuralpde.evaluation.scoring import frames_dataset, score
+from neuralpde.models.config import StaggerModelConfig
+from neuralpde.physics import decompose, dns
+from neuralpde.solvers.classical import FiniteVolumeSolver, classical_solver
+from neuralpde.solvers.rollout import device_name, measure_latency
+from neuralpde.solvers.staggered import StaggeredSolver, build_model
+from neuralpde.store import frames_for_horizon, open_store, reference_frames, store_flow
+from neuralpde.training.config import get_train_preset
+from neuralpde.training.loop import train
+from neuralpde.training.runs import read_metrics
 
 CONFIGS = ((1, 1), (2, 1), (2, 2), (4, 1))
 REPORT_TIMES = (0.5, 1.0, 2.0, 4.0)
@@ -90,16 +92,53 @@ def markdown(rows, columns):
     return "\n".join([head, rule, *body])
 
 
+@dataclasses.dataclass(frozen=True)
+class CoarseDNS(FiniteVolumeSolver):
+    """DNS on a grid coarser than the model grid, compared with the reference face-averaged to it."""
+
+    @property
+    def view_name(self) -> str:
+        return "the model-grid reference face-averaged"
+
+    def reference_view(self, uv):
+        flat = jnp.asarray(uv).reshape((-1,) + uv.shape[-3:])
+        down = jax.vmap(lambda f: dns.downsample_velocity(f, self.size, self.flow.domain_size))(flat)
+        return down.reshape(uv.shape[:-2] + (self.size, self.size))
+
+
+def curves(scored):
+    """Sample-mean correlation and relative L2 curves, duration and divergences of a Score."""
+    m = scored.metrics
+    return {"time": m.time.values, "correlation": m.correlation_mean.values,
+            "relative_l2": m.relative_l2.mean("sample", skipna=False).values,
+            "duration": scored.duration_of_mean,
+            "diverged": int((scored.rollout.diverged_step >= 0).sum())}
+
+
+def subfield_curves(pred, ref, times, s, a, b, domain_size):
+    """Correlation curve and duration of sub-field (a, b) of two (S, T, 2, N, N) trajectories."""
+    sub = lambda x: np.asarray(decompose.subfield(x, s, a, b))
+    samples, times = np.arange(pred.shape[0]), np.asarray(times)[:pred.shape[1]]
+    p = frames_dataset(sub(pred), samples, times, domain_size)
+    r = frames_dataset(sub(ref), samples, times, domain_size)
+    correlation = metrics.correlation_da(p, r)
+    summary = metrics.duration_summary(correlation, horizon=float(times[-1]))
+    return {"time": times, "correlation": correlation.mean("sample", skipna=False).values,
+            "duration": float(summary["duration_of_mean"])}
+
+
+
 def train_all(args, flow, size):
     solvers, train_info = {}, {}
+    base = get_train_preset("mini", "stagger")
     for s, s_time in CONFIGS:
-        model = StaggerModelConfig(s=s, s_time=s_time, hidden=args.hidden, depth=args.depth)
-        config = StaggerTrainConfig(model=model, size=size, steps=args.steps,
-                                    batch_size=args.batch_size, pool_size=64, warmup_time=5.0,
-                                    log_every=100, checkpoint_every=max(100, args.steps // 4))
+        config = with_overrides(base, s=s, s_time=s_time, hidden=args.hidden, depth=args.depth,
+                                size=size, steps=args.steps, batch_size=args.batch_size,
+                                pool_size=64, warmup_time=5.0, log_every=100,
+                                checkpoint_every=max(100, args.steps // 4))
         run = Path(args.runs) / f"s{s}t{s_time}"
         t0 = time.perf_counter()
-        summary = train(config, run, flow=flow, progress=False)
+        summary = train(config, run, flow=flow, progress=False)  # physics loss: no data
         wall = time.perf_counter() - t0
         lines = [m for m in read_metrics(run) if "loss" in m]
         first, last = lines[0], lines[-1]
@@ -119,22 +158,18 @@ def train_all(args, flow, size):
     return solvers, train_info
 
 
-def coarse_dns_row(test, flow, coarse_size, n_samples, n_frames, frame_dt):
+def coarse_dns_row(test, flow, coarse_size, horizon, n_samples):
     """DNS on (32/s)² from the face-averaged reference, scored against face averages (context)."""
-    ref = reference_frames(test, n_samples, n_frames)
-    down = np.asarray(jax.vmap(jax.vmap(lambda u: dns.downsample_velocity(
-        u, coarse_size, flow.domain_size)))(jnp.asarray(ref)))
-    solver = classical_solver(f"dns-{coarse_size}", flow, coarse_size)
-    steps = round(frame_dt / solver.dt)
-    result = rollout(solver, down[:, 0], n_frames, steps, coarse_size, flow.domain_size)
-    return trajectory_errors(result.frames, down, flow.domain_size), solver, down[0, 0]
+    solver = CoarseDNS(flow, coarse_size)
+    return curves(score(solver, test, horizon=horizon, n_samples=n_samples,
+                        latency_duration=None)), solver
 
 
 def tower_study(train_path, hidden, depth, steps=300):
     from flax import nnx
     import optax
 
-    from neuralpde.models.decomposed_tower import DecomposedTower
+    from neuralpde.models.tower import DecomposedTower
     from neuralpde.models.tower import ConvTower
 
     print("\n## Decomposed vs undecomposed conv tower "
@@ -164,10 +199,10 @@ def tower_study(train_path, hidden, depth, steps=300):
 
     # accuracy note: fit the DNS tendency F(u) (a local nonlinear stencil map, the kind of map
     # the LI/TSM towers must represent) from train-store states, same width and updates
-    from neuralpde.stagger.physics_loss import tendency
+    from neuralpde.physics.operators import tendency
 
-    train_set = store.open_store(train_path, split="train")
-    flow = reference_flow(train_set)
+    train_set = open_store(train_path, split="train")
+    flow = store_flow(train_set)
     dt = float(train_set.attrs["dt_model"])
     frames = np.stack([train_set.u.values[:, ::20], train_set.v.values[:, ::20]], axis=2)
     frames = frames.reshape((-1,) + frames.shape[2:]).astype(np.float32)
@@ -211,11 +246,10 @@ def main(argv=None):
     started = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    test = store.open_store(Path(args.data) / "test.zarr", split="test")
-    flow = reference_flow(test)
+    test = open_store(Path(args.data) / "test.zarr", split="test")
+    flow = store_flow(test)
     size = int(test.attrs["model_size"])
-    frame_dt = float(test.attrs["frame_dt"])
-    n_frames = int(np.floor(args.horizon / frame_dt + 1e-6)) + 1
+    n_frames, _ = frames_for_horizon(test, args.horizon)
 
     print("# Staggered sub-solvers on the mini flow")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -232,18 +266,20 @@ def main(argv=None):
     solvers, train_info = train_all(args, flow, size)
 
     print("\n## Accuracy against the reference (fine simulation on 32²)", flush=True)
-    rows, curves = [], {}
+    rows, curves_by_label, fine_frames = [], {}, {}
     dns32 = classical_solver("dns", flow, size)
     entries = [("dns-32", None, dns32)] + [(f"stagger s={s} s_T={t}", (s, t), solvers[(s, t)])
                                            for s, t in CONFIGS]
     for label, key, solver in entries:
-        result = evaluate_fine(solver, test, args.horizon, args.samples, latency=False)
-        curves[label] = result
+        scored = score(solver, test, horizon=args.horizon, n_samples=args.samples,
+                       latency_duration=None)
+        result = curves_by_label[label] = curves(scored)
+        fine_frames[label] = np.stack([scored.predicted.u.values, scored.predicted.v.values], 2)
         corr = at_times(result["correlation"], result["time"])
         rel = at_times(result["relative_l2"], result["time"])
         rows.append({"solver": label, "s": key[0] if key else "", "s_T": key[1] if key else "",
                      "grid": f"{size}²", "sub-solver grid": f"{size // key[0]}²" if key else "",
-                     "duration": duration(result["correlation"], result["time"]),
+                     "duration": result["duration"],
                      **{f"corr@{t:g}": c for t, c in zip(REPORT_TIMES, corr)},
                      **{f"relL2@{t:g}": r for t, r in zip(REPORT_TIMES, rel)},
                      "diverged": result["diverged"]})
@@ -260,18 +296,16 @@ def main(argv=None):
             continue
         solver = solvers[(s, t)]
         coarse = solver.coarse()
-        result = evaluate_coarse(coarse, test, args.horizon, args.samples, latency=False)
+        result = curves(score(coarse, test, horizon=args.horizon, n_samples=args.samples,
+                              latency_duration=None))
         # the same sub-field taken from the full fine simulation (all sub-solvers)
-        fine_frames = rollout(solver, uv_ref[:, 0], n_frames, round(frame_dt / solver.dt), size,
-                              flow.domain_size).frames
-        sub = lambda a: np.asarray(decompose.subfield(a, s, coarse.a, coarse.b))
-        fine_sub = trajectory_errors(sub(fine_frames), sub(uv_ref), flow.domain_size)
-        base, base_solver, _ = coarse_dns_row(test, flow, size // s, args.samples, n_frames,
-                                              frame_dt)
+        fine_sub = subfield_curves(fine_frames[f"stagger s={s} s_T={t}"], uv_ref, result["time"],
+                                   s, coarse.a, coarse.b, flow.domain_size)
+        base, base_solver = coarse_dns_row(test, flow, size // s, args.horizon, args.samples)
         row = {"set": f"s={s} s_T={t}", "coarse grid": f"{size // s}²",
-               "duration alone": duration(result["correlation"], result["time"]),
-               "duration in fine run": duration(fine_sub["correlation"], result["time"]),
-               "coarse DNS duration (face avg.)": duration(base["correlation"], result["time"])}
+               "duration alone": result["duration"],
+               "duration in fine run": fine_sub["duration"],
+               "coarse DNS duration (face avg.)": base["duration"]}
         for name, res in (("alone", result), ("in fine run", fine_sub), ("dns", base)):
             for tt, c in zip(REPORT_TIMES, at_times(res["correlation"], result["time"])):
                 row[f"corr@{tt:g} {name}"] = c
@@ -289,7 +323,7 @@ def main(argv=None):
     uv0 = uv_ref[0, 0]
     timed = [(r["solver"], e[2], uv0) for r, e in zip(rows, entries)]
     for row, coarse, base_solver in coarse_rows:
-        c0 = np.asarray(decompose.subfield(uv0, coarse.config.s, coarse.a, coarse.b))
+        c0 = np.asarray(coarse.reference_view(uv0))
         timed.append((f"{row['set']} one sub-solver ({coarse.size}²)", coarse, c0))
         down = np.asarray(dns.downsample_velocity(jnp.asarray(uv0), base_solver.size,
                                                   flow.domain_size))
@@ -364,7 +398,7 @@ def main(argv=None):
     with open(out / "stagger_curves.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["solver", "time", "correlation", "relative_l2"])
-        for label, result in curves.items():
+        for label, result in curves_by_label.items():
             for t, c, r in zip(result["time"], result["correlation"], result["relative_l2"]):
                 writer.writerow([label, f"{t:.4f}", f"{c:.5f}", f"{r:.5f}"])
     print(f"\ntables: {out / 'stagger_study.md'}, {out / 'stagger_study.csv'}, "

@@ -14,10 +14,9 @@ import argparse
 
 import numpy as np
 
-from neuralpde.evaluation.evaluate import initial_states, reference_flow
-from neuralpde.evaluation.rollout import device_name, rollout
-from neuralpde.solvers import classical_solver
-from neuralpde.store import open_store
+from neuralpde.solvers.rollout import device_name, rollout
+from neuralpde.solvers.classical import classical_solver
+from neuralpde.store import initial_states, open_store, store_flow
 
 
 def main(argv=None) -> None:
@@ -27,7 +26,7 @@ def main(argv=None) -> None:
     parser.add_argument("--solvers", nargs="+", default=["weno5-js", "weno5-z", "dns"])
     args = parser.parse_args(argv)
     test = open_store(f"{args.data}/test.zarr", split="test")
-    flow, size = reference_flow(test), int(test.attrs["model_size"])
+    flow, size = store_flow(test), int(test.attrs["model_size"])
     uv0 = initial_states(test, size, test.sizes["sample"])
     print(f"device: {device_name()}; {uv0.shape[0]} samples of {test.attrs['preset']}, {size}² grid, "
           f"{args.duration} time units")

@@ -2,19 +2,94 @@
 stagger-train | stagger-evaluate``.
 
 Every sub-command validates its options and exits with status 2 and a
-one-line message naming the bad value and the accepted range.
+one-line message naming the bad value and the accepted range.  Options that
+set config fields are declared once, as ``(flags, field, argparse kwargs)``
+tables (:data:`LOOP_OPTIONS`, :data:`TRAIN_OPTIONS`, :data:`STAGGER_OPTIONS`),
+and turned into config overrides by :func:`overrides`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from neuralpde.config import ConfigError, UserInputError
 
 FLOW_OPTIONS = ("viscosity", "domain_size", "forcing_wavenumber", "linear_drag",
                 "max_velocity", "peak_wavenumber", "courant")
+
+#: Options of every training command: (flags, config field, argparse kwargs).
+LOOP_OPTIONS = (
+    (("--steps",), "steps", dict(type=int, help="optimiser updates")),
+    (("--batch-size",), "batch_size", dict(type=int, help="windows (or pool states) per update, "
+                                                          "a multiple of the device count")),
+    (("--hidden",), "hidden", dict(type=int, help="conv tower width")),
+    (("--depth",), "depth", dict(type=int, help="conv tower hidden layers")),
+    (("--lr",), "peak_lr", dict(type=float, help="peak learning rate")),
+    (("--checkpoint-every",), "checkpoint_every", dict(type=int, help="checkpoint every K steps")),
+    (("--validate-every",), "validate_every",
+     dict(type=int, help="validation every K steps (0: at the end); needs a data folder")),
+    (("--validation-samples",), "validation_samples",
+     dict(type=int, help="validation trajectories rolled out")),
+    (("--validation-horizon",), "validation_horizon",
+     dict(type=float, help="time units rolled out for validation")),
+    (("--seed",), "seed", dict(type=int, help="initial weights and the order of the data")),
+)
+#: Options of ``neuralpde train`` (LI, TSM) besides :data:`LOOP_OPTIONS`.
+TRAIN_OPTIONS = (
+    (("--unroll",), "unroll", dict(type=int, help="model steps unrolled per window (TSM: a "
+                                                  "multiple of the bundle)")),
+    (("--order",), "order", dict(type=int, help="polynomial order of the stencil constraint")),
+    (("--prefix",), "prefix", dict(type=int, help="TSM: frames encoded before the rollout (K)")),
+    (("--bundle",), "bundle", dict(type=int, help="TSM: steps per network call (B)")),
+    (("--hippo-measure",), "hippo_measure",
+     dict(choices=("lagt", "legt", "legs"), help="TSM-HiPPO: measure")),
+    (("--hippo-order",), "hippo_order",
+     dict(type=int, help="TSM-HiPPO: memory order N per cell and component")),
+    (("--hippo-theta",), "hippo_theta",
+     dict(type=float, help="TSM-HiPPO with legt: window in frames (0: the prefix)")),
+    (("--feature-norm",), "feature_norm",
+     dict(choices=("none", "rms"),
+          help="TSM: rms divides each feature channel by its RMS over training prefixes")),
+    (("--decompose",), "decompose",
+     dict(type=int, help="run the tower on the s² interleaved sub-fields at N/s (1: off)")),
+    (("--loss",), "loss", dict(choices=("mse", "relative_mse"), help="training loss")),
+)
+#: Options of ``neuralpde stagger-train`` besides :data:`LOOP_OPTIONS`.
+STAGGER_OPTIONS = (
+    (("--s",), "s", dict(type=int, help="spatial factor: s^2 sub-fields on (N/s)^2 (default 2)")),
+    (("--s-time",), "s_time", dict(type=int, help="temporal factor s_T: fine steps per call "
+                                                  "(default 1)")),
+    (("--size",), "size", dict(type=int, help="fine grid N (default: the preset's model grid, "
+                                              "or the store's)")),
+    (("--loss",), "loss", dict(choices=("physics", "supervised", "both"),
+                               help="physics-constrained (default), supervised from --data, "
+                                    "or both")),
+    (("--pool-size",), "pool_size", dict(type=int, help="states in the training pool")),
+    (("--warmup-time",), "warmup_time",
+     dict(type=float, help="pool seeds: DNS warm-up of U(0, T) time units")),
+    (("--weights",), "weights", dict(choices=("shared", "separate", "joint"),
+                                     help="sub-solver weights")),
+    (("--embedding",), "embedding", dict(choices=("learned", "onehot", "none"),
+                                         help="sub-task embedding of shared weights")),
+    (("--view",), "view", dict(choices=("all", "own"), help="what a sub-solver sees")),
+    (("--project",), "project", dict(action="store_true", default=None,
+                                     help="pressure-project the rebuilt fine frames")),
+    (("--convection",), "convection", dict(choices=("van_leer", "central"),
+                                           help="convection in the residual")),
+    (("--div-weight",), "div_weight", dict(type=float, help="weight of the divergence term")),
+)
+
+
+def add_options(parser: argparse.ArgumentParser, options) -> None:
+    """Add ``(flags, field, kwargs)`` options whose destination is the config field."""
+    for flags, field, kwargs in options:
+        parser.add_argument(*flags, dest=field, **kwargs)
+
+
+def overrides(args: argparse.Namespace, options) -> dict:
+    """The config overrides the user gave among ``options`` (unset ones are None, ignored later)."""
+    return {field: getattr(args, field) for _, field, _ in options}
 
 
 def _add_generate(subparsers) -> None:
@@ -54,8 +129,8 @@ def _add_generate(subparsers) -> None:
 
 
 def _run_generate(args) -> int:
-    from neuralpde.generate import generate
-    from neuralpde.presets import get_preset, with_overrides
+    from neuralpde.store.generate import generate
+    from neuralpde.store.presets import get_preset, with_overrides
 
     flow = {name: getattr(args, name) for name in FLOW_OPTIONS if getattr(args, name) is not None}
     preset = with_overrides(
@@ -82,7 +157,7 @@ def _add_export(subparsers) -> None:
 
 
 def _run_export(args) -> int:
-    from neuralpde.store import export_netcdf
+    from neuralpde.store.export import export_netcdf
 
     print(export_netcdf(args.store, args.out))
     return 0
@@ -98,7 +173,9 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--data", required=True, help="data folder holding test.zarr")
     p.add_argument("--solver", action="append", required=True,
                    help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] "
-                        "(N a multiple of the model grid), or run:<training run folder>")
+                        "(N a multiple of the model grid), run:<training run folder> (LI, TSM, "
+                        "staggered), or run:<staggered run folder>#coarse[=a,b] (one sub-solver "
+                        "alone, against the same sub-field of the reference)")
     p.add_argument("--out", required=True, help="results folder")
     p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole test span)")
     p.add_argument("--threshold", type=float, default=0.8, help="high-correlation threshold")
@@ -111,18 +188,24 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from neuralpde.evaluation.evaluate import evaluate
+    from neuralpde.registry import evaluate
 
     rows = evaluate(args.solver, args.data, args.out, horizon=args.horizon,
                     threshold=args.threshold, n_samples=args.samples, preset=args.preset,
                     transfer=args.transfer)
+    _print_rows(rows, args.out)
+    return 0
+
+
+def _print_rows(rows, out) -> None:
     for row in rows:
         diverged = f", {row['diverged_samples']} diverged" if row["diverged_samples"] else ""
+        where = "" if row["compared_on"] == "model grid" else f" [{row['compared_on']}]"
         print(f"{row['solver']:>16}: duration {row['duration_of_mean']:.3f} "
               f"(per sample {row['duration_mean']:.3f} ± {row['duration_std']:.3f}), "
-              f"latency {row['latency_s_per_time_unit']:.4f} s/time unit on {row['device']}{diverged}")
-    print(f"results: {args.out}")
-    return 0
+              f"latency {row['latency_s_per_time_unit']:.4f} s/time unit on {row['device']}"
+              f"{diverged}{where}")
+    print(f"results: {out}")
 
 
 def _add_compare(subparsers) -> None:
@@ -165,49 +248,103 @@ def _add_train(subparsers) -> None:
     p.add_argument("--data", required=True, help="data folder holding train.zarr and test.zarr")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
     p.add_argument("--preset", default="mini", help="training preset: quickstart, mini (CPU) or paper (published)")
-    p.add_argument("--steps", type=int, help="optimiser updates")
-    p.add_argument("--batch-size", type=int, help="windows per update (a multiple of the device count)")
-    p.add_argument("--unroll", type=int, help="model steps unrolled per window (TSM: a multiple "
-                                             "of the bundle)")
-    p.add_argument("--hidden", type=int, help="conv tower width")
-    p.add_argument("--depth", type=int, help="conv tower depth")
-    p.add_argument("--order", type=int, help="polynomial order of the stencil constraint")
-    p.add_argument("--prefix", type=int, help="TSM: frames encoded before the rollout (K)")
-    p.add_argument("--bundle", type=int, help="TSM: steps per network call (B)")
-    p.add_argument("--hippo-measure", choices=("lagt", "legt", "legs"), help="TSM-HiPPO: measure")
-    p.add_argument("--hippo-order", type=int, help="TSM-HiPPO: memory order N per cell and component")
-    p.add_argument("--hippo-theta", type=float,
-                   help="TSM-HiPPO with legt: window in frames (0: the prefix)")
-    p.add_argument("--feature-norm", choices=("none", "rms"),
-                   help="TSM: rms divides each feature channel by its RMS over training prefixes")
-    p.add_argument("--decompose", type=int,
-                   help="run the tower on the s² interleaved sub-fields at N/s (1: off)")
-    p.add_argument("--lr", type=float, dest="peak_lr", help="peak learning rate")
-    p.add_argument("--loss", choices=("mse", "relative_mse"), help="training loss")
-    p.add_argument("--checkpoint-every", type=int, help="checkpoint every K steps")
-    p.add_argument("--validate-every", type=int, help="validation every K steps (0: at the end)")
-    p.add_argument("--seed", type=int, help="initial weights and window order")
+    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_run_train)
 
 
 def _run_train(args) -> int:
-    from neuralpde.training.config import get_train_preset, with_training_overrides
-    from neuralpde.training.trainer import train
+    from neuralpde.config import with_overrides
+    from neuralpde.training.config import get_train_preset
+    from neuralpde.training.loop import train
 
-    config = with_training_overrides(
-        get_train_preset(args.preset), architecture=args.model, steps=args.steps,
-        batch_size=args.batch_size, unroll=args.unroll, hidden=args.hidden, depth=args.depth,
-        order=args.order, prefix=args.prefix, bundle=args.bundle,
-        hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
-        hippo_theta=args.hippo_theta, feature_norm=args.feature_norm, decompose=args.decompose,
-        peak_lr=args.peak_lr, loss=args.loss,
-        checkpoint_every=args.checkpoint_every, validate_every=args.validate_every, seed=args.seed)
-    summary = train(config, args.data, args.out, progress=not args.no_progress)
+    config = with_overrides(get_train_preset(args.preset, args.model),
+                            **overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS))
+    summary = train(config, args.out, data_dir=args.data, progress=not args.no_progress)
+    _print_training(summary, args.out, args.data)
+    return 0
+
+
+def _print_training(summary: dict, out, data) -> None:
+    best = summary["best_validation_duration"]
     print(f"run: {summary['run']}  step {summary['step']}  loss {summary['loss']:.4g}  "
           f"skipped {summary['skipped']}  best validation duration "
-          f"{summary['best_validation_duration']}")
-    print(f"evaluate with: neuralpde evaluate --data {args.data} --solver run:{args.out} --out results/")
+          f"{'–' if best is None else f'{best:.3f}'}  {summary['seconds']:.0f} s")
+    print(f"evaluate with: neuralpde evaluate --data {data or '<data folder>'} --solver run:{out} "
+          "--out results/")
+
+
+def _add_stagger_train(subparsers) -> None:
+    p = subparsers.add_parser(
+        "stagger-train", help="train staggered coarse sub-solvers (NeuralStagger-style)",
+        description="Train s^2 x s_T coarse sub-solvers whose interleaved outputs form the fine "
+                    "solution, with the physics-constrained loss (discrete Navier-Stokes residual, "
+                    "no simulation data) on a state pool, or supervised from DATA/train.zarr; "
+                    "with --data, validation on DATA/test.zarr picks the best checkpoint. "
+                    "Checkpoints and metrics.jsonl go to OUT; re-running the same command resumes. "
+                    "The training budget starts from the stagger 'mini' training preset.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
+    p.add_argument("--preset", default="mini", help="flow and grid of a physics-only run "
+                                                     "(quickstart, mini, paper-lite, paper)")
+    p.add_argument("--data", help="data folder: train.zarr for the supervised losses, test.zarr "
+                                  "for validation (the flow and grid are then the store's)")
+    add_options(p, LOOP_OPTIONS + STAGGER_OPTIONS)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=_run_stagger_train)
+
+
+def _run_stagger_train(args) -> int:
+    from neuralpde.config import with_overrides
+    from neuralpde.store.presets import get_preset
+    from neuralpde.training.config import get_train_preset
+    from neuralpde.training.loop import train
+
+    preset = get_preset(args.preset)
+    config = with_overrides(get_train_preset("mini", "stagger"),
+                            **overrides(args, LOOP_OPTIONS + STAGGER_OPTIONS))
+    if not config.size and args.data is None:
+        config = with_overrides(config, size=preset.model_size)
+    summary = train(config, args.out, data_dir=args.data, flow=preset.flow,
+                    progress=not args.no_progress)
+    _print_training(summary, args.out, args.data)
+    return 0
+
+
+def _add_stagger_evaluate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "stagger-evaluate", help="evaluate staggered runs (the same as `evaluate --solver run:...`)",
+        description="Roll each staggered run's fine simulation out from DATA/test.zarr into "
+                    "OUT/<run name>/, and with --coarse also the one-sub-solver coarse simulation "
+                    "on (N/s)^2 against the same sub-field of the reference "
+                    "(OUT/<run name>-sub<a><b>-<N/s>/). The same as `neuralpde evaluate --solver "
+                    "run:RUN [--solver run:RUN#coarse]`; `neuralpde compare` tables both.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--run", action="append", required=True, help="stagger run folder (repeatable)")
+    p.add_argument("--data", required=True, help="data folder holding test.zarr")
+    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole span)")
+    p.add_argument("--samples", type=int, help="test trajectories (default: all)")
+    p.add_argument("--coarse", action="store_true", help="also score the one-sub-solver simulation")
+    p.set_defaults(handler=_run_stagger_evaluate)
+
+
+def _run_stagger_evaluate(args) -> int:
+    from neuralpde.registry import evaluate
+    from neuralpde.training.config import StaggerTrainConfig
+    from neuralpde.training.runs import read_record, run_config
+
+    names = []
+    for run in args.run:
+        config = run_config(read_record(run))
+        if not isinstance(config, StaggerTrainConfig):
+            raise ConfigError(f"{run} is a {config.kind} run, not a staggered one: evaluate it "
+                              "with `neuralpde evaluate --solver run:...`")
+        names.append(f"run:{run}")
+        if args.coarse and config.model.s > 1:
+            names.append(f"run:{run}#coarse")
+    rows = evaluate(names, args.data, args.out, horizon=args.horizon, n_samples=args.samples)
+    _print_rows(rows, args.out)
     return 0
 
 
@@ -227,10 +364,11 @@ def _add_quickstart(subparsers) -> None:
 
 
 def _run_quickstart(args) -> int:
+    from neuralpde.config import with_overrides
     from neuralpde.quickstart import run_quickstart
-    from neuralpde.training.config import get_train_preset, with_training_overrides
+    from neuralpde.training.config import get_train_preset
 
-    config = with_training_overrides(get_train_preset("quickstart"), steps=args.steps)
+    config = with_overrides(get_train_preset("quickstart"), steps=args.steps)
     result = run_quickstart(args.out, train_config=config, progress=not args.no_progress)
     print()
     print(result["markdown"])
@@ -242,14 +380,8 @@ def _run_quickstart(args) -> int:
     return 0
 
 
-def _add_stagger(subparsers) -> None:
-    from neuralpde.stagger.cli import add_stagger_commands
-
-    add_stagger_commands(subparsers)
-
-
 COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train,
-            _add_stagger]
+            _add_stagger_train, _add_stagger_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from typing import Any
 
 
@@ -62,3 +63,65 @@ def fields_from_dict(cls, data: dict[str, Any]) -> dict[str, Any]:
             value = data[f.name]
             out[f.name] = tuple(value) if isinstance(value, list) else value
     return out
+
+
+def _dataclass_types(annotation) -> tuple:
+    """The dataclasses a field annotation admits (``X``, ``Optional[X]``, ``Union[X, Y]``)."""
+    if dataclasses.is_dataclass(annotation):
+        return (annotation,)
+    return tuple(t for t in typing.get_args(annotation) if dataclasses.is_dataclass(t))
+
+
+def from_dict(cls, data: dict[str, Any]):
+    """Inverse of :func:`to_dict`: build ``cls`` (nested configs included) from a plain dict.
+
+    A nested field whose annotation admits several config classes (a
+    ``Union``) is built from the class named by its ``kind`` tag.  Unknown
+    keys raise :class:`ConfigError`; missing keys take the field defaults, so
+    records written before a field existed still load.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid {cls.__name__}: accepted a JSON object, got {data!r}")
+    kind = data.get("kind")
+    if kind is not None and kind != cls.__name__:
+        raise ConfigError(f"invalid config kind {kind!r}: accepted {cls.__name__!r}")
+    kwargs = fields_from_dict(cls, data)
+    hints = typing.get_type_hints(cls)
+    for name, value in kwargs.items():
+        options = _dataclass_types(hints[name])
+        if not options or not isinstance(value, dict):
+            continue
+        by_name = {option.__name__: option for option in options}
+        chosen = by_name.get(value.get("kind")) if len(options) > 1 else options[0]
+        if chosen is None:
+            raise ConfigError(f"unknown {name} kind {value.get('kind')!r}: accepted {sorted(by_name)}")
+        kwargs[name] = from_dict(chosen, value)
+    return cls(**kwargs)
+
+
+def with_overrides(config, **fields):
+    """A copy of the config dataclass ``config`` with fields replaced by name.
+
+    A name may be a field of ``config`` or of one of its nested configs (e.g.
+    ``hidden`` of ``TrainConfig.model``); ``None`` values are ignored, so the
+    unset options of a command line can be passed as they are.  Unknown
+    names raise :class:`ConfigError` naming the accepted ones.
+    """
+    fields = {k: v for k, v in fields.items() if v is not None}
+    own = {f.name for f in dataclasses.fields(config)}
+    nested = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+              if dataclasses.is_dataclass(getattr(config, f.name))}
+    replaced = {k: v for k, v in fields.items() if k in own}
+    rest = {k: v for k, v in fields.items() if k not in own}
+    for name, child in nested.items():
+        names = {f.name for f in dataclasses.fields(child)}
+        mine = {k: v for k, v in rest.items() if k in names}
+        if mine:
+            replaced[name] = with_overrides(replaced.get(name, child), **mine)
+            rest = {k: v for k, v in rest.items() if k not in mine}
+    if rest:
+        accepted = sorted(own | {f.name for child in nested.values()
+                                 for f in dataclasses.fields(child)})
+        raise ConfigError(f"unknown {type(config).__name__} field(s) {sorted(rest)}: "
+                          f"accepted {accepted}")
+    return dataclasses.replace(config, **replaced)

@@ -2,7 +2,7 @@
 
 Stages (each reuses what a previous run left in the output folder):
 
-1. **generate** the ``quickstart`` data set (:func:`neuralpde.presets.get_preset`):
+1. **generate** the ``quickstart`` data set (:func:`neuralpde.store.presets.get_preset`):
    Kolmogorov flow on a 128² DNS, downsampled to 32²; 2 training trajectories
    of 6 time units, 4 test trajectories of 6 time units with the 32-frame
    history TSM encodes;
@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from neuralpde.config import ConfigError
-from neuralpde.presets import Preset, get_preset
-from neuralpde.training.config import TrainConfig, get_train_preset, with_training_overrides
+from neuralpde.config import ConfigError, with_overrides
+from neuralpde.store.presets import Preset, get_preset
+from neuralpde.training.config import TrainConfig, get_train_preset
 
 BASELINES = ("dns", "dns-64", "weno5-z")
 MODELS = ("li", "tsm-hippo")
@@ -54,9 +54,11 @@ def run_quickstart(
     newer than the run's last metrics, for a learned solver) are reused.
     """
     from neuralpde.evaluation.compare import compare
-    from neuralpde.evaluation.evaluate import evaluate, summary_is_current
-    from neuralpde.generate import generate
-    from neuralpde.training.trainer import train
+    from neuralpde.evaluation.evaluate import summary_is_current
+    from neuralpde.registry import evaluate
+    from neuralpde.solvers.classical import classical_solver
+    from neuralpde.store.generate import generate
+    from neuralpde.training.loop import train
 
     preset = preset or get_preset("quickstart")
     base = train_config or get_train_preset("quickstart")
@@ -80,8 +82,6 @@ def run_quickstart(
     flow_size = preset.model_size
     todo = []
     for name in baselines:
-        from neuralpde.solvers import classical_solver
-
         solver_name = classical_solver(name, preset.flow, flow_size).name
         if not summary_is_current(results / solver_name):
             todo.append(name)
@@ -91,11 +91,11 @@ def run_quickstart(
     timings["baselines"] = time.perf_counter() - start
 
     for i, model in enumerate(models):
-        config = with_training_overrides(base, architecture=model)
+        config = with_overrides(base, architecture=model)
         run = out / "runs" / model
         start = stage(3 + i, f"train and evaluate {model} ({config.steps} updates, batch "
                              f"{config.batch_size}, unroll {config.unroll})")
-        summary = train(config, data, run, progress=progress)
+        summary = train(config, run, data_dir=data, progress=progress)
         if summary["loss"] == summary["loss"]:  # nan when the run was already finished
             log(f"    training loss {summary['loss']:.3g}")
         if not summary_is_current(results / model, newer_than=run / "metrics.jsonl"):

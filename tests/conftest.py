@@ -18,7 +18,7 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 
 def tiny_preset(**overrides):
     """An 8² model grid from a 32² DNS: the mini preset's code path, in seconds."""
-    from neuralpde.presets import get_preset, with_overrides
+    from neuralpde.store.presets import get_preset, with_overrides
 
     import dataclasses
 

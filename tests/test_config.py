@@ -9,7 +9,7 @@ import pytest
 from neuralpde.cli import main
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.physics.flows import DecayingTurbulence, KolmogorovFlow, flow_from_dict, make_flow
-from neuralpde.presets import get_preset, preset_from_dict, with_overrides
+from neuralpde.store.presets import get_preset, preset_from_dict, with_overrides
 
 
 def test_kolmogorov_defaults_are_the_published_ones():

@@ -10,11 +10,13 @@ import pytest
 from conftest import tiny_preset
 from neuralpde.cli import main
 from neuralpde.config import ConfigError
-from neuralpde.evaluation.evaluate import evaluate, evaluate_solver, reference_flow
-from neuralpde.evaluation.rollout import rollout
-from neuralpde.generate import generate_split
+from neuralpde.evaluation.evaluate import evaluate_solver
+from neuralpde.registry import evaluate
+from neuralpde.store.reading import store_flow
+from neuralpde.solvers.rollout import rollout
+from neuralpde.store.generate import generate_split
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers import FiniteVolumeSolver, classical_solver
+from neuralpde.solvers.classical import FiniteVolumeSolver, classical_solver
 from neuralpde.store import StoreError, open_store
 
 
@@ -69,7 +71,7 @@ def test_a_solver_that_returns_nan_after_k_steps_is_reported_diverged_at_step_k(
 def test_dns_on_the_reference_grid_reproduces_the_reference(test_store, tmp_path):
     """DNS at the reference resolution, started from the stored 32² state, is the reference."""
     test = open_store(test_store)
-    summary = evaluate_solver(classical_solver("dns-32", reference_flow(test), 8), test, tmp_path)
+    summary = evaluate_solver(classical_solver("dns-32", store_flow(test), 8), test, tmp_path)
     assert summary["duration_of_mean"] == pytest.approx(float(test.time[-1]))
     correlation = json.loads((tmp_path / "dns-32" / "summary.json").read_text())
     assert correlation["diverged_samples"] == 0
@@ -97,12 +99,12 @@ def test_coarse_dns_decorrelates_and_finer_dns_stays_closer(test_store, tmp_path
 
 def test_mismatched_grids_and_bad_options_give_clear_errors(test_store, tmp_path):
     test = open_store(test_store)
-    flow = reference_flow(test)
+    flow = store_flow(test)
     with pytest.raises(ConfigError, match="invalid grid 12 in solver 'dns-12'"):
         classical_solver("dns-12", flow, 8)
     with pytest.raises(ConfigError, match="unknown solver 'lbm'"):
         classical_solver("lbm", flow, 8)
-    with pytest.raises(ConfigError, match="runs on a 4² grid; the test store's model grid is 8²"):
+    with pytest.raises(ConfigError, match="runs on a 4² grid; the store's model grid is 8²"):
         evaluate_solver(FiniteVolumeSolver(flow, 4), test, tmp_path)
     with pytest.raises(StoreError, match="no initial state on the 64² grid"):
         evaluate_solver(FiniteVolumeSolver(flow, 64), test, tmp_path)
@@ -131,10 +133,10 @@ def test_cli_evaluate(test_store, tmp_path, capsys):
 ROLLOUT_SHARDING_SCRIPT = """
 import sys
 import jax, numpy as np
-from neuralpde.evaluation.rollout import rollout
+from neuralpde.solvers.rollout import rollout
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers import classical_solver
+from neuralpde.solvers.classical import classical_solver
 flow = KolmogorovFlow()
 solver = classical_solver("dns", flow, 16)
 keys = jax.random.split(jax.random.PRNGKey(0), 3)

@@ -4,7 +4,6 @@ Tiny grids (16² fine) and few steps; the module-scoped fixtures compute the
 DNS pair and the one training run once.
 """
 
-import argparse
 import json
 import math
 
@@ -14,13 +13,15 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from neuralpde.config import ConfigError, UserInputError
+from neuralpde.config import ConfigError, UserInputError, with_overrides
+from neuralpde.models.config import StaggerModelConfig
+from neuralpde.physics import decompose as dc
 from neuralpde.physics import dns
+from neuralpde.physics import operators as ops
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.stagger import decompose as dc
-from neuralpde.stagger import physics_loss as pl
-from neuralpde.stagger.config import StaggerModelConfig, StaggerTrainConfig
-from neuralpde.stagger.solver import StaggeredSolver, build_model, coarse_initial_state
+from neuralpde.solvers.staggered import StaggeredSolver, build_model
+from neuralpde.training import losses as pl
+from neuralpde.training.config import get_train_preset
 
 FLOW = KolmogorovFlow()
 N = 16
@@ -122,10 +123,10 @@ def test_physics_residual_small_on_dns_and_large_when_perturbed(dns_pair):
         # pairs (u0, u1), (u0, perturbed u1), (u0, u0): one traced residual, vmapped
         pr = jax.vmap(lambda a, b: pl.projected_residual(a, b, FLOW, dt))(
             jnp.stack([u0, u0, u0]), jnp.stack([u1, perturbed_u1, u0]))
-        f = jax.vmap(lambda u: pl.tendency(u, FLOW, dt))(jnp.stack([u0, u1]))
+        f = jax.vmap(lambda u: ops.tendency(u, FLOW, dt))(jnp.stack([u0, u1]))
         div = jax.vmap(lambda u: jnp.mean(pl.scaled_divergence(u, dt) ** 2))
         return {"ms": jnp.mean(pr ** 2, axis=(1, 2, 3)), "pr": pr[0],
-                "expected": 0.5 * pl.project(f[0] - f[1]),
+                "expected": 0.5 * ops.project(f[0] - f[1]),
                 "div": div(jnp.stack([u1, perturbed_u1])),
                 "loss": pl.sequence_loss(u0, u1[None], FLOW, dt)}
 
@@ -164,15 +165,16 @@ def test_reconstruction_keeps_divergence_and_projection_option(dns_pair):
 
 
 # ---------------------------------------------------------------- training
-TRAIN = StaggerTrainConfig(
-    model=StaggerModelConfig(s=2, s_time=1, hidden=32, depth=3), size=N, pool_size=4,
+TRAIN = with_overrides(
+    get_train_preset("mini", "stagger"), s=2, s_time=1, hidden=32, depth=3, size=N, pool_size=4,
     batch_size=4, steps=200, warmup_time=0.0, reset_probability=1.0, peak_lr=3e-3,
     log_every=50, checkpoint_every=100)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from neuralpde.stagger.train import read_metrics, train
+    from neuralpde.training.loop import train
+    from neuralpde.training.runs import read_metrics
 
     run = tmp_path_factory.mktemp("stagger") / "run"
     first = train(TRAIN, run, flow=FLOW, progress=False, stop_after=100)   # interrupted ...
@@ -184,7 +186,7 @@ def test_training_reduces_physics_residual_tenfold(trained):
     run, first, summary, lines = trained
     # reset_probability=1 and batch = pool: every update sees the same 4 states,
     # so the logged loss (computed before the update) is the loss on a fixed set
-    assert [line["step"] for line in lines] == [1, 50, 100, 101, 150, 200]
+    assert [line["step"] for line in lines] == [1, 50, 100, 150, 200]  # resumed: no gap, no extra
     initial, final = lines[0], lines[-1]
     assert final["skipped"] == 0
     assert final["residual"] * 10 <= initial["residual"], (initial, final)
@@ -209,11 +211,11 @@ def test_trained_divergence_is_controlled(trained, dns_pair):
 
 
 def test_solvers_run_through_rollout_and_reload(trained, dns_pair):
-    from neuralpde.evaluation.rollout import rollout
-    from neuralpde.stagger.train import load_stagger_solver
+    from neuralpde.solvers.rollout import rollout
+    from neuralpde.training.runs import load_solver
 
     run, _, summary, _ = trained
-    solver = load_stagger_solver(run)
+    solver = load_solver(run)
     leaves = jax.tree.leaves(solver)
     assert all(np.array_equal(a, b) for a, b in zip(leaves, jax.tree.leaves(summary["solver"])))
     assert solver.dt == solver.fine_dt and solver.kind == "learned"
@@ -222,7 +224,7 @@ def test_solvers_run_through_rollout_and_reload(trained, dns_pair):
     assert fine.frames.shape == (1, 3, 2, N, N) and np.isfinite(fine.frames).all()
     coarse = solver.coarse()
     assert (coarse.a, coarse.b, coarse.size) == (1, 1, N // 2)
-    c0 = np.asarray(coarse_initial_state(uv0, 2, 1, 1))
+    c0 = np.asarray(coarse.reference_view(uv0))
     result = rollout(coarse, c0, 3, 2, N // 2, FLOW.domain_size)
     assert result.frames.shape == (1, 3, 2, N // 2, N // 2) and np.isfinite(result.frames).all()
 
@@ -230,7 +232,7 @@ def test_solvers_run_through_rollout_and_reload(trained, dns_pair):
 @jax.jit
 def _fine_and_coarse(separate, joint, uv):
     coarse = separate.coarse(0, 1)
-    return separate.frames(uv), coarse.step(coarse_initial_state(uv, 2, 0, 1)), joint.frames(uv)
+    return separate.frames(uv), coarse.step(coarse.reference_view(uv)), joint.frames(uv)
 
 
 def test_sub_solver_variants_in_one_batched_call(dns_pair):
@@ -250,7 +252,7 @@ def test_sub_solver_variants_in_one_batched_call(dns_pair):
 
 # ---------------------------------------------------------------- decomposed tower
 def test_decomposed_tower_signature_and_shift_equivariance():
-    from neuralpde.models.decomposed_tower import DecomposedTower
+    from neuralpde.models.tower import DecomposedTower
     from neuralpde.models.tower import ConvTower
 
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
@@ -272,10 +274,9 @@ def test_decomposed_tower_signature_and_shift_equivariance():
 
 # ---------------------------------------------------------------- CLI
 def test_cli_commands_parse_and_reject_bad_values(tmp_path):
-    from neuralpde.stagger.cli import add_stagger_commands
+    from neuralpde.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="neuralpde")
-    add_stagger_commands(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     args = parser.parse_args(["stagger-train", "--s", "3", "--s-time", "1", "--out",
                               str(tmp_path / "run"), "--no-progress"])
     with pytest.raises(UserInputError, match=r"s=3"):  # 3 does not divide the mini grid 32

@@ -15,10 +15,11 @@ import xarray as xr
 import zarr
 
 from conftest import tiny_preset
-from neuralpde.generate import generate, generate_split, plan_split
+from neuralpde.store.generate import generate, generate_split, plan_split
 from neuralpde.physics import dns
 from neuralpde.store import (ResumeLog, StoreError, StoreLayout, create_store, export_netcdf,
-                             open_store, read_attrs, write_frames)
+                             open_store, read_attrs)
+from neuralpde.store.schema import write_frames
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,7 +96,7 @@ def test_interrupted_generation_resumes_to_the_uninterrupted_store(tmp_path, tin
 
 
 def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_store(tmp_path):
-    from neuralpde.presets import get_preset, with_overrides
+    from neuralpde.store.presets import get_preset, with_overrides
 
     # the preset exactly as the CLI below builds it (split overrides apply to 'train' only)
     preset = with_overrides(get_preset("mini"), split="train", model_size=8, fine_size=32,
@@ -200,7 +201,7 @@ SHARDED_SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     sys.path.insert(0, "tests")
     from conftest import tiny_preset
-    from neuralpde.generate import SplitKernels, generate_split, plan_split
+    from neuralpde.store.generate import SplitKernels, generate_split, plan_split
     from neuralpde.sharding import batch_sharding
     preset = tiny_preset(batch_size=4, n_samples=4)
     kernels = SplitKernels(preset, plan_split(preset, "test"), batch_sharding())

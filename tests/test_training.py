@@ -15,12 +15,14 @@ import pytest
 from conftest import tiny_preset
 from neuralpde.cli import main
 from neuralpde.config import ConfigError
-from neuralpde.generate import generate
 from neuralpde.store import open_store
+from neuralpde.store.generate import generate
 from neuralpde.training.checkpoint import CheckpointError, Checkpoints
-from neuralpde.training.config import get_train_preset, with_training_overrides
-from neuralpde.training.trainer import (cached_train_step, load_learned_solver, make_train_step,
-                                        read_metrics, train)
+from neuralpde.config import with_overrides
+from neuralpde.training.config import get_train_preset
+from neuralpde.training.loop import train
+from neuralpde.training.runs import load_solver, read_metrics
+from neuralpde.training.windowed import cached_train_step, make_train_step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +32,7 @@ def tiny_config(**overrides):
     fields = dict(hidden=8, depth=2, unroll=3, batch_size=2, steps=40, checkpoint_every=3,
                   validate_every=0, validation_samples=1, validation_horizon=0.2, log_every=1)
     fields.update(overrides)
-    return with_training_overrides(get_train_preset("mini"), **fields)
+    return with_overrides(get_train_preset("mini"), **fields)
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +50,15 @@ def _params(tree):
 @pytest.fixture(scope="module")
 def uninterrupted(data, tmp_path_factory):
     """40 uninterrupted updates of tiny_config()."""
-    return train(tiny_config(), data, tmp_path_factory.mktemp("runs") / "full", progress=False)
+    return train(tiny_config(), tmp_path_factory.mktemp("runs") / "full", data, progress=False)
 
 
 def test_resume_reproduces_the_uninterrupted_run(data, tmp_path, uninterrupted):
     config = tiny_config()
     full = uninterrupted
-    first = train(config, data, tmp_path / "resumed", progress=False, stop_after=21)
+    first = train(config, tmp_path / "resumed", data, progress=False, stop_after=21)
     assert first["step"] == 21
-    second = train(config, data, tmp_path / "resumed", progress=False)
+    second = train(config, tmp_path / "resumed", data, progress=False)
     for a, b in zip(_params(full["params"]), _params(second["params"])):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     steps = [m["step"] for m in read_metrics(tmp_path / "resumed") if "loss" in m]
@@ -64,52 +66,53 @@ def test_resume_reproduces_the_uninterrupted_run(data, tmp_path, uninterrupted):
     line = read_metrics(full["run"])[-2]
     assert {"loss", "grad_norm", "learning_rate", "steps_per_s", "skipped"} <= set(line)
     # a finished run trains no further and reports what its log holds
-    again = train(config, data, tmp_path / "resumed", progress=False)
+    again = train(config, tmp_path / "resumed", data, progress=False)
     assert again["step"] == 40 and again["loss"] == pytest.approx(second["loss"])
     assert again["best_validation_duration"] == pytest.approx(second["best_validation_duration"])
     assert np.isfinite(again["loss"]) and again["best_validation_duration"] is not None
     # a run folder refuses a different config
     with pytest.raises(ConfigError, match="different \\['train_config'\\]"):
-        train(tiny_config(hidden=4), data, full["run"], progress=False)
+        train(tiny_config(hidden=4), full["run"], data, progress=False)
 
 
 def test_loss_falls_tenfold_on_one_window(data):
-    from neuralpde.evaluation.evaluate import reference_flow
-    from neuralpde.models.learned_interpolation import LearnedSolver
+    from neuralpde.store.reading import store_flow
+    from neuralpde.solvers.learned import LearnedSolver
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.training.trainer import build_model
+    from neuralpde.solvers.learned import build_model
     from neuralpde.training.windows import WindowSource
 
     config = tiny_config(steps=300, peak_lr=3e-3, warmup_fraction=0.0, hidden=16)
     train_set = open_store(data / "train.zarr")
     batch = jnp.asarray(WindowSource(train_set, config.unroll, 0).batch(0, 1))
-    solver = LearnedSolver.from_model(reference_flow(train_set), 8, build_model(config.model, 0))
+    solver = LearnedSolver.from_model(store_flow(train_set), 8, build_model(config.model, 0))
     optimizer = make_optimizer(config)
     step = make_train_step(solver, optimizer, "mse")
     params, opt_state, skipped = solver.params, optimizer.init(solver.params), jnp.int32(0)
     losses = []
-    for _ in range(config.steps):
-        params, opt_state, skipped, loss, _ = step(params, opt_state, skipped, batch)
-        losses.append(float(loss))
+    for k in range(config.steps):
+        params, opt_state, _, skipped, stats = step(params, opt_state, {}, skipped, batch, k)
+        losses.append(float(stats["loss"]))
     assert losses[0] / min(losses) >= 10, (losses[0], min(losses))
     assert int(skipped) == 0
 
 
 def test_non_finite_updates_are_skipped_and_counted(data):
-    from neuralpde.evaluation.evaluate import reference_flow
-    from neuralpde.models.learned_interpolation import LearnedSolver
+    from neuralpde.store.reading import store_flow
+    from neuralpde.solvers.learned import LearnedSolver
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.training.trainer import build_model
+    from neuralpde.solvers.learned import build_model
 
     config = tiny_config()
     train_set = open_store(data / "train.zarr")
-    solver = LearnedSolver.from_model(reference_flow(train_set), 8, build_model(config.model, 0))
+    solver = LearnedSolver.from_model(store_flow(train_set), 8, build_model(config.model, 0))
     optimizer = make_optimizer(config)
-    step = cached_train_step(config, reference_flow(train_set), 8)  # compiled once per config
+    step = cached_train_step(config, store_flow(train_set), 8)  # compiled once per config
     bad = jnp.full((2, config.unroll + 1, 2, 8, 8), jnp.nan)
     before = _params(solver.params)
-    params, _, skipped, loss, _ = step(solver.params, optimizer.init(solver.params), jnp.int32(0), bad)
-    assert int(skipped) == 1 and not np.isfinite(float(loss))
+    params, _, _, skipped, stats = step(solver.params, optimizer.init(solver.params), {},
+                                        jnp.int32(0), bad, 0)
+    assert int(skipped) == 1 and not np.isfinite(float(stats["loss"]))
     for a, b in zip(before, _params(params)):
         np.testing.assert_array_equal(a, b)
 
@@ -117,28 +120,31 @@ def test_non_finite_updates_are_skipped_and_counted(data):
 DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     import sys
     import jax, jax.numpy as jnp, numpy as np
-    from neuralpde.evaluation.evaluate import reference_flow
-    from neuralpde.models.learned_interpolation import LearnedSolver
+    from neuralpde.store.reading import store_flow
+    from neuralpde.solvers.learned import LearnedSolver
     from neuralpde.sharding import batch_mesh, batch_sharding, replicated, shard_batch
     from neuralpde.store import open_store
-    from neuralpde.training.config import get_train_preset, with_training_overrides
+    from neuralpde.config import with_overrides
+    from neuralpde.solvers.learned import build_model
+    from neuralpde.training.config import get_train_preset
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.training.trainer import build_model, make_train_step
+    from neuralpde.training.windowed import make_train_step
     from neuralpde.training.windows import WindowSource
-    config = with_training_overrides(get_train_preset("mini"), hidden=8, depth=2, unroll=3,
+    config = with_overrides(get_train_preset("mini"), hidden=8, depth=2, unroll=3,
                                      batch_size=4)
     train_set = open_store(sys.argv[1])
     batch = WindowSource(train_set, 3, 0).batch(0, 4)
     losses = []
     for devices in (jax.devices()[:1], jax.devices()):
         mesh = batch_mesh(devices)
-        solver = LearnedSolver.from_model(reference_flow(train_set), 8, build_model(config.model, 0))
+        solver = LearnedSolver.from_model(store_flow(train_set), 8, build_model(config.model, 0))
         optimizer = make_optimizer(config)
         params = jax.device_put(solver.params, replicated(mesh))
         step = make_train_step(solver, optimizer, "mse")
         sharded = shard_batch(jnp.asarray(batch), batch_sharding(mesh))
-        out = step(params, jax.device_put(optimizer.init(params), replicated(mesh)), jnp.int32(0), sharded)
-        losses.append(float(out[3]))
+        out = step(params, jax.device_put(optimizer.init(params), replicated(mesh)), {},
+                   jnp.int32(0), sharded, 0)
+        losses.append(float(out[4]["loss"]))
         print("devices", mesh.size, "shards", len(sharded.sharding.device_set), "loss", repr(losses[-1]))
 """)
 
@@ -157,9 +163,9 @@ def test_four_simulated_devices_give_the_loss_of_one(data):
 
 def test_checkpoints_corruption_mismatch_and_evaluation(data, tmp_path):
     run = tmp_path / "li"
-    train(tiny_config(checkpoint_every=40, validate_every=0), data, run, progress=False)
+    train(tiny_config(checkpoint_every=40, validate_every=0), run, data, progress=False)
     test = open_store(data / "test.zarr")
-    solver = load_learned_solver(run, test)
+    solver = load_solver(run, test)
     assert solver.kind == "learned" and solver.size == 8 and solver.name == "li"
 
     # evaluation through the CLI, like any other solver
@@ -168,7 +174,7 @@ def test_checkpoints_corruption_mismatch_and_evaluation(data, tmp_path):
     summary = json.loads((tmp_path / "results" / "li" / "summary.json").read_text())
     assert summary["kind"] == "learned"
 
-    last = load_learned_solver(run, test, which="last")  # last holds the optimiser state too
+    last = load_solver(run, test, which="last")  # last holds the optimiser state too
     for a, b in zip(_params(last.params), _params(solver.params)):
         np.testing.assert_array_equal(a, b)  # best and last are both step 40 here
 
@@ -186,14 +192,14 @@ def test_checkpoints_corruption_mismatch_and_evaluation(data, tmp_path):
         if path.is_file() and path.stat().st_size > 0 and "METADATA" not in path.name:
             path.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="checkpoints/best.* corrupted"):
-        load_learned_solver(run, test)
+        load_solver(run, test)
 
     # a store made for another grid is refused
     other = tmp_path / "other"
     generate(tiny_preset(model_size=16, fine_size=32, n_samples=1, duration=0.3, initial_sizes=()),
              other, splits=("test",), progress=False)
-    with pytest.raises(ConfigError, match="trained for model_size=8; the test store has model_size=16"):
-        load_learned_solver(run, open_store(other / "test.zarr"))
+    with pytest.raises(ConfigError, match="trained for model_size=8; the store has model_size=16"):
+        load_solver(run, open_store(other / "test.zarr"))
 
 
 def test_training_needs_every_model_step(data, tmp_path):
@@ -201,7 +207,7 @@ def test_training_needs_every_model_step(data, tmp_path):
     generate(tiny_preset(n_samples=1, duration=0.6, save_every=2, initial_sizes=()), other,
              progress=False)
     with pytest.raises(ConfigError, match="save_every=2 \\(accepted 1\\)"):
-        train(tiny_config(), other, tmp_path / "run", progress=False)
+        train(tiny_config(), tmp_path / "run", other, progress=False)
     assert main(["train", "--data", str(other), "--out", str(tmp_path / "run2"), "--steps", "0"]) == 2
 
 
@@ -213,7 +219,8 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     run = tmp_path / "killed"
     argv = [sys.executable, "-m", "neuralpde.cli", "train", "--data", str(data), "--out", str(run),
             "--no-progress", "--steps", "40", "--batch-size", "2", "--unroll", "3", "--hidden", "8",
-            "--depth", "2", "--checkpoint-every", "3", "--validate-every", "0"]
+            "--depth", "2", "--checkpoint-every", "3", "--validate-every", "0",
+            "--validation-samples", "1", "--validation-horizon", "0.2"]
     # both processes share a persistent compilation cache: the rerun does not compile again
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
     process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -231,11 +238,11 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     assert killed_at is not None and killed_at < 40, "the kill came after the end"
     assert subprocess.run(argv, cwd=REPO, env=env, capture_output=True).returncode == 0
 
-    config = with_training_overrides(get_train_preset("mini"), architecture="li", steps=40, batch_size=2,
+    config = with_overrides(get_train_preset("mini"), architecture="li", steps=40, batch_size=2,
                                      unroll=3, hidden=8, depth=2, checkpoint_every=3,
-                                     validate_every=0)
+                                     validate_every=0, validation_samples=1, validation_horizon=0.2)
     # the same model, optimiser, windows and seed as tiny_config(): the same 40 updates
     assert config.model == tiny_config().model and config.steps == tiny_config().steps
-    resumed = load_learned_solver(run, which="last")
+    resumed = load_solver(run, which="last")
     for a, b in zip(_params(uninterrupted["params"]), _params(resumed.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

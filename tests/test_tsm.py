@@ -11,13 +11,13 @@ from flax import nnx
 
 from conftest import tiny_preset
 from neuralpde.config import ConfigError
-from neuralpde.evaluation.rollout import rollout
-from neuralpde.generate import generate
-from neuralpde.models.learned_interpolation import learned_convection
-from neuralpde.models.temporal_stencil import (FrameStackEncoder, TemporalStencilModel, TSMSolver,
+from neuralpde.solvers.rollout import rollout
+from neuralpde.store.generate import generate
+from neuralpde.models.temporal_stencil import (FrameStackEncoder, TemporalStencilModel,
                                                feature_rms, make_encoder)
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
+from neuralpde.solvers.learned import TSMSolver, learned_convection
 from neuralpde.store import StoreError, open_store
 
 FLOW = KolmogorovFlow()
@@ -146,17 +146,17 @@ def data(tmp_path_factory):
 def test_train_tsm_cnn_from_the_cli_and_load_it(data, tmp_path, capsys):
     """``--model tsm-cnn`` trains (the final validation rolls out from the stored history)."""
     from neuralpde.cli import main
-    from neuralpde.training.trainer import load_learned_solver, read_metrics
+    from neuralpde.training.runs import load_solver, read_metrics
 
     run = tmp_path / "tsm"
     args = ["train", "--model", "tsm-cnn", "--data", str(data), "--out", str(run), "--steps", "2",
             "--batch-size", "2", "--unroll", "4", "--hidden", "4", "--depth", "1", "--prefix", "3",
-            "--bundle", "2", "--checkpoint-every", "2", "--no-progress"]
+            "--bundle", "2", "--checkpoint-every", "2", "--validation-horizon", "0.4", "--no-progress"]
     assert main(args) == 0
     record = json.loads((run / "run.json").read_text())
     assert record["train_config"]["model"]["architecture"] == "tsm-cnn"
     assert read_metrics(run)[-1]["validation_duration"] > 0
-    solver = load_learned_solver(run, open_store(data / "test.zarr"))
+    solver = load_solver(run, open_store(data / "test.zarr"))
     assert isinstance(solver, TSMSolver) and solver.history_frames == 3 and solver.substeps == 2
     assert solver.model().tower.in_channels == 6
     # an unroll that is not a multiple of the bundle is refused before anything is written
@@ -172,40 +172,42 @@ def test_train_tsm_hippo_with_rms_feature_norm_saves_and_reuses_its_scale(data, 
     """``--feature-norm rms``: the scale is measured on training prefixes, saved in run.json,
     kept on resume and used by the loaded solver."""
     from neuralpde.cli import main
-    from neuralpde.training.trainer import load_learned_solver
+    from neuralpde.training.runs import load_solver
 
     run = tmp_path / "rms"
     args = ["train", "--model", "tsm-hippo", "--data", str(data), "--out", str(run), "--steps", "2",
             "--batch-size", "2", "--unroll", "2", "--hidden", "4", "--depth", "1", "--prefix", "3",
             "--bundle", "2", "--hippo-measure", "legt", "--hippo-order", "4",
-            "--feature-norm", "rms", "--checkpoint-every", "1", "--no-progress"]
+            "--feature-norm", "rms", "--checkpoint-every", "1", "--validation-horizon", "0.4",
+            "--no-progress"]
     assert main(args) == 0
     scale = json.loads((run / "run.json").read_text())["feature_scale"]
     assert len(scale) == 8 and all(x > 0 for x in scale)
     assert scale[0] > scale[3]  # the window mean carries more than the 4th Legendre coefficient
-    solver = load_learned_solver(run, open_store(data / "test.zarr"))
+    solver = load_solver(run, open_store(data / "test.zarr"))
     assert solver.encoder.scale == tuple(scale)
     # a resumed run takes the scale its run.json holds (not a fresh measurement)
-    from neuralpde.training.config import get_train_preset, with_training_overrides
-    from neuralpde.training.trainer import train
+    from neuralpde.config import with_overrides
+    from neuralpde.training.config import get_train_preset
+    from neuralpde.training.loop import train
 
-    config = with_training_overrides(
+    config = with_overrides(
         get_train_preset("mini"), architecture="tsm-hippo", steps=2, batch_size=2, unroll=2,
         hidden=4, depth=1, prefix=3, bundle=2, hippo_measure="legt", hippo_order=4,
-        feature_norm="rms", checkpoint_every=1)
+        feature_norm="rms", checkpoint_every=1, validation_horizon=0.4)
     resumed = tmp_path / "resumed"
-    train(config, data, resumed, progress=False, stop_after=1)
+    train(config, resumed, data, progress=False, stop_after=1)
     record = json.loads((resumed / "run.json").read_text())
     assert record["feature_scale"] == scale
     record["feature_scale"] = [2.0] * 8
     (resumed / "run.json").write_text(json.dumps(record))
-    train(config, data, resumed, progress=False)
-    assert load_learned_solver(resumed, which="last").encoder.scale == (2.0,) * 8
+    train(config, resumed, data, progress=False)
+    assert load_solver(resumed, which="last").encoder.scale == (2.0,) * 8
 
 
 def test_feature_rms_gives_unit_features_and_is_checked():
-    from neuralpde.training.config import ModelConfig
-    from neuralpde.training.trainer import build_encoder
+    from neuralpde.models.config import ModelConfig
+    from neuralpde.solvers.learned import build_encoder
 
     encoder = make_encoder("hippo", 4, "legt", 6)
     prefixes = jnp.stack([_prefix(4, seed) for seed in range(3)])
@@ -231,20 +233,20 @@ def test_feature_rms_gives_unit_features_and_is_checked():
 
 
 def test_tsm_on_a_store_without_history_fails_clearly(tmp_path):
-    from neuralpde.evaluation.evaluate import initial_inputs
+    from neuralpde.store.reading import initial_inputs
 
     preset = tiny_preset(n_samples=1, duration=0.2, initial_sizes=(), history=0)
     generate(preset, tmp_path, splits=("test",), progress=False)
     test = open_store(tmp_path / "test.zarr")
     with pytest.raises(StoreError, match="--history 4"):
-        initial_inputs(test, _solver(prefix=4), 1)
+        initial_inputs(test, N, 1, history=4)
 
 
 def test_decompose_option_runs_the_stencil_tower_on_sub_fields():
     """``decompose = s`` puts the LI/TSM tower on the s² sub-fields (NeuralStagger-style)."""
-    from neuralpde.models.decomposed_tower import DecomposedTower
-    from neuralpde.training.config import ModelConfig
-    from neuralpde.training.trainer import build_solver
+    from neuralpde.models.tower import DecomposedTower
+    from neuralpde.models.config import ModelConfig
+    from neuralpde.solvers.learned import build_solver
 
     for architecture in ("li", "tsm-cnn"):
         config = ModelConfig(architecture=architecture, hidden=4, depth=1, prefix=2, bundle=1,

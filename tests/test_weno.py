@@ -23,7 +23,7 @@ from neuralpde.numerics.weno import (
     weno5_upwind,
 )
 from neuralpde.physics.jaxcfd import cfd
-from neuralpde.physics.weno_advection import (
+from neuralpde.physics.convection import (
     SSP_RK3_TABLEAU,
     advect_weno,
     make_weno_step,

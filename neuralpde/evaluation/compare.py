@@ -93,7 +93,9 @@ def load_results(results_dir: str | os.PathLike) -> list[dict]:
         raise FileNotFoundError(f"results folder {root} does not exist: run `neuralpde evaluate` first")
     if not root.is_dir():
         raise FileNotFoundError(f"results folder {root} is not a folder")
-    files = sorted(root.glob(f"*/{SUMMARY_FILE}"))
+    # '<solver>.writing' is an evaluation that was interrupted before it finished
+    files = [f for f in sorted(root.glob(f"*/{SUMMARY_FILE}"))
+             if not f.parent.name.endswith(".writing")]
     if not files:
         raise FileNotFoundError(
             f"results folder {root} holds no */{SUMMARY_FILE}: expected one sub-folder per "
@@ -184,6 +186,11 @@ def _dns_latency_at(log2_res: float, log2_sizes: np.ndarray, log_lat: np.ndarray
     return float(np.exp(np.interp(log2_res, log2_sizes, log_lat)))
 
 
+def on_model_grid(row: Mapping) -> bool:
+    """Whether a result was compared with the reference on the model grid (all but lone sub-solvers)."""
+    return row.get("compared_on", "model grid") == "model grid"
+
+
 def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
     """Add the DNS-equivalent resolution and the speed-up over DNS to every row.
 
@@ -195,7 +202,10 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
       docstring).  DNS rows get their own size.
     * ``equivalent_dns_note`` (str or None): ``"< 32"`` / ``"> 1024"`` when
       the duration lies below / above the DNS range, ``"no DNS"`` when there
-      are no DNS rows, ``"no duration"`` when the row has none; None otherwise.
+      are no DNS rows, ``"no duration"`` when the row has none, ``"other
+      reference"`` when the row was compared with another view of the
+      reference (a lone staggered sub-solver against a sub-field, see
+      ``summary["compared_on"]``); None otherwise.
     * ``speedup_vs_dns`` (float or None): DNS latency at that resolution
       (log-latency interpolated against log2 size) divided by this row's
       latency; None when out of range or a latency is missing.  1 for DNS rows
@@ -214,6 +224,8 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
         if row.get("kind") == "dns":
             resolution = float(row["size"])
             speedup = 1.0 if latency is not None else None
+        elif not on_model_grid(row):
+            note = "other reference"
         elif d_vals.size == 0:
             note = "no DNS"
         elif duration is None:
@@ -489,6 +501,10 @@ def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
         table.rstrip("\n"),
         "",
     ]
+    others = [f"`{r['solver']}`: {r['compared_on']}" for r in rows if not on_model_grid(r)]
+    if others:
+        lines += ["Compared with another view of the reference (durations not comparable with "
+                  "the model-grid rows, no equivalent DNS): " + "; ".join(others) + ".", ""]
     return "\n".join(lines)
 
 
@@ -519,7 +535,7 @@ def compare(
     FileNotFoundError, ValueError
         As :func:`load_results`.
     """
-    from neuralpde import plots
+    from neuralpde.evaluation import plots
 
     results_dir = Path(results_dir)
     rows = equivalent_dns(load_results(results_dir))

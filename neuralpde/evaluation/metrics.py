@@ -6,7 +6,8 @@ Two layers:
   ``(..., x, y)`` (axis -2 is x, axis -1 is y, any leading batch dims such as
   sample and time).  They are jit-able and batch over the leading dims:
   :func:`vorticity`, :func:`vorticity_correlation`, :func:`kinetic_energy`,
-  :func:`enstrophy`, :func:`energy_spectrum`, :func:`high_correlation_duration`.
+  :func:`enstrophy`, :func:`relative_l2_error`, :func:`energy_spectrum`,
+  :func:`high_correlation_duration`.
 * **xarray layer** — trajectory ``xarray.Dataset`` in, ``xarray`` out:
   :func:`vorticity_da`, :func:`correlation_da`, :func:`duration_summary`,
   :func:`spectrum_da`, :func:`energy_da`, :func:`enstrophy_da`,
@@ -39,6 +40,7 @@ __all__ = [
     "vorticity_correlation",
     "kinetic_energy",
     "enstrophy",
+    "relative_l2_error",
     "energy_spectrum",
     "corner_shell",
     "high_correlation_duration",
@@ -147,6 +149,26 @@ def kinetic_energy(u: ArrayLike, v: ArrayLike) -> jax.Array:
     u = jnp.asarray(u)
     v = jnp.asarray(v)
     return 0.5 * jnp.mean(u * u + v * v, axis=(-2, -1))
+
+
+def relative_l2_error(up: ArrayLike, vp: ArrayLike, ur: ArrayLike, vr: ArrayLike) -> jax.Array:
+    r"""Relative L2 error of a predicted velocity against a reference, per frame.
+
+    .. math:: e = \frac{\| (u_p, v_p) - (u_r, v_r) \|_2}{\| (u_r, v_r) \|_2}
+
+    over the grid and both components (NaN for a non-finite prediction).
+
+    Parameters
+    ----------
+    up, vp, ur, vr : array (..., x, y)
+
+    Returns
+    -------
+    jax.Array (...)
+    """
+    up, vp, ur, vr = (jnp.asarray(a) for a in (up, vp, ur, vr))
+    error = jnp.sum((up - ur) ** 2 + (vp - vr) ** 2, axis=(-2, -1))
+    return jnp.sqrt(error / jnp.sum(ur * ur + vr * vr, axis=(-2, -1)))
 
 
 def enstrophy(w: ArrayLike) -> jax.Array:
@@ -356,6 +378,7 @@ def _pair_chunk(up, vp, ur, vr, dx, dy, domain_size, max_shell):
         enstrophy(wr),
         energy_spectrum(up, vp, domain_size, max_shell)[1],
         energy_spectrum(ur, vr, domain_size, max_shell)[1],
+        relative_l2_error(up, vp, ur, vr),
     )
 
 
@@ -672,7 +695,8 @@ def compute_metrics(
     xr.Dataset
         ``correlation`` (sample, time); ``correlation_mean`` (time, sample
         mean, NaN not skipped); ``energy_pred``, ``energy_ref``,
-        ``enstrophy_pred``, ``enstrophy_ref`` (sample, time);
+        ``enstrophy_pred``, ``enstrophy_ref``, ``relative_l2`` (relative L2
+        velocity error, :func:`relative_l2_error`) (sample, time);
         ``spectrum_pred``, ``spectrum_ref`` (wavenumber): spectra averaged
         over all compared (aligned) frames and samples, shells 0..N//2 (corner
         modes dropped, see :func:`energy_spectrum`); plus the variables of
@@ -691,7 +715,7 @@ def compute_metrics(
     k_max = nx // 2
     up, vp = _velocity(p.transpose("sample", "time", ...))
     ur, vr = _velocity(r.transpose("sample", "time", ...))
-    corr, e_p, e_r, z_p, z_r, s_p, s_r = _map_frames(
+    corr, e_p, e_r, z_p, z_r, s_p, s_r, rel = _map_frames(
         partial(_pair_chunk, dx=dx, dy=dy, domain_size=domain, max_shell=k_max),
         [up.values, vp.values, ur.values, vr.values],
         chunk_size,
@@ -708,6 +732,7 @@ def compute_metrics(
             "energy_ref": (st, e_r),
             "enstrophy_pred": (st, z_p),
             "enstrophy_ref": (st, z_r),
+            "relative_l2": (st, rel),
             "spectrum_pred": (("wavenumber",), s_p.mean(axis=(0, 1))),
             "spectrum_ref": (("wavenumber",), s_r.mean(axis=(0, 1))),
         },

@@ -1,18 +1,17 @@
-"""Flax NNX models for learned solvers.
+"""Flax NNX networks of the learned solvers, and their configs (no solver, no jax-cfd here).
 
-* :mod:`neuralpde.models.stencils` — 4×4 interpolation stencils whose
-  coefficients are constrained to be exact for polynomials up to a chosen
-  order (particular solution + nullspace basis × free parameters), and their
-  periodic evaluation.
-* :mod:`neuralpde.models.tower` — the periodic convolution tower
-  (:class:`~neuralpde.models.tower.ConvTower`) that predicts the free
-  parameters of every stencil in every cell.
-* :mod:`neuralpde.models.learned_interpolation` — learned interpolation (LI):
-  the tower plus constrained stencil heads
-  (:class:`~neuralpde.models.learned_interpolation.LearnedInterpolation`), the
-  jax-cfd convection that uses them
-  (:func:`~neuralpde.models.learned_interpolation.learned_convection`) and the
-  learned solver
-  (:class:`~neuralpde.models.learned_interpolation.LearnedSolver`) that
-  implements the interface of :mod:`neuralpde.solvers`.
+* :mod:`~neuralpde.models.config` — :class:`ModelConfig` (LI, TSM) and
+  :class:`StaggerModelConfig` (staggered sub-solvers).
+* :mod:`~neuralpde.models.tower` — periodic convolution towers, plain and
+  decomposed (run on the s² interleaved sub-fields).
+* :mod:`~neuralpde.models.stencils` — 4×4 stencils constrained to be exact for
+  polynomials up to a chosen order, and their periodic evaluation.
+* :mod:`~neuralpde.models.learned_interpolation` — the interpolation targets
+  and :class:`LearnedInterpolation` (tower + constrained stencil heads).
+* :mod:`~neuralpde.models.hippo` — HiPPO memories (LagT, LegT, LegS).
+* :mod:`~neuralpde.models.temporal_stencil` — TSM encoders and the stencil
+  network that reads them (with temporal bundling).
+* :mod:`~neuralpde.models.subsolver_net` — the staggered sub-solver network.
+
+The solvers that run these networks live in :mod:`neuralpde.solvers`.
 """

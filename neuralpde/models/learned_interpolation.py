@@ -1,12 +1,15 @@
-r"""Learned interpolation (LI): a finite-volume step with learned convective stencils.
+r"""Learned interpolation (LI): the network that predicts constrained convective stencils.
 
-The learned solver is jax-cfd's explicit finite-volume Navier–Stokes step
-(:func:`neuralpde.physics.dns.finite_volume_step`: forward Euler, explicit
-diffusion and forcing, pressure projection) in which only the convective
-term :math:`-\nabla\cdot(\mathbf u\, c)` of every velocity component
+Learned interpolation (Kochkov et al., PNAS 2021) is the reference
+finite-volume Navier–Stokes step in which only the convective term
+:math:`-\nabla\cdot(\mathbf u\, c)` of every velocity component
 :math:`c \in \{u, v\}` changes: the face values it needs come from
 constrained 4×4 stencils whose coefficients a network predicts from the
-current velocity.
+current velocity.  This module holds the network side — the interpolation
+targets, their constrained stencils, and :class:`LearnedInterpolation`
+(tower + stencil heads); the solver that runs it inside the finite-volume step
+is :class:`neuralpde.solvers.learned.LearnedSolver`, the convection from face
+values :func:`neuralpde.physics.convection.face_value_convection`.
 
 Target layout
 -------------
@@ -53,30 +56,16 @@ value (by the sign of the face velocity) and ``c_L`` the learned value,
 
 where ``r`` is the ratio of consecutive differences of ``c`` on the upwind
 side of the face.  Where ``c`` is smooth (``r ≈ 1``) the learned value is
-used; at extrema (``r <= 0``) the scheme falls back to upwind.  This is
-``cfd.interpolation.apply_tvd_limiter(learned, van_leer_limiter)``, reused
-through the adapter, not rewritten.  ``limiter=False`` uses the learned value
+used; at extrema (``r <= 0``) the scheme falls back to upwind.  It is applied by
+:func:`neuralpde.physics.convection.face_value_convection` (jax-cfd's
+``apply_tvd_limiter`` with ``van_leer_limiter``, through the adapter).  ``limiter=False`` uses the learned value
 as it is.  The advecting velocity is never limited.
-
-Parameters and purity
----------------------
-NNX modules are mutable Python objects; a solver step must be a pure
-function.  :class:`LearnedSolver` holds the model split by
-``nnx.split(model)`` into a static ``graphdef`` and a ``params`` pytree
-(an ``nnx.State``) and rebuilds the module with ``nnx.merge`` inside every
-step.  The parameters live in the *solver*, not in the solver state (the
-state is the velocity ``(2, N, N)`` alone, so rollouts vmap over samples
-without copying the weights); :meth:`LearnedSolver.with_params` returns the
-same solver with other parameters, which is what a training loss calls with
-the parameters it differentiates.  ``LearnedSolver`` is a pytree whose only
-leaves are the parameters, so it can also be passed through ``jax.jit``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -87,13 +76,7 @@ from neuralpde.config import ConfigError
 from neuralpde.models.stencils import (STENCIL_WIDTH, StencilGeometry, apply_stencil,
                                        constrained_basis, stencil_offsets)
 from neuralpde.models.tower import make_tower
-from neuralpde.physics import dns
-from neuralpde.physics.flows import FlowSpec
-from neuralpde.physics.jaxcfd import cfd
 
-GridArray = cfd.grids.GridArray
-GridVariable = cfd.grids.GridVariable
-GridVariableVector = Tuple[GridVariable, ...]
 Coefficients = Dict[str, jax.Array]
 
 #: Staggered offsets of u and v on the MAC grid (jax-cfd's ``grid.cell_faces``).
@@ -225,152 +208,42 @@ class LearnedInterpolation(nnx.Module):
         return coefficients_from_free_parameters(self.free_parameters(uv), self.order)
 
 
-def _lookup(role: str) -> Dict[Tuple[tuple, tuple], TargetStencil]:
+@functools.lru_cache(maxsize=None)
+def _stencils_by_offsets(role: str) -> Dict[Tuple[tuple, tuple], TargetStencil]:
     # geometry only (order-independent): order 0 always exists
     return {(s.target.source_offset, s.target.target_offset): s
             for s in target_stencils(0) if s.target.role == role}
 
 
-def _stencil_interpolation(role: str, coefficients: Callable[[], Coefficients]):
-    """A jax-cfd InterpolationFn applying the learned stencil of ``role`` for ``(c.offset, offset)``."""
-    table = _lookup(role)
+def stencil_face_values(coefficients: Coefficients, role: str, values: jax.Array,
+                        source_offset: Tuple[float, float],
+                        target_offset: Tuple[float, float]) -> jax.Array:
+    """The learned face values of ``values`` ``(N, N)`` moved from ``source_offset`` to ``target_offset``.
 
-    def interp(c: GridVariable, offset, v=None, dt=None) -> GridVariable:
-        del v, dt
-        offset = tuple(float(o) for o in offset)
-        if offset == tuple(c.offset):
-            return c
-        key = (tuple(float(o) for o in c.offset), offset)
-        if key not in table:
-            raise cfd.grids.InconsistentOffsetError(
-                f"no learned {role} stencil from offset {key[0]} to {key[1]}: accepted "
-                f"{sorted(table)}")
-        stencil = table[key]
-        weights = coefficients()
-        name = stencil.target.name
-        if name not in weights:
-            raise KeyError(f"coefficients for target {name!r} missing: got {sorted(weights)}")
-        data = apply_stencil(c.data, weights[name], stencil.geometry)
-        return GridVariable(GridArray(data, offset, c.grid), c.bc)
+    Applies the stencil of the target of :data:`TARGETS` with this ``role``
+    (``'advecting'``/``'advected'``) and these offsets, with the per-cell
+    coefficients ``coefficients[name]`` ``(N, N, 16)``.  This is the
+    ``interpolate`` rule that
+    :func:`neuralpde.physics.convection.face_value_convection` calls.
 
-    return interp
-
-
-def learned_convection(
-    model_coefficients: Union[Mapping[str, jax.Array], Callable[[jax.Array], Mapping[str, jax.Array]]],
-    limiter: bool = True,
-) -> Callable[[GridVariableVector], Tuple[GridArray, ...]]:
-    """A jax-cfd ``ConvectFn`` ``-div(u ⊗ c)`` using learned face values.
-
-    Args:
-      model_coefficients: either the per-target coefficients ``{name: (N, N,
-        16)}`` (fixed for this call), or a function ``uv (2, N, N) ->
-        coefficients`` (e.g. a :class:`LearnedInterpolation`), evaluated on
-        the velocity the ConvectFn receives (the current state under forward
-        Euler; every stage's velocity under a Runge–Kutta stepper).
-      limiter: wrap the advected-quantity interpolation in jax-cfd's van Leer
-        TVD limiter (blend towards first-order upwind; see the module
-        docstring).  The advecting velocity is never limited.
-
-    Returns:
-      ``convect(v) -> tuple of GridArray``, the ``i``-th at ``v[i]``'s offset,
-      built with ``cfd.advection.advect_general`` so that offsets and
-      boundary conditions are those jax-cfd's step expects.  Periodic
-      boundaries only.
+    Raises :class:`ConfigError` for offsets no target has, ``KeyError`` when
+    ``coefficients`` lacks the target.
     """
-
-    def convect(v: GridVariableVector) -> Tuple[GridArray, ...]:
-        if not cfd.boundaries.has_all_periodic_boundary_conditions(*v):
-            raise NotImplementedError("learned convection supports periodic boundaries only")
-        if callable(model_coefficients):
-            weights = model_coefficients(jnp.stack([u.data for u in v]))
-        else:
-            weights = model_coefficients
-        u_interp = _stencil_interpolation("advecting", lambda: weights)
-        c_interp = _stencil_interpolation("advected", lambda: weights)
-        if limiter:
-            c_interp = cfd.interpolation.apply_tvd_limiter(
-                c_interp, limiter=cfd.interpolation.van_leer_limiter)
-        return tuple(cfd.advection.advect_general(c, v, u_interp, c_interp) for c in v)
-
-    return convect
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class LearnedSolver:
-    """The finite-volume step with learned convection (the :mod:`neuralpde.solvers` interface).
-
-    Build with :meth:`from_model`.  The state is the velocity ``(2, N, N)``;
-    ``step(uv) = dns.finite_volume_step(flow, size, dt, convect=
-    learned_convection(model))(uv)`` with ``model = nnx.merge(graphdef,
-    params)`` evaluated on the current velocity.
-
-    Args:
-      flow: the flow specification.
-      size: cells per side (>= 4, the stencil width).
-      graphdef, params: ``nnx.split(model)`` of a model mapping ``uv`` to the
-        coefficients of :data:`TARGETS` (a :class:`LearnedInterpolation`).
-      dt: time step (default: the CFL step of this grid, as the classical solvers).
-      limiter: van Leer TVD limiter on the advected quantity (published: on).
-      name: label in tables (default ``li-N``).
-    """
-
-    flow: FlowSpec
-    size: int
-    graphdef: Any
-    params: Any
-    dt: float = 0.0
-    limiter: bool = True
-    name: str = ""
-
-    def __post_init__(self):
-        if not isinstance(self.size, int) or self.size < STENCIL_WIDTH:
-            raise ConfigError(f"invalid grid size {self.size!r}: accepted an integer >= "
-                              f"{STENCIL_WIDTH}")
-        if not self.dt:
-            object.__setattr__(self, "dt", dns.model_time_step(self.flow, self.size))
-        if not self.dt > 0:
-            raise ConfigError(f"invalid time step {self.dt!r}: accepted a number > 0")
-        if not self.name:
-            object.__setattr__(self, "name", f"li-{self.size}")
-
-    @classmethod
-    def from_model(cls, flow: FlowSpec, size: int, model: nnx.Module, **kwargs) -> "LearnedSolver":
-        """The solver of ``model`` (its current parameters); ``kwargs``: dt, limiter, name."""
-        graphdef, params = nnx.split(model)
-        return cls(flow=flow, size=size, graphdef=graphdef, params=params, **kwargs)
-
-    @property
-    def kind(self) -> str:
-        return "learned"
-
-    def model(self) -> nnx.Module:
-        """A fresh module with this solver's parameters (``nnx.merge``)."""
-        return nnx.merge(self.graphdef, self.params)
-
-    def with_params(self, params) -> "LearnedSolver":
-        """The same solver with other parameters (same structure as ``params``)."""
-        return dataclasses.replace(self, params=params)
-
-    def init(self, uv: jax.Array) -> jax.Array:
-        return uv
-
-    def step(self, state: jax.Array) -> jax.Array:
-        model = self.model()
-        convect = learned_convection(model, limiter=self.limiter)
-        return dns.finite_volume_step(self.flow, self.size, self.dt, convect=convect)(state)
-
-    def velocity(self, state: jax.Array) -> jax.Array:
-        return state
-
-
-jax.tree_util.register_dataclass(
-    LearnedSolver, data_fields=["params"],
-    meta_fields=["flow", "size", "graphdef", "dt", "limiter", "name"])
+    table = _stencils_by_offsets(role)
+    key = (tuple(float(o) for o in source_offset), tuple(float(o) for o in target_offset))
+    if key not in table:
+        raise ConfigError(f"no learned {role} stencil from offset {key[0]} to {key[1]}: accepted "
+                          f"{sorted(table)}")
+    stencil = table[key]
+    name = stencil.target.name
+    if name not in coefficients:
+        raise KeyError(f"coefficients for target {name!r} missing: got {sorted(coefficients)}")
+    return apply_stencil(values, coefficients[name], stencil.geometry)
 
 
 __all__ = [
     "VELOCITY_OFFSETS",
+    "COMPONENTS",
     "InterpolationTarget",
     "TARGETS",
     "TARGET_NAMES",
@@ -379,6 +252,5 @@ __all__ = [
     "num_free_parameters",
     "coefficients_from_free_parameters",
     "LearnedInterpolation",
-    "learned_convection",
-    "LearnedSolver",
+    "stencil_face_values",
 ]

@@ -14,9 +14,10 @@ parameters of the constrained stencils:
     \theta_k = \mathrm{tower}(\mathrm{features}(x_k)),\qquad
     \mathbf u_{k+1} = S(\mathbf u_k;\ c_0 + N\theta_k)
 
-with :math:`S` the finite-volume step with learned convection
-(:func:`~neuralpde.models.learned_interpolation.learned_convection`, van Leer
-TVD limiter on the advected quantity as in LI).
+with :math:`S` the finite-volume step with learned convection (van Leer TVD
+limiter on the advected quantity as in LI).  This module holds the network
+side (encoders and the stencil network); the solver is
+:class:`neuralpde.solvers.learned.TSMSolver`.
 
 Encoders (:class:`HiPPOEncoder`, :class:`FrameStackEncoder`):
 
@@ -46,8 +47,8 @@ Temporal bundling
 -----------------
 One network call predicts the coefficients of the next B steps (published
 B = 4): the tower has ``B × F`` output channels, block b drives step b of the
-bundle; the memory is still updated after every step.  :class:`TSMSolver`
-implements the solver interface with **one bundle per solver step**
+bundle; the memory is still updated after every step.  ``TSMSolver``
+(:mod:`neuralpde.solvers.learned`) implements the solver interface with **one bundle per solver step**
 (``solver.dt = B · dt_model``): its state is the velocity and the memory at a
 bundle boundary, so the position within the bundle is always 0 between
 calls.  (Keeping a position counter in the state and calling the network
@@ -55,7 +56,7 @@ only when it is 0 would need a ``lax.cond`` whose predicate is per sample;
 under ``vmap`` that becomes a select that runs the network every step and
 removes the latency gain bundling exists for.)  Rollouts therefore observe at
 bundle boundaries: the frame spacing must be a multiple of B model steps
-(4 for mini, 8 for paper: both are).  :meth:`TSMSolver.bundle_step` also
+(4 for mini, 8 for paper: both are).  ``TSMSolver.bundle_step`` also
 returns the B intermediate velocities, which the training loss uses.
 """
 
@@ -63,7 +64,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -73,11 +74,8 @@ from flax import nnx
 from neuralpde.config import ConfigError
 from neuralpde.models.hippo import HiPPO, Memory, make_hippo
 from neuralpde.models.learned_interpolation import (COMPONENTS, coefficients_from_free_parameters,
-                                                    learned_convection, num_free_parameters)
-from neuralpde.models.stencils import STENCIL_WIDTH
+                                                    num_free_parameters)
 from neuralpde.models.tower import make_tower
-from neuralpde.physics import dns
-from neuralpde.physics.flows import FlowSpec
 
 ENCODERS = ("hippo", "frames")
 
@@ -236,116 +234,5 @@ class TemporalStencilModel(nnx.Module):
                      for b in range(self.bundle))
 
 
-class TSMState(NamedTuple):
-    """The state of a TSM rollout at a bundle boundary: velocity ``(2, n, n)`` and memory."""
-
-    velocity: jax.Array
-    memory: Any
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class TSMSolver:
-    """A temporal stencil model as a solver (the :mod:`neuralpde.solvers` interface).
-
-    One :meth:`step` is one bundle of ``bundle`` finite-volume steps, so
-    ``dt = bundle · dt_model``.  ``init`` takes the prefix ``(K, 2, n, n)``
-    (oldest first, the last frame is the initial state; ``history_frames = K``).
-
-    Args:
-      flow: the flow specification.
-      size: cells per side (>= 4).
-      graphdef, params: ``nnx.split`` of a :class:`TemporalStencilModel`.
-      encoder: :class:`HiPPOEncoder` or :class:`FrameStackEncoder`.
-      bundle: steps per network call (the model's ``bundle``).
-      dt_model: the finite-volume step (default: the CFL step of this grid).
-      limiter: van Leer TVD limiter on the advected quantity (published on).
-      name: label in tables (default ``tsm-hippo-N`` / ``tsm-cnn-N``).
-    """
-
-    flow: FlowSpec
-    size: int
-    graphdef: Any
-    params: Any
-    encoder: Any
-    bundle: int = 1
-    dt_model: float = 0.0
-    limiter: bool = True
-    name: str = ""
-
-    def __post_init__(self):
-        if not isinstance(self.bundle, int) or self.bundle < 1:
-            raise ConfigError(f"invalid bundle={self.bundle!r}: accepted an integer >= 1")
-        if not isinstance(self.size, int) or self.size < STENCIL_WIDTH:
-            raise ConfigError(f"invalid grid size {self.size!r}: accepted an integer >= "
-                              f"{STENCIL_WIDTH}")
-        if not self.dt_model:
-            object.__setattr__(self, "dt_model", dns.model_time_step(self.flow, self.size))
-        if not self.name:
-            label = "tsm-hippo" if isinstance(self.encoder, HiPPOEncoder) else "tsm-cnn"
-            object.__setattr__(self, "name", f"{label}-{self.size}")
-
-    @classmethod
-    def from_model(cls, flow: FlowSpec, size: int, model: TemporalStencilModel, encoder,
-                   **kwargs) -> "TSMSolver":
-        if model.tower.in_channels != encoder.channels:
-            raise ConfigError(f"the model takes {model.tower.in_channels} feature channels; the "
-                              f"encoder gives {encoder.channels}")
-        graphdef, params = nnx.split(model)
-        return cls(flow=flow, size=size, graphdef=graphdef, params=params, encoder=encoder,
-                   bundle=model.bundle, **kwargs)
-
-    @property
-    def kind(self) -> str:
-        return "learned"
-
-    @property
-    def dt(self) -> float:
-        return self.bundle * self.dt_model
-
-    @property
-    def history_frames(self) -> int:
-        return self.encoder.prefix
-
-    @property
-    def substeps(self) -> int:
-        return self.bundle
-
-    def model(self) -> TemporalStencilModel:
-        return nnx.merge(self.graphdef, self.params)
-
-    def with_params(self, params) -> "TSMSolver":
-        return dataclasses.replace(self, params=params)
-
-    def init(self, frames: jax.Array) -> TSMState:
-        """Encode the prefix ``(K, 2, n, n)``; the rollout starts from its last frame."""
-        k = self.encoder.prefix
-        if frames.shape != (k, 2, self.size, self.size):
-            raise ValueError(f"TSM prefix has shape {frames.shape}: expected ({k}, 2, {self.size}, "
-                             f"{self.size}) (the last {k} frames, oldest first)")
-        return TSMState(frames[-1], self.encoder.encode(frames))
-
-    def bundle_step(self, state: TSMState) -> Tuple[TSMState, jax.Array]:
-        """One network call, then ``bundle`` steps; returns the state and ``(B, 2, n, n)`` velocities."""
-        coefficients = self.model()(self.encoder.features(state.memory))
-        uv, memory, velocities = state.velocity, state.memory, []
-        for weights in coefficients:
-            convect = learned_convection(weights, limiter=self.limiter)
-            uv = dns.finite_volume_step(self.flow, self.size, self.dt_model, convect=convect)(uv)
-            memory = self.encoder.update(memory, uv)
-            velocities.append(uv)
-        return TSMState(uv, memory), jnp.stack(velocities)
-
-    def step(self, state: TSMState) -> TSMState:
-        return self.bundle_step(state)[0]
-
-    def velocity(self, state: TSMState) -> jax.Array:
-        return state.velocity
-
-
-jax.tree_util.register_dataclass(
-    TSMSolver, data_fields=["params"],
-    meta_fields=["flow", "size", "graphdef", "encoder", "bundle", "dt_model", "limiter", "name"])
-
-
-__all__ = ["HiPPOEncoder", "FrameStackEncoder", "make_encoder", "feature_rms", "TemporalStencilModel",
-           "TSMState", "TSMSolver"]
+__all__ = ["HiPPOEncoder", "FrameStackEncoder", "make_encoder", "feature_rms",
+           "TemporalStencilModel"]

@@ -1,4 +1,4 @@
-"""A periodic convolution tower (Flax NNX).
+r"""Periodic convolution towers (Flax NNX): :class:`ConvTower` and :class:`DecomposedTower`.
 
 The network of learned interpolation (published: 6 hidden layers of 256
 channels, 3×3 kernels, ReLU, inputs scaled by 0.1, one 3×3 output layer):
@@ -14,6 +14,31 @@ the input's spatial shape.
 
 Layout: channels last, ``(..., N_1, N_2, C)`` (any number of leading batch
 axes; the last three axes are the two periodic grid axes and the channels).
+
+Decomposed tower
+----------------
+:class:`DecomposedTower` runs the same tower on the s² interleaved sub-fields
+at N/s (NeuralStagger-style decomposition, Huang et al., ICML 2023).
+Same call signature as :class:`~neuralpde.models.tower.ConvTower` —
+``(..., N, N, in_channels) -> (..., N, N, out_channels)`` — but computed on
+the coarse grid:
+
+    x ─► space-to-depth by s: (..., N/s, N/s, s²·in) ─► ConvTower(s²·in → s²·out)
+      ─► depth-to-space: (..., N, N, out)
+
+(:func:`neuralpde.physics.decompose.space_to_depth`: channel
+``(a·s + b)·C + c`` holds ``x[..., a::s, b::s, c]``).  The s² sub-networks
+that produce the coefficients of the s² sub-fields share every hidden layer
+and differ only in their output channels; every sub-network sees all
+sub-fields (no information is dropped, the rearrangement is exact).
+
+Cost at equal hidden width: the hidden layers run on (N/s)² instead of N²
+cells, so the FLOPs of a deep tower drop by ≈ s²; the first and last layers
+have s² times more in/out channels, which matters only for shallow towers.
+The receptive field of a k×k layer grows from k to k·s fine cells.  What is
+lost: translation equivariance by one fine cell (the output at fine cell
+(i, j) depends on i mod s, j mod s) — the tower is equivariant only to
+shifts by s cells.
 """
 
 from __future__ import annotations
@@ -21,6 +46,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from neuralpde.config import ConfigError
+from neuralpde.physics.decompose import depth_to_space, space_to_depth
 
 
 def periodic_pad(x: jax.Array, width: int) -> jax.Array:
@@ -80,16 +108,50 @@ class ConvTower(nnx.Module):
         return h.reshape(lead + h.shape[-3:])
 
 
+class DecomposedTower(nnx.Module):
+    """``ConvTower`` on the space-to-depth field: ``(..., N, N, C_in) -> (..., N, N, C_out)``.
+
+    N must be divisible by ``s``.
+
+    Args:
+      in_channels, out_channels, hidden, depth, kernel, input_scale, rngs: as
+        :class:`ConvTower` (the coarse tower has ``s²·in_channels`` inputs and
+        ``s²·out_channels`` outputs, ``hidden`` channels per hidden layer).
+      s: decomposition factor per axis (>= 1; 1 is a plain ``ConvTower``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 256, depth: int = 6,
+                 kernel: int = 3, input_scale: float = 0.1, *, s: int = 2, rngs: nnx.Rngs):
+        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+            raise ConfigError(f"invalid s={s!r}: accepted an integer >= 1")
+        for label, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"invalid {label} {value!r}: accepted an integer >= 1")
+        self.s = s
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.tower = ConvTower(s * s * in_channels, s * s * out_channels, hidden=hidden,
+                               depth=depth, kernel=kernel, input_scale=input_scale, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if x.ndim < 3 or x.shape[-1] != self.in_channels:
+            raise ValueError(f"tower input has shape {x.shape}: expected (..., N1, N2, "
+                             f"{self.in_channels})")
+        for axis in (-3, -2):
+            if x.shape[axis] % self.s:
+                raise ConfigError(f"invalid grid {x.shape[-3:-1]} for s={self.s}: accepted "
+                                  f"grid sizes divisible by {self.s}")
+        return depth_to_space(self.tower(space_to_depth(x, self.s)), self.s)
+
+
 def make_tower(in_channels: int, out_channels: int, *, decompose: int = 1, **kwargs) -> nnx.Module:
     """A :class:`ConvTower`, or for ``decompose = s > 1`` the same tower run on the s²
-    interleaved sub-fields at N/s (:class:`~neuralpde.models.decomposed_tower.DecomposedTower`)."""
+    interleaved sub-fields at N/s (:class:`DecomposedTower`)."""
     if not isinstance(decompose, int) or decompose < 1:
         raise ValueError(f"invalid decompose={decompose!r}: accepted an integer >= 1")
     if decompose == 1:
         return ConvTower(in_channels, out_channels, **kwargs)
-    from neuralpde.models.decomposed_tower import DecomposedTower
-
     return DecomposedTower(in_channels, out_channels, s=decompose, **kwargs)
 
 
-__all__ = ["ConvTower", "periodic_pad", "make_tower"]
+__all__ = ["ConvTower", "DecomposedTower", "periodic_pad", "make_tower"]

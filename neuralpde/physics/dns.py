@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from neuralpde.config import ConfigError
 from neuralpde.physics.flows import DecayingTurbulence, FlowSpec, KolmogorovFlow
-from neuralpde.physics.jaxcfd import cfd, spectral
+from neuralpde.physics.jaxcfd import JAX_CFD_VERSION, cfd, spectral  # noqa: F401 (version re-exported)
 
 Array = jax.Array
 Stepper = Callable[[Array], Array]

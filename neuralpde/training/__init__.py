@@ -1,1 +1,15 @@
-"""The training stack shared by every learned model: windows, losses, optimiser, checkpoints, loop."""
+"""Training learned solvers: one loop for every kind, its losses, configs, run folders.
+
+* :mod:`~neuralpde.training.config` — :class:`LoopConfig` and the per-kind
+  configs (:class:`TrainConfig`: LI/TSM; :class:`StaggerTrainConfig`), presets.
+* :mod:`~neuralpde.training.loop` — :func:`train` / :func:`fit`: the loop.
+* :mod:`~neuralpde.training.task` — what a kind hands to the loop.
+* :mod:`~neuralpde.training.windowed` — LI/TSM: store windows, unrolled loss.
+* :mod:`~neuralpde.training.staggered` — staggered sub-solvers: state pool,
+  physics-constrained loss.
+* :mod:`~neuralpde.training.losses` — the window loss and the physics residuals.
+* :mod:`~neuralpde.training.windows`, :mod:`~neuralpde.training.optim`,
+  :mod:`~neuralpde.training.checkpoint` — data windows, optimiser, checkpoints.
+* :mod:`~neuralpde.training.runs` — run folders: ``run.json``, metrics,
+  loading any run's trained solver.
+"""

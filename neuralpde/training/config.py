@@ -1,24 +1,40 @@
-"""Training configs: the model, the unroll, the optimiser, checkpoints, validation.
+"""Training configs: one base for the loop, one config per learned kind, and their presets.
 
-Presets:
+:class:`LoopConfig` holds what the one training loop
+(:mod:`neuralpde.training.loop`) reads for every kind: the optimiser
+(global-norm clipping → Adam/AdamW, warm-up + cosine learning rate), the
+budget, checkpoints, validation and logging.  Its defaults are the published
+protocol of learned interpolation and TSM (Kochkov et al., PNAS 2021; Sun,
+Yang & Yoo, ICML 2023): batch 64, Adam(β2 = 0.98, ε = 1e-8) with decoupled
+weight decay 1e-4, global-norm clipping 0.25, peak learning rate 1e-3 with
+5 % linear warm-up and cosine decay, float32.
 
-* ``paper`` — the published protocol (reference/protocol.md §3): 6 × 256 tower,
-  3×3 kernels, order-1 stencils with the van Leer limiter; 32 encode frames
-  (LI uses only the last), 32 unrolled steps, batch 64, Adam(β2 = 0.98,
-  ε = 1e-8) with decoupled weight decay 1e-4, global-norm clipping 0.25, peak
-  learning rate 1e-3 with 5 % linear warm-up and cosine decay, float32.
+* :class:`TrainConfig` — LI and TSM (:class:`~neuralpde.models.config.ModelConfig`),
+  trained on windows of a train store through ``unroll`` solver steps
+  (published 32 encode frames, 32 unrolled steps).
+* :class:`StaggerTrainConfig` — the staggered sub-solvers
+  (:class:`~neuralpde.models.config.StaggerModelConfig`), trained with the
+  physics-constrained loss on a state pool, or supervised from a store.
+
+Presets (:func:`get_train_preset`):
+
+* ``paper`` — the published protocol: 6 × 256 tower, 3×3 kernels, order-1
+  stencils with the van Leer limiter; 32 unrolled steps, batch 64.
 * ``mini`` — the same recipe sized for a 2-core CPU: a 4 × 32 tower, 8 unrolled
-  steps, batch 8, 1,000 steps; TSM-HiPPO memories LegT of order 8 over the last
-  16 frames (not the published LagT of order 256: at this size LagT N = 32
-  lasted ~1.1 time units less, measured in docs/tsm.md).
-
+  steps, batch 8, 1,000 steps; TSM-HiPPO memories LegT of order 8 over the
+  last 16 frames (not the published LagT of order 256: at this size LagT
+  N = 32 lasted ~1.1 time units less, measured in docs/tsm.md).
 * ``quickstart`` — the demonstration budget of ``neuralpde quickstart``: a
-  3 × 16 tower, 120 updates of batch 4, 4 unrolled steps, the ``mini`` memory (a
-  demonstration, not a converged model).
+  3 × 16 tower, 120 updates of batch 4, 4 unrolled steps, the ``mini`` memory.
 
-Every preset serves every model kind (``--model li | tsm-hippo | tsm-cnn``), so
-LI and TSM are compared at equal training budgets; the TSM fields (prefix 32,
-bundle 4, the memory) are ignored by LI.
+Every LI/TSM preset serves every model kind (``--model li | tsm-hippo |
+tsm-cnn``), so LI and TSM are compared at equal training budgets; the TSM
+fields are ignored by LI.  The staggered sub-solvers have no published recipe:
+:data:`STAGGER_TRAIN_PRESETS` holds the CPU-sized one (``mini``; docs/stagger.md).
+
+Overrides by field name, nested model fields included:
+:func:`neuralpde.config.with_overrides`; JSON round trip:
+:func:`neuralpde.config.to_dict` / :func:`train_config_from_dict`.
 """
 
 from __future__ import annotations
@@ -26,132 +42,37 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from neuralpde.config import (ConfigError, fields_from_dict, require, require_positive,
+from neuralpde.config import (ConfigError, from_dict, require, require_positive,
                               require_positive_int, to_dict)
+from neuralpde.models.config import ModelConfig, StaggerModelConfig
+from neuralpde.physics.operators import CONVECTIONS
 
-MODEL_KINDS = ("li", "tsm-hippo", "tsm-cnn")
-HIPPO_MEASURES = ("lagt", "legt", "legs")
-FEATURE_NORMS = ("none", "rms")
 OPTIMIZERS = ("adamw", "adam")
 LOSSES = ("mse", "relative_mse")
+STAGGER_LOSSES = ("physics", "supervised", "both")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """The learned-stencil model: LI or TSM.
+class LoopConfig:
+    """What the training loop reads for every learned kind.
 
     Args:
-      architecture: ``'li'`` (learned interpolation; input = the current velocity),
-        ``'tsm-hippo'`` (temporal stencil modeling, HiPPO memories of the
-        history) or ``'tsm-cnn'`` (the last ``prefix`` frames as channels).
-      order: polynomial order every stencil reproduces exactly (published 1).
-      hidden, depth, kernel: the periodic conv tower (published 256, 6, 3).
-      input_scale: inputs are multiplied by this (published 0.1).
-      limiter: van Leer TVD limiter on the advected quantity (published on).
-      prefix: TSM only: frames encoded before the rollout (K, published 32).
-      bundle: TSM only: steps per network call (B, published 4).
-      hippo_measure: ``tsm-hippo`` only: ``'lagt'`` (published), ``'legt'``, ``'legs'``.
-      hippo_order: ``tsm-hippo`` only: memory order N per cell and component
-        (published 256).
-      hippo_theta: ``tsm-hippo`` with ``legt``: window in frames (0: ``prefix``).
-      feature_norm: TSM only: ``'none'`` (features enter the tower times
-        ``input_scale``) or ``'rms'`` (each feature channel is first divided
-        by its root mean square over training prefixes, computed when
-        training starts and saved in ``run.json``).
-      decompose: run the tower on the s² interleaved sub-fields at N/s
-        (NeuralStagger-style decomposition, docs/stagger.md; 1 = off).
-    """
-
-    architecture: str = "li"
-    order: int = 1
-    hidden: int = 256
-    depth: int = 6
-    kernel: int = 3
-    input_scale: float = 0.1
-    limiter: bool = True
-    prefix: int = 32
-    bundle: int = 4
-    hippo_measure: str = "lagt"
-    hippo_order: int = 256
-    hippo_theta: float = 0.0
-    decompose: int = 1
-    feature_norm: str = "none"
-
-    @property
-    def temporal(self) -> bool:
-        return self.architecture.startswith("tsm")
-
-    def __post_init__(self):
-        require(self.architecture in MODEL_KINDS, "model architecture", self.architecture,
-                f"one of {list(MODEL_KINDS)}")
-        require(isinstance(self.order, int) and 0 <= self.order <= 3, "order", self.order, "0..3")
-        require_positive_int("hidden", self.hidden)
-        require_positive_int("depth", self.depth)
-        require(isinstance(self.kernel, int) and self.kernel % 2 == 1, "kernel", self.kernel,
-                "an odd integer >= 1")
-        require_positive("input_scale", self.input_scale)
-        require_positive_int("prefix", self.prefix)
-        require_positive_int("bundle", self.bundle)
-        require(self.hippo_measure in HIPPO_MEASURES, "hippo_measure", self.hippo_measure,
-                f"one of {list(HIPPO_MEASURES)}")
-        require_positive_int("hippo_order", self.hippo_order)
-        require(self.hippo_theta >= 0, "hippo_theta", self.hippo_theta, "a number >= 0")
-        require_positive_int("decompose", self.decompose)
-        require(self.feature_norm in FEATURE_NORMS, "feature_norm", self.feature_norm,
-                f"one of {list(FEATURE_NORMS)}")
-
-
-def check_optimiser_fields(config) -> None:
-    """Validate the fields every training config shares (this one's and the stagger one's).
-
-    ``batch_size``, ``steps``, ``optimizer``, ``peak_lr``, ``warmup_fraction``,
-    ``b1``, ``b2``, ``eps``, ``weight_decay``, ``clip_norm`` (read by
-    :func:`neuralpde.training.optim.make_optimizer`) and the run bookkeeping
-    ``checkpoint_every``, ``keep_last``, ``log_every``, ``seed``.
-    """
-    require_positive_int("batch_size", config.batch_size)
-    require_positive_int("steps", config.steps)
-    require(config.optimizer in OPTIMIZERS, "optimizer", config.optimizer,
-            f"one of {list(OPTIMIZERS)}")
-    require_positive("peak_lr", config.peak_lr)
-    require(0 <= config.warmup_fraction < 1, "warmup_fraction", config.warmup_fraction, "[0, 1)")
-    require(0 <= config.b1 < 1, "b1", config.b1, "[0, 1)")
-    require(0 < config.b2 < 1, "b2", config.b2, "(0, 1)")
-    require_positive("eps", config.eps)
-    require(config.weight_decay >= 0, "weight_decay", config.weight_decay, ">= 0")
-    require_positive("clip_norm", config.clip_norm)
-    require_positive_int("checkpoint_every", config.checkpoint_every)
-    require_positive_int("keep_last", config.keep_last)
-    require_positive_int("log_every", config.log_every)
-    require(isinstance(config.seed, int) and config.seed >= 0, "seed", config.seed,
-            "an integer >= 0")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (besides the data).
-
-    Args:
-      model: the model config.
-      unroll: solver steps unrolled per window, with gradients through them (M).
-      batch_size: windows per update (split over all local devices).
+      batch_size: windows (or pool states) per update, split over all local devices.
       steps: optimiser updates.
       optimizer: ``'adamw'`` (decoupled weight decay) or ``'adam'``.
       peak_lr, warmup_fraction: linear warm-up to ``peak_lr``, then cosine decay to 0.
       b1, b2, eps, weight_decay, clip_norm: Adam and global-norm clipping.
-      loss: ``'mse'`` (mean squared u, v error over the unrolled steps) or
-        ``'relative_mse'`` (divided by the mean square of the target).
       checkpoint_every: save every K steps (and at the end).
       keep_last: checkpoints kept besides the best one.
-      validate_every: validation every K steps (0: only at the end).
-      validation_samples: test trajectories used for validation.
-      validation_horizon: time units rolled out for validation.
-      log_every: metrics line every K steps.
-      seed: initial weights and the order of the windows.
+      validate_every: validation every K steps (0: only at the end); only
+        when the run has a validation store.
+      validation_samples: validation trajectories rolled out.
+      validation_horizon: time units rolled out for validation (at most the
+        validation store's span).
+      log_every: metrics line every K steps (and after the first and last step).
+      seed: initial weights and the order of the training data.
     """
 
-    model: ModelConfig = ModelConfig()
-    unroll: int = 32
     batch_size: int = 64
     steps: int = 50_000
     optimizer: str = "adamw"
@@ -162,7 +83,6 @@ class TrainConfig:
     eps: float = 1e-8
     weight_decay: float = 1e-4
     clip_norm: float = 0.25
-    loss: str = "mse"
     checkpoint_every: int = 1000
     keep_last: int = 3
     validate_every: int = 1000
@@ -172,26 +92,138 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        require_positive_int("unroll", self.unroll)
-        require(self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}")
-        check_optimiser_fields(self)
+        require_positive_int("batch_size", self.batch_size)
+        require_positive_int("steps", self.steps)
+        require(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
+                f"one of {list(OPTIMIZERS)}")
+        require_positive("peak_lr", self.peak_lr)
+        require(0 <= self.warmup_fraction < 1, "warmup_fraction", self.warmup_fraction, "[0, 1)")
+        require(0 <= self.b1 < 1, "b1", self.b1, "[0, 1)")
+        require(0 < self.b2 < 1, "b2", self.b2, "(0, 1)")
+        require_positive("eps", self.eps)
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
+        require_positive("clip_norm", self.clip_norm)
+        require_positive_int("checkpoint_every", self.checkpoint_every)
+        require_positive_int("keep_last", self.keep_last)
         require(isinstance(self.validate_every, int) and self.validate_every >= 0,
                 "validate_every", self.validate_every, "an integer >= 0")
         require_positive_int("validation_samples", self.validation_samples)
         require_positive("validation_horizon", self.validation_horizon)
-        if self.model.temporal:
-            require(self.unroll % self.model.bundle == 0, "unroll", self.unroll,
-                    f"a multiple of the TSM bundle {self.model.bundle}")
+        require_positive_int("log_every", self.log_every)
+        require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
+                "seed", self.seed, "an integer >= 0")
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), sort_keys=True)
 
 
-def train_config_from_dict(data: dict) -> TrainConfig:
-    kwargs = fields_from_dict(TrainConfig, data)
-    if "model" in kwargs:
-        kwargs["model"] = ModelConfig(**fields_from_dict(ModelConfig, kwargs["model"]))
-    return TrainConfig(**kwargs)
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(LoopConfig):
+    """A training run of learned interpolation or TSM (the loop fields: :class:`LoopConfig`).
+
+    Args:
+      model: the model config.
+      unroll: solver steps unrolled per window, with gradients through them (M;
+        TSM: a multiple of the bundle).
+      loss: ``'mse'`` (mean squared u, v error over the unrolled steps) or
+        ``'relative_mse'`` (divided by the mean square of the target).
+    """
+
+    model: ModelConfig = ModelConfig()
+    unroll: int = 32
+    loss: str = "mse"
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive_int("unroll", self.unroll)
+        require(self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}")
+        if self.model.temporal:
+            require(self.unroll % self.model.bundle == 0, "unroll", self.unroll,
+                    f"a multiple of the TSM bundle {self.model.bundle}")
+
+    @property
+    def kind(self) -> str:
+        """The run kind: the model architecture (``li``, ``tsm-hippo``, ``tsm-cnn``)."""
+        return self.model.architecture
+
+
+@dataclasses.dataclass(frozen=True)
+class StaggerTrainConfig(LoopConfig):
+    """A training run of the staggered sub-solvers (the loop fields: :class:`LoopConfig`).
+
+    Args:
+      model: the model config.
+      size: the fine grid N (0: the preset's model grid; with a store, the
+        store's grid).
+      loss: ``'physics'`` (the physics-constrained loss on a state pool, no
+        simulation data), ``'supervised'`` (mean squared error against the
+        s_T next frames of a train store) or ``'both'`` (store windows, both
+        terms, the physics term weighted by ``physics_weight``).
+      convection: convective operator of the residual (``'van_leer'`` = the
+        DNS's; ``'central'``).
+      div_weight: λ of the divergence term.
+      physics_weight: weight of the physics term when ``loss='both'``.
+      pool_size: states in the pool.
+      warmup_time: pool seeds are random initial conditions advanced by the
+        coarse DNS on the fine grid for a uniformly random time in
+        [0, warmup_time] (0: the raw random fields, no simulation at all).
+      reset_probability: per update, the chance that a batch slot of the pool
+        is re-seeded (from the seeds) instead of taking the model's output.
+      max_speed: a pool state faster than this (or non-finite) is re-seeded.
+    """
+
+    model: StaggerModelConfig = StaggerModelConfig()
+    size: int = 0
+    loss: str = "physics"
+    convection: str = "van_leer"
+    div_weight: float = 1.0
+    physics_weight: float = 1e-3
+    pool_size: int = 64
+    warmup_time: float = 2.0
+    reset_probability: float = 0.05
+    max_speed: float = 20.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(isinstance(self.size, int) and self.size >= 0, "size", self.size,
+                "an integer >= 0 (0: the preset's model grid)")
+        if self.size:
+            require(self.size % self.model.s == 0, "size", self.size,
+                    f"a multiple of s={self.model.s}")
+        require(self.loss in STAGGER_LOSSES, "loss", self.loss, f"one of {list(STAGGER_LOSSES)}")
+        require(self.convection in CONVECTIONS, "convection", self.convection,
+                f"one of {list(CONVECTIONS)}")
+        require(self.div_weight >= 0, "div_weight", self.div_weight, "a number >= 0")
+        require_positive("physics_weight", self.physics_weight)
+        require_positive_int("pool_size", self.pool_size)
+        require(isinstance(self.warmup_time, (int, float)) and self.warmup_time >= 0,
+                "warmup_time", self.warmup_time, "a number >= 0")
+        require(0 <= self.reset_probability <= 1, "reset_probability", self.reset_probability,
+                "a number in [0, 1]")
+        require_positive("max_speed", self.max_speed)
+        require(self.batch_size <= self.pool_size or self.loss != "physics", "batch_size",
+                self.batch_size, f"at most pool_size={self.pool_size}")
+
+    @property
+    def kind(self) -> str:
+        """The run kind: ``'stagger'``."""
+        return "stagger"
+
+
+#: The config classes of the run kinds, by the ``kind`` tag :func:`neuralpde.config.to_dict` writes.
+CONFIG_CLASSES = {cls.__name__: cls for cls in (TrainConfig, StaggerTrainConfig)}
+
+
+def train_config_from_dict(data: dict):
+    """A :class:`TrainConfig` or :class:`StaggerTrainConfig` from its dict (by its ``kind`` tag).
+
+    A dict without a tag is read as a :class:`TrainConfig`; fields added since
+    it was written take their defaults.
+    """
+    kind = data.get("kind", "TrainConfig") if isinstance(data, dict) else None
+    if kind not in CONFIG_CLASSES:
+        raise ConfigError(f"unknown training config kind {kind!r}: accepted {sorted(CONFIG_CLASSES)}")
+    return from_dict(CONFIG_CLASSES[kind], data)
 
 
 TRAIN_PRESETS = {
@@ -207,20 +239,30 @@ TRAIN_PRESETS = {
         checkpoint_every=100, validate_every=250, validation_samples=2, validation_horizon=8.0),
 }
 
+STAGGER_TRAIN_PRESETS = {
+    "mini": StaggerTrainConfig(
+        batch_size=8, steps=1000, optimizer="adam", clip_norm=1.0, checkpoint_every=250,
+        keep_last=2, validate_every=250, validation_samples=2, validation_horizon=4.0,
+        log_every=25),
+}
 
-def get_train_preset(name: str) -> TrainConfig:
-    if name not in TRAIN_PRESETS:
-        raise ConfigError(f"unknown training preset {name!r}: accepted {sorted(TRAIN_PRESETS)}")
-    return TRAIN_PRESETS[name]
+
+def get_train_preset(name: str, kind: str = "li"):
+    """The training preset ``name`` for a run kind (``li``/``tsm-*``: :data:`TRAIN_PRESETS`,
+    ``stagger``: :data:`STAGGER_TRAIN_PRESETS`); :class:`ConfigError` for an unknown one."""
+    presets = STAGGER_TRAIN_PRESETS if kind == "stagger" else TRAIN_PRESETS
+    if name not in presets:
+        raise ConfigError(f"unknown training preset {name!r} for {kind}: accepted "
+                          f"{sorted(presets)}")
+    config = presets[name]
+    if kind != "stagger":
+        require(kind in ("li", "tsm-hippo", "tsm-cnn"), "model", kind,
+                "one of ['li', 'tsm-hippo', 'tsm-cnn', 'stagger']")
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                       architecture=kind))
+    return config
 
 
-def with_training_overrides(config: TrainConfig, **fields) -> TrainConfig:
-    """Replace training fields and model fields (``hidden``, ``depth``, ...); None is ignored."""
-    fields = {k: v for k, v in fields.items() if v is not None}
-    model_names = {f.name for f in dataclasses.fields(ModelConfig)}
-    model_fields = {k: v for k, v in fields.items() if k in model_names}
-    train_fields = {k: v for k, v in fields.items() if k not in model_names}
-    fields_from_dict(TrainConfig, train_fields)  # rejects unknown names
-    if model_fields:
-        train_fields["model"] = dataclasses.replace(config.model, **model_fields)
-    return dataclasses.replace(config, **train_fields)
+__all__ = ["OPTIMIZERS", "LOSSES", "STAGGER_LOSSES", "LoopConfig", "TrainConfig",
+           "StaggerTrainConfig", "CONFIG_CLASSES", "train_config_from_dict", "TRAIN_PRESETS",
+           "STAGGER_TRAIN_PRESETS", "get_train_preset"]

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import optax
 
-from neuralpde.training.config import TrainConfig
+from neuralpde.training.config import LoopConfig
 
 
-def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
+def learning_rate_schedule(config: LoopConfig) -> optax.Schedule:
     warmup = int(round(config.warmup_fraction * config.steps))
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0, peak_value=config.peak_lr, warmup_steps=warmup,
         decay_steps=config.steps, end_value=0.0)
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(config: LoopConfig) -> optax.GradientTransformation:
     schedule = learning_rate_schedule(config)
     if config.optimizer == "adamw":
         adam = optax.adamw(schedule, b1=config.b1, b2=config.b2, eps=config.eps,

@@ -14,7 +14,7 @@ For each sample batch of a split:
    ``time_chunk`` block at a time.
 
 The batch is ``vmap``-ed and sharded over all local devices.  After every
-block, the fine state is saved in the store's :class:`~neuralpde.store.ResumeLog`,
+block, the fine state is saved in the store's :class:`~neuralpde.store.schema.ResumeLog`,
 so a killed run restarts from the last block; since every block runs the same
 compiled function on the same input, the resumed store equals an
 uninterrupted one bit for bit (on the same machine).
@@ -37,11 +37,10 @@ from neuralpde import __version__
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.physics import dns
 from neuralpde.physics.flows import flow_name
-from neuralpde.physics.jaxcfd import JAX_CFD_VERSION
-from neuralpde.presets import Preset
 from neuralpde.progress import progress_bar
 from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
-from neuralpde import store
+from neuralpde.store import schema as store
+from neuralpde.store.presets import Preset
 
 SOLVER_DESCRIPTION = ("jax-cfd 0.2.1 finite volume on a staggered grid: van Leer advection, "
                       "forward Euler, fast-diagonalisation pressure projection")
@@ -126,7 +125,7 @@ def store_attrs(preset: Preset, split: str, plan: SplitPlan) -> dict:
         "solver": SOLVER_DESCRIPTION,
         "neuralpde_version": __version__,
         "jax_version": jax.__version__,
-        "jax_cfd_version": JAX_CFD_VERSION,
+        "jax_cfd_version": dns.JAX_CFD_VERSION,
     }
 
 
@@ -225,7 +224,7 @@ def generate_split(
       stop_after_blocks: stop (as if killed) after this many written blocks;
         for tests of the resume logic.
 
-    Returns the store path.  Raises :class:`~neuralpde.store.StoreError` when a
+    Returns the store path.  Raises :class:`~neuralpde.store.schema.StoreError` when a
     store exists at ``path`` that was generated with a different config.
     """
     path = Path(path)

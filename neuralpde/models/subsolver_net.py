@@ -13,14 +13,14 @@ increment of the current sub-field,
 
 so the network predicts :math:`\mathbf g` in units of an acceleration
 (about :math:`\mathcal P\mathbf F`), whatever the lead time.  The fine frames
-are rebuilt by interleaving (:func:`~neuralpde.stagger.decompose.merge_space`);
+are rebuilt by interleaving (:func:`~neuralpde.physics.decompose.merge_space`);
 the s_T temporal sub-tasks fill the s_T interleaved time levels between two
 calls, so one call advances :math:`s_T` fine steps.
 
 Inputs (channels last, on the coarse :math:`M = N/s` grid):
 
 * ``view='all'``: the relative view of the current frame
-  (:func:`~neuralpde.stagger.decompose.relative_view`), 2·s² channels — the
+  (:func:`~neuralpde.physics.decompose.relative_view`), 2·s² channels — the
   whole fine field, own sub-field first;
 * ``view='own'``: the own sub-field only, 2 channels;
 * ``forcing_input``: the static forcing :math:`\mathbf f(\mathbf 0)` seen the
@@ -35,7 +35,7 @@ Weights:
 * ``'separate'`` — S towers with stacked weights ``(S, k, k, C_in, C_out)``,
   applied with ``vmap`` over the tower axis (XLA turns it into grouped
   convolutions): still one call;
-* ``'joint'`` — one :class:`~neuralpde.models.decomposed_tower.DecomposedTower`
+* ``'joint'`` — one :class:`~neuralpde.models.tower.DecomposedTower`
   whose s²·2·s_T output channels are all sub-tasks at once (shared hidden
   layers, separate output channels), on the absolute space-to-depth field.
 
@@ -54,10 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from neuralpde.models.decomposed_tower import DecomposedTower
-from neuralpde.models.tower import periodic_pad
-from neuralpde.stagger import decompose
-from neuralpde.stagger.config import StaggerModelConfig
+from neuralpde.models.config import StaggerModelConfig
+from neuralpde.models.tower import DecomposedTower, periodic_pad
+from neuralpde.physics import decompose
 
 Array = jax.Array
 
@@ -228,7 +227,7 @@ class SubSolverNet(nnx.Module):
         """Sub-solver ``(a, b, k)`` alone: its view -> ``g`` on its sub-field ``(2, M, M)``.
 
         For ``weights='joint'`` ``view`` is the absolute stack ``(s², 2, M, M)``
-        (layout of :func:`~neuralpde.stagger.decompose.split_space`) and the
+        (layout of :func:`~neuralpde.physics.decompose.split_space`) and the
         whole coarse tower runs (it is one network).
         """
         c = self.config

@@ -1,7 +1,19 @@
-"""WENO5 convection and SSP-RK3 stepping for jax-cfd's staggered Navier--Stokes.
+"""Convection from face values for jax-cfd's staggered Navier--Stokes step.
 
-The classical WENO baselines are the reference finite-volume step
-(``cfd.equations.semi_implicit_navier_stokes``) with two substitutions:
+Every coarse solver of the package is the reference finite-volume step
+(``cfd.equations.semi_implicit_navier_stokes``) with another convective term
+``-div(v c)`` built from *face values*: the advecting velocity and the
+advected quantity ``c`` interpolated to the faces of ``c``'s control volume.
+This module holds the two families:
+
+* :func:`face_value_convection` — the generic half of learned
+  interpolation/TSM: the convection from any face-value rule ``interpolate(role,
+  values, from_offset, to_offset)`` (the learned stencils of
+  :mod:`neuralpde.solvers.learned`), with jax-cfd's van Leer TVD limiter on
+  the advected quantity.
+* :func:`weno_convection` — the WENO5-JS/Z baselines, with :func:`ssp_rk3`.
+
+WENO baselines in detail.  The reference step with two substitutions:
 
 1. **Convection.**  :func:`weno_convection` returns a jax-cfd ``ConvectFn``
    (``convect(v) -> tuple of GridArray``) built like jax-cfd's
@@ -55,6 +67,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Tuple
 
 import jax
+import jax.numpy as jnp
 
 from neuralpde.numerics.weno import WENO_SCHEMES, _check_params, _check_scheme, weno5_upwind
 from neuralpde.physics.jaxcfd import cfd
@@ -69,6 +82,64 @@ SSP_RK3_TABLEAU = cfd.time_stepping.ButcherTableau(
 
 #: Accepted names of the ``time_stepper`` argument of :func:`make_weno_step`.
 TIME_STEPPERS = ("ssp_rk3", "forward_euler")
+
+
+#: Roles of a face value: the velocity normal to the face, and the quantity it carries.
+FACE_ROLES = ("advecting", "advected")
+
+#: ``interpolate(role, values (N, N), from_offset, to_offset) -> values at to_offset (N, N)``.
+FaceInterpolator = Callable[[str, jax.Array, Tuple[float, float], Tuple[float, float]], jax.Array]
+
+
+def face_value_convection(
+    make_interpolator: Callable[[jax.Array], FaceInterpolator],
+    limiter: bool = True,
+) -> Callable[[GridVariableVector], Tuple[GridArray, ...]]:
+    r"""A jax-cfd ``ConvectFn`` ``-div(u ⊗ c)`` whose face values come from a rule.
+
+    Args:
+      make_interpolator: called once per convection with the velocity ``uv``
+        ``(2, N, N)`` the ``ConvectFn`` receives (the current state under
+        forward Euler, every stage's under Runge--Kutta); returns
+        ``interpolate(role, values, from_offset, to_offset)``, which moves a
+        field ``(N, N)`` at ``from_offset`` to ``to_offset`` (MAC offsets in
+        grid steps), for ``role`` in :data:`FACE_ROLES`.
+      limiter: wrap the advected-quantity interpolation in jax-cfd's van Leer
+        TVD limiter, ``c_face = c_up - phi(r) (c_up - c_rule)`` with
+        ``phi(r) = 2r / (1 + r)`` for ``r > 0`` else 0 (Kochkov et al., PNAS
+        2021, keep it on their learned interpolation).  The advecting velocity
+        is never limited.
+
+    Returns:
+      ``convect(v) -> tuple of GridArray``, built with
+      ``cfd.advection.advect_general`` so offsets and boundary conditions are
+      those jax-cfd's step expects.  Periodic boundaries only
+      (``NotImplementedError`` otherwise).
+    """
+
+    def convect(v: GridVariableVector) -> Tuple[GridArray, ...]:
+        if not cfd.boundaries.has_all_periodic_boundary_conditions(*v):
+            raise NotImplementedError("face-value convection supports periodic boundaries only")
+        interpolate = make_interpolator(jnp.stack([u.data for u in v]))
+
+        def interpolation(role: str):
+            def interp(c: GridVariable, offset, v=None, dt=None) -> GridVariable:
+                del v, dt
+                offset = tuple(float(o) for o in offset)
+                if offset == tuple(c.offset):
+                    return c
+                data = interpolate(role, c.data, tuple(float(o) for o in c.offset), offset)
+                return GridVariable(GridArray(data, offset, c.grid), c.bc)
+
+            return interp
+
+        u_interp, c_interp = interpolation("advecting"), interpolation("advected")
+        if limiter:
+            c_interp = cfd.interpolation.apply_tvd_limiter(
+                c_interp, limiter=cfd.interpolation.van_leer_limiter)
+        return tuple(cfd.advection.advect_general(c, v, u_interp, c_interp) for c in v)
+
+    return convect
 
 
 def _check_periodic(*arrays: GridVariable) -> None:
@@ -218,6 +289,9 @@ def make_weno_step(grid, dt: float, viscosity: float, density: float = 1.0,
 
 
 __all__ = [
+    "FACE_ROLES",
+    "FaceInterpolator",
+    "face_value_convection",
     "WENO_SCHEMES",
     "SSP_RK3_TABLEAU",
     "TIME_STEPPERS",

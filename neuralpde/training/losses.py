@@ -1,6 +1,25 @@
-r"""The physics-constrained loss: discrete incompressible Navier–Stokes residual on the fine MAC grid.
+r"""Training losses: the unrolled window loss (LI, TSM) and the physics-constrained loss.
 
-For two consecutive fine frames :math:`\mathbf u^n, \mathbf u^{n+1}` (one
+Window loss (:func:`window_loss`)
+---------------------------------
+Loss of one window (frames :math:`\mathbf u_{-K+1} .. \mathbf u_M` of the
+train store, one model step apart), with :math:`S_\theta` the learned model
+step started from the prefix (LI: K = 1, the state :math:`\mathbf u_0`; TSM:
+the K frames its memory encodes):
+
+.. math::
+
+    L(\theta) = \frac{1}{M}\sum_{m=1}^{M} \overline{(S_\theta^m(\mathbf u_{-K+1..0}) - \mathbf u_m)^2}
+
+(mean over u, v and the grid; ``relative_mse`` divides by
+:math:`\overline{\mathbf u_m^2}`); gradients flow through all M solver steps
+(Kochkov et al., PNAS 2021; Sun, Yang & Yoo, ICML 2023).
+
+Physics-constrained loss (:func:`sequence_loss`)
+------------------------------------------------
+The discrete incompressible Navier–Stokes residual on the fine MAC grid, for
+the staggered sub-solvers (NeuralStagger, Huang et al., ICML 2023, train with
+a residual and no simulation data).  For two consecutive fine frames :math:`\mathbf u^n, \mathbf u^{n+1}` (one
 fine step :math:`\Delta t` apart) the Crank–Nicolson momentum residual is
 
 .. math::
@@ -10,9 +29,7 @@ fine step :math:`\Delta t` apart) the Crank–Nicolson momentum residual is
     \qquad
     \mathbf F(\mathbf u) = -\nabla\cdot(\mathbf u\mathbf u) + \nu\nabla^2\mathbf u + \mathbf f(\mathbf u),
 
-with exactly the DNS's discrete operators (jax-cfd's
-``navier_stokes_explicit_terms``: the same convection, the 5-point staggered
-Laplacian, the flow's forcing :math:`A\sin(k_f y)\hat{\mathbf x} - \mu\mathbf u`).
+with exactly the DNS's discrete operators (:func:`neuralpde.physics.operators.tendency`).
 
 Pressure is **removed by projection**: the Navier–Stokes equations hold with
 some pressure iff :math:`\mathbf R = -\nabla p` for some :math:`p`, i.e. iff the
@@ -66,62 +83,41 @@ import jax.numpy as jnp
 from neuralpde.config import ConfigError
 from neuralpde.physics import dns
 from neuralpde.physics.flows import FlowSpec
-from neuralpde.physics.jaxcfd import cfd
+from neuralpde.physics.operators import project, tendency
+from neuralpde.solvers.base import history_frames, step_with_velocities, substeps
 
 Array = jax.Array
 
-CONVECTIONS = ("van_leer", "central")
 
+def window_loss(solver, window: jax.Array, kind: str = "mse") -> jax.Array:
+    """Mean squared velocity error of ``M`` unrolled model steps against the window's last M frames.
 
-def check_convection(convection: str) -> str:
-    if convection not in CONVECTIONS:
-        raise ConfigError(f"invalid convection={convection!r}: accepted one of {list(CONVECTIONS)}")
-    return convection
-
-
-def _explicit_terms(flow: FlowSpec, size: int, dt: float, convection: str):
-    grid = dns.make_grid(size, flow.domain_size)
-    if check_convection(convection) == "central":
-        def convect(v):
-            return tuple(cfd.advection.advect_linear(u, v) for u in v)
-    else:
-        convect = None  # jax-cfd's default: the DNS's van Leer with limiters
-    with jax.ensure_compile_time_eval():
-        terms = cfd.equations.navier_stokes_explicit_terms(
-            density=flow.density, viscosity=flow.viscosity, dt=dt, grid=grid,
-            convect=convect, forcing=dns.forcing_function(flow, grid))
-    return terms, grid
-
-
-def tendency(uv: Array, flow: FlowSpec, dt: float, convection: str = "van_leer") -> Array:
-    r"""The explicit Navier–Stokes tendency of one field ``(2, N, N)``.
-
-    :math:`\mathbf F(\mathbf u) = -\nabla\cdot(\mathbf u\mathbf u) + \nu\nabla^2\mathbf u
-    + \mathbf f(\mathbf u)` with the DNS's discrete operators.
+    ``window``: ``(K + M, 2, n, n)``, the prefix (``max(history_frames, 1)``
+    frames) and the M targets; a solver that bundles B steps per call is
+    unrolled M / B calls.  ``kind``: ``'mse'`` or ``'relative_mse'``.
     """
-    terms, grid = _explicit_terms(flow, uv.shape[-1], dt, convection)
-    return dns.unwrap_velocity(terms(dns.wrap_velocity(uv, grid)))
+    k = max(history_frames(solver), 1)
+    targets = window[k:]
+    n_calls, remainder = divmod(targets.shape[0], substeps(solver))
+    if remainder:
+        raise ConfigError(f"unroll {targets.shape[0]} is not a multiple of solver "
+                          f"{solver.name!r}'s {substeps(solver)} steps per call")
 
-
-def project(field: Array, domain_size: float = 2 * math.pi) -> Array:
-    r"""Discrete Leray projection :math:`\mathcal P` of a MAC vector field ``(2, N, N)``.
-
-    The DNS's pressure projection (fast diagonalisation).
-    """
-    grid = dns.make_grid(field.shape[-1], domain_size)
-    projected = cfd.pressure.projection(dns.wrap_velocity(field, grid), cfd.pressure.solve_fast_diag)
-    return dns.unwrap_velocity(projected)
-
-
-def static_forcing(flow: FlowSpec, size: int) -> Array:
-    r"""The state-independent forcing :math:`\mathbf f(\mathbf 0)` on the MAC grid (zeros if none)."""
-    grid = dns.make_grid(size, flow.domain_size)
-    forcing = dns.forcing_function(flow, grid)
-    zero = jnp.zeros((2, size, size), jnp.float32)
-    if forcing is None:
-        return zero
-    with jax.ensure_compile_time_eval():
-        return dns.unwrap_velocity(forcing(dns.wrap_velocity(zero, grid))).astype(jnp.float32)
+    state = solver.init(window[:k] if history_frames(solver) else window[0])
+    # Unrolled in Python.  On XLA:CPU the backward pass of a rolled scan over the
+    # conv layers was an order of magnitude slower (one-off profile), and even a
+    # fully unrolled ``lax.scan`` of ONE call (a TSM window of one bundle, the
+    # quickstart preset) is ~10x slower than this loop; with more calls the two are
+    # alike (benchmarks/loss_unroll.py, benchmarks/results/loss_unroll_cpu.txt).
+    predicted = []
+    for _ in range(n_calls):
+        state, velocities = step_with_velocities(solver, state)
+        predicted.append(velocities)
+    predicted = jnp.stack(predicted).reshape(targets.shape)
+    squared = jnp.mean((predicted - targets) ** 2, axis=(1, 2, 3))
+    if kind == "relative_mse":
+        squared = squared / jnp.mean(targets ** 2, axis=(1, 2, 3))
+    return jnp.mean(squared)
 
 
 def cn_residual(uv0: Array, uv1: Array, flow: FlowSpec, dt: float,
@@ -172,6 +168,34 @@ def trajectory_residual(frames: Array, flow: FlowSpec, dt: float,
     return pairs(frames[:-1], frames[1:])
 
 
-__all__ = ["CONVECTIONS", "check_convection", "tendency", "project", "static_forcing",
-           "cn_residual", "projected_residual", "scaled_divergence", "sequence_loss",
+def stagger_batch_loss(solver, config, uv0: Array, targets) -> Tuple[Array, tuple]:
+    """Mean loss of a staggered solver over a batch of start states ``uv0`` ``(B, 2, N, N)``.
+
+    ``config``: a :class:`~neuralpde.training.config.StaggerTrainConfig`
+    (``loss``, ``convection``, ``div_weight``, ``physics_weight``);
+    ``targets``: ``(B, s_T, 2, N, N)`` store frames, or None (physics only).
+    Returns ``(loss, (terms, frames))``: the residual, divergence and
+    supervised terms, and the predicted frames ``(B, s_T, 2, N, N)``.
+    """
+    frames = jax.vmap(solver.frames)(uv0)
+    zero = jnp.float32(0.0)
+    residual = divergence = supervised = zero
+    physics = None
+    if config.loss in ("physics", "both"):
+        physics, aux = jax.vmap(lambda u, f: sequence_loss(
+            u, f, solver.flow, solver.fine_dt, config.convection, config.div_weight))(uv0, frames)
+        residual, divergence = jnp.mean(aux["residual"]), jnp.mean(aux["divergence"])
+    if config.loss in ("supervised", "both"):
+        supervised = jnp.mean((frames - targets) ** 2)
+    if config.loss == "physics":
+        loss = jnp.mean(physics)
+    elif config.loss == "supervised":
+        loss = supervised
+    else:
+        loss = supervised + config.physics_weight * jnp.mean(physics)
+    return loss, ({"residual": residual, "divergence": divergence, "supervised": supervised},
+                  frames)
+
+
+__all__ = ["window_loss", "stagger_batch_loss", "cn_residual", "projected_residual", "scaled_divergence", "sequence_loss",
            "trajectory_residual"]

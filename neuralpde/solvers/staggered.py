@@ -1,4 +1,4 @@
-r"""The staggered sub-solvers as solvers of the one interface (:mod:`neuralpde.solvers`).
+r"""The staggered sub-solvers (NeuralStagger-style, Huang et al., ICML 2023) as solvers.
 
 * :class:`StaggeredSolver` — the fine simulation on N²: one step is one
   batched call of all s²·s_T sub-solvers and advances ``s_T`` fine steps
@@ -6,19 +6,22 @@ r"""The staggered sub-solvers as solvers of the one interface (:mod:`neuralpde.s
 * :class:`CoarseSubSolver` — one sub-solver alone, a simulation on
   (N/s)²: the state is sub-field ``(a, b)`` of the fine field (its points sit
   at the coarse offsets of
-  :func:`~neuralpde.stagger.decompose.velocity_subfield_offsets`, not on the
+  :func:`~neuralpde.physics.decompose.velocity_subfield_offsets`, not on the
   coarse MAC grid).  With ``view='own'`` this is exactly the computation the
   sub-solver does inside the fine simulation; with ``view='all'`` the
   neighbouring sub-fields it has not got are rebuilt from its own by
   band-limited (Fourier) interpolation
-  (:func:`~neuralpde.stagger.decompose.interpolated_view`), so it runs on
+  (:func:`~neuralpde.physics.decompose.interpolated_view`), so it runs on
   information the fine run does not lose.  One step: sub-solver
   ``(a, b, s_T - 1)`` only (the frame ``s_T`` fine steps ahead).  The
-  coarse simulation never projects.
+  coarse simulation never projects.  Its ``reference_view`` is sub-field
+  ``(a, b)`` of a model-grid field, so scoring starts it from that sub-field of
+  the reference initial state and compares it with the same sub-field of every
+  reference frame (point samples at exactly its points), on (N/s)².
 
 Both are pytrees whose only data leaves are the network parameters (as
-:class:`~neuralpde.models.learned_interpolation.LearnedSolver`), so
-:func:`neuralpde.evaluation.rollout.rollout` and ``measure_latency`` run them
+:class:`~neuralpde.solvers.learned.LearnedSolver`), so
+:func:`neuralpde.solvers.rollout.rollout` and ``measure_latency`` run them
 unchanged and one compilation serves every parameter value.
 """
 
@@ -28,21 +31,38 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from neuralpde.config import ConfigError
-from neuralpde.physics import dns
+from neuralpde.models.config import StaggerModelConfig
+from neuralpde.models.subsolver_net import SubSolverNet, predict_frames
+from neuralpde.physics import decompose, dns
 from neuralpde.physics.flows import FlowSpec
-from neuralpde.stagger import decompose
-from neuralpde.stagger.config import StaggerModelConfig
-from neuralpde.stagger.model import SubSolverNet, predict_frames
-from neuralpde.stagger.physics_loss import project, static_forcing
+from neuralpde.physics.operators import project, static_forcing
 
 
 def build_model(config: StaggerModelConfig, seed: int = 0) -> SubSolverNet:
     """A :class:`SubSolverNet` with initial weights from ``seed``."""
     return SubSolverNet(config, rngs=nnx.Rngs(seed))
+
+
+def build_solver(config: StaggerModelConfig, seed: int, flow: FlowSpec, size: int,
+                 fine_dt: float = 0.0, name: str = "") -> "StaggeredSolver":
+    """The :class:`StaggeredSolver` of ``config`` on an ``size``² fine grid, weights from ``seed``."""
+    return StaggeredSolver.from_model(flow, size, build_model(config, seed), fine_dt=fine_dt,
+                                      name=name)
+
+
+def _check_and_default(solver, fine_size: int, label: str) -> None:
+    """The checks and defaults both staggered solvers share (factor, fine step, name)."""
+    decompose.check_factor(fine_size, solver.config.s)
+    if not solver.fine_dt:
+        object.__setattr__(solver, "fine_dt", dns.model_time_step(solver.flow, fine_size))
+    if not solver.fine_dt > 0:
+        raise ConfigError(f"invalid fine_dt={solver.fine_dt!r}: accepted a number > 0")
+    if not solver.name:
+        object.__setattr__(solver, "name", f"stagger-s{solver.config.s}t{solver.config.s_time}-"
+                                           f"{label}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -67,14 +87,7 @@ class StaggeredSolver:
     name: str = ""
 
     def __post_init__(self):
-        decompose.check_factor(self.size, self.config.s)
-        if not self.fine_dt:
-            object.__setattr__(self, "fine_dt", dns.model_time_step(self.flow, self.size))
-        if not self.fine_dt > 0:
-            raise ConfigError(f"invalid fine_dt={self.fine_dt!r}: accepted a number > 0")
-        if not self.name:
-            object.__setattr__(self, "name", f"stagger-s{self.config.s}t{self.config.s_time}-"
-                                              f"{self.size}")
+        _check_and_default(self, self.size, str(self.size))
 
     @classmethod
     def from_model(cls, flow: FlowSpec, size: int, model: SubSolverNet, **kwargs) -> "StaggeredSolver":
@@ -150,16 +163,11 @@ class CoarseSubSolver:
     name: str = ""
 
     def __post_init__(self):
-        decompose.check_factor(self.fine_size, self.config.s)
         for label, value in (("a", self.a), ("b", self.b)):
-            if not isinstance(value, int) or not 0 <= value < self.config.s:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.config.s:
                 raise ConfigError(f"invalid sub-field index {label}={value!r}: accepted "
                                   f"0..{self.config.s - 1}")
-        if not self.fine_dt:
-            object.__setattr__(self, "fine_dt", dns.model_time_step(self.flow, self.fine_size))
-        if not self.name:
-            object.__setattr__(self, "name", f"stagger-s{self.config.s}t{self.config.s_time}-"
-                                              f"sub{self.a}{self.b}-{self.size}")
+        _check_and_default(self, self.fine_size, f"sub{self.a}{self.b}-{self.fine_size // self.config.s}")
 
     @property
     def size(self) -> int:
@@ -175,6 +183,14 @@ class CoarseSubSolver:
 
     def with_params(self, params) -> "CoarseSubSolver":
         return dataclasses.replace(self, params=params)
+
+    @property
+    def view_name(self) -> str:
+        return f"sub-field ({self.a}, {self.b}) of the model grid"
+
+    def reference_view(self, uv: jax.Array) -> jax.Array:
+        """Sub-field ``(a, b)`` of model-grid fields ``(..., 2, N, N)`` -> ``(..., 2, N/s, N/s)``."""
+        return decompose.subfield(uv, self.config.s, self.a, self.b)
 
     def _forcing_view(self):
         c = self.config
@@ -212,9 +228,4 @@ jax.tree_util.register_dataclass(
     meta_fields=["flow", "fine_size", "config", "graphdef", "a", "b", "fine_dt", "name"])
 
 
-def coarse_initial_state(uv: jax.Array, s: int, a: int, b: int) -> jax.Array:
-    """Sub-field ``(a, b)`` of fine states ``(..., 2, N, N)``: a :class:`CoarseSubSolver`'s state."""
-    return decompose.subfield(jnp.asarray(uv), s, a, b)
-
-
-__all__ = ["build_model", "StaggeredSolver", "CoarseSubSolver", "coarse_initial_state"]
+__all__ = ["build_model", "build_solver", "StaggeredSolver", "CoarseSubSolver"]

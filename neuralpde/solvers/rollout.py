@@ -20,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neuralpde.config import ConfigError
 from neuralpde.physics import dns
 from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
-from neuralpde.solvers import Solver, init_input_shape
+from neuralpde.solvers.base import Solver, init_input_shape
 
 NOT_DIVERGED = -1
 
@@ -43,6 +44,22 @@ class Rollout:
     @property
     def diverged_time(self) -> list:
         return [None if s == NOT_DIVERGED else float(s * self.dt) for s in self.diverged_step]
+
+
+def steps_per_frame(solver: Solver, frame_dt: float) -> int:
+    """Solver steps between two stored frames, ``frame_dt / solver.dt``, an integer >= 1.
+
+    Raises :class:`ConfigError` when the solver's step does not divide the
+    frame spacing (e.g. a TSM bundle longer than the spacing, or a
+    staggered ``s_time`` that does not fit it).
+    """
+    steps = frame_dt / solver.dt
+    if abs(steps - round(steps)) > 1e-6 * steps or round(steps) < 1:
+        raise ConfigError(f"solver {solver.name!r} has dt={solver.dt:g}, which does not divide the "
+                          f"store's frame spacing {frame_dt:g}: accepted a dt with frame_dt/dt an "
+                          "integer >= 1 (for TSM a bundle, for staggered solvers s_time, that fits "
+                          "the spacing)")
+    return round(steps)
 
 
 def _all_finite(tree) -> jax.Array:

@@ -1,33 +1,13 @@
-"""The one solver interface, and the classical finite-volume solvers.
+"""The classical coarse solvers: jax-cfd's explicit finite-volume step with a chosen flux.
 
-A *solver* advances a state by one step of ``dt`` on an ``size``² grid::
-
-    state = solver.init(uv)        # uv: (2, size, size) staggered velocity, one sample
-    state = solver.step(state)     # one step, pure and jit-able
-    uv = solver.velocity(state)    # back to (2, size, size)
-
-The state is any pytree: the velocity itself for classical schemes, velocity
-plus temporal memory for learned ones.  A solver with a memory (TSM) sets
-``history_frames = K``: its ``init`` then takes the last K frames ``(K, 2,
-size, size)``, oldest first, ending with the initial state (see
-:func:`init_input_shape`).  A solver whose step is several model steps (TSM's
-temporal bundle) sets ``substeps`` and offers ``bundle_step(state) -> (state,
-velocities (substeps, 2, size, size))``; :func:`step_with_velocities` gives
-the same for any solver.  Everything that runs solvers
-(``evaluation.rollout``, latency, training) only uses these three methods
-and the ``name``, ``kind``, ``size`` and ``dt`` attributes, so it never knows
-which kind of solver it runs.  ``vmap`` over samples is applied outside.
-
-Classical solvers here (all jax-cfd's explicit finite-volume step with a
-different convective flux):
-
-* ``dns[-N]`` — van Leer (the reference scheme), forward Euler;
-* ``weno5-js[-N]``, ``weno5-z[-N]`` — WENO5 face values, SSP-RK3 with a
-  projection per stage (forward Euler is unstable with WENO).
+* ``dns[-N]`` — van Leer (the reference scheme of the DNS), forward Euler;
+* ``weno5-js[-N]``, ``weno5-z[-N]`` — WENO5 face values (Jiang & Shu 1996;
+  Borges et al. 2008), SSP-RK3 with a projection per stage (forward Euler is
+  unstable with WENO).
 
 The suffix ``-N`` runs the scheme on an N² grid (a multiple of the model grid)
 with the CFL time step of that grid; without it the scheme runs on the model
-grid.
+grid.  Both implement the interface of :mod:`neuralpde.solvers.base`.
 """
 
 from __future__ import annotations
@@ -35,31 +15,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from typing import Any, Callable, Protocol
+from typing import Callable
 
 import jax
 
 from neuralpde.config import ConfigError
 from neuralpde.physics import dns
+from neuralpde.physics.convection import ssp_rk3, weno_convection
 from neuralpde.physics.flows import FlowSpec
-
-State = Any
 
 SCHEMES = ("van_leer", "weno5-js", "weno5-z")
 _NAME = re.compile(r"^(dns|weno5-js|weno5-z)(?:-(\d+))?$")
-
-
-class Solver(Protocol):
-    name: str
-    kind: str
-    size: int
-    dt: float
-
-    def init(self, uv: jax.Array) -> State: ...
-
-    def step(self, state: State) -> State: ...
-
-    def velocity(self, state: State) -> jax.Array: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +64,6 @@ class FiniteVolumeSolver:
     def _step(self) -> Callable:
         if self.scheme == "van_leer":
             return dns.finite_volume_step(self.flow, self.size, self.dt)
-        from neuralpde.physics.weno_advection import ssp_rk3, weno_convection
-
         return dns.finite_volume_step(
             self.flow, self.size, self.dt,
             convect=weno_convection(self.scheme.split("-")[1]), time_stepper=ssp_rk3)
@@ -112,30 +76,6 @@ class FiniteVolumeSolver:
 
     def velocity(self, state):
         return state
-
-
-def history_frames(solver) -> int:
-    """Frames ``solver.init`` consumes: 0 for a single state ``(2, n, n)``, else K."""
-    return int(getattr(solver, "history_frames", 0))
-
-
-def init_input_shape(solver) -> tuple:
-    """The shape ``solver.init`` takes: ``(2, n, n)`` or ``(K, 2, n, n)``."""
-    k = history_frames(solver)
-    return ((k,) if k else ()) + (2, solver.size, solver.size)
-
-
-def substeps(solver) -> int:
-    """Model steps per ``solver.step`` (1 unless the solver bundles steps)."""
-    return int(getattr(solver, "substeps", 1))
-
-
-def step_with_velocities(solver, state):
-    """``(state, velocities (substeps, 2, n, n))`` after one ``solver.step``."""
-    if hasattr(solver, "bundle_step"):
-        return solver.bundle_step(state)
-    state = solver.step(state)
-    return state, solver.velocity(state)[None]
 
 
 jax.tree_util.register_dataclass(
@@ -158,3 +98,6 @@ def classical_solver(name: str, flow: FlowSpec, model_size: int) -> FiniteVolume
         raise ConfigError(f"invalid grid {size} in solver {name!r}: accepted a multiple of the "
                           f"model grid {model_size}")
     return FiniteVolumeSolver(flow=flow, size=size, scheme=scheme)
+
+
+__all__ = ["SCHEMES", "FiniteVolumeSolver", "classical_solver"]

@@ -1,4 +1,4 @@
-"""The trajectory store: an xarray dataset on zarr, written chunk by chunk.
+"""The trajectory store's schema and its writing: an xarray dataset on zarr, chunk by chunk.
 
 Schema (``SCHEMA_VERSION`` 1), one store per split (``train.zarr``, ``test.zarr``):
 
@@ -37,19 +37,21 @@ fill different batches of one store.  Progress lives beside the store in
 ``<store>.resume/`` (see :class:`ResumeLog`); every file there is written to a
 temporary name and renamed, so a kill at any instant leaves either the old or
 the new state, never a half-written one.
+
+Reading (validation, the flow of a store, initial states, frames for a
+horizon) is :mod:`neuralpde.store.reading`; netCDF export
+:mod:`neuralpde.store.export`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import xarray as xr
 import zarr
 
 from neuralpde.config import UserInputError
@@ -184,7 +186,7 @@ def write_history(path, sample_start: int, uv: np.ndarray) -> None:
     group["v_history"][sample_start:sample_start + s] = uv[:, :, 1]
 
 
-def history_frames(ds: xr.Dataset) -> int:
+def history_frames(ds) -> int:
     """Model-step frames a store keeps up to t = 0 (0 for stores made without them)."""
     return int(ds.attrs.get("history_frames", 0))
 
@@ -199,98 +201,6 @@ def read_attrs(path) -> dict:
 
 def mark_complete(path) -> None:
     zarr.open_group(str(path), mode="r+").attrs["complete"] = 1
-
-
-def open_store(
-    path,
-    preset: Optional[str] = None,
-    split: Optional[str] = None,
-    model_size: Optional[int] = None,
-    require_complete: bool = True,
-) -> xr.Dataset:
-    """Open and validate a trajectory store (lazily; nothing is read until used).
-
-    Raises :class:`StoreError` with a message that says what is wrong when the
-    path is not a store, a required variable or attr is missing, dims or the
-    schema version differ, the store is incomplete (an interrupted generation:
-    re-run it to resume), or it was made for another preset, split or grid.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise StoreError(f"no trajectory store at {path}: run `neuralpde generate` first")
-    attrs = read_attrs(path)
-    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
-    if missing:
-        raise StoreError(f"{path} is not a neuralpde trajectory store: missing attrs {missing}")
-    if attrs["schema_version"] != SCHEMA_VERSION:
-        raise StoreError(f"{path} has schema_version={attrs['schema_version']}: "
-                         f"this neuralpde reads schema_version={SCHEMA_VERSION}")
-    _expect(path, "preset", attrs["preset"], preset)
-    _expect(path, "split", attrs["split"], split)
-    _expect(path, "model_size", attrs["model_size"], model_size)
-    if require_complete and not attrs["complete"]:
-        raise StoreError(f"{path} is incomplete (an interrupted generation): "
-                         "re-run the same `neuralpde generate` command to resume it")
-    try:
-        ds = xr.open_zarr(str(path), consolidated=False, chunks=None)
-    except Exception as error:
-        raise StoreError(f"{path} cannot be read as a zarr dataset: {error}") from error
-    _validate_variables(path, ds, attrs)
-    return ds
-
-
-def _expect(path, name: str, found, wanted) -> None:
-    if wanted is not None and found != wanted:
-        raise StoreError(f"{path} was made for {name}={found!r}, not {name}={wanted!r}")
-
-
-def _validate_variables(path, ds: xr.Dataset, attrs: dict) -> None:
-    n = attrs["model_size"]
-    for name in REQUIRED_VARIABLES:
-        if name not in ds:
-            raise StoreError(f"{path} has no variable {name!r}: found {sorted(ds.data_vars)}")
-        if ds[name].dims != TRAJECTORY_DIMS:
-            raise StoreError(f"{path}: variable {name!r} has dims {ds[name].dims}, "
-                             f"expected {TRAJECTORY_DIMS}")
-        if ds[name].shape[2:] != (n, n):
-            raise StoreError(f"{path}: variable {name!r} has grid {ds[name].shape[2:]}, "
-                             f"but model_size={n}")
-        if ds[name].shape[0] != attrs["n_samples"]:
-            raise StoreError(f"{path}: variable {name!r} has {ds[name].shape[0]} samples, "
-                             f"attrs say n_samples={attrs['n_samples']}")
-    for m in attrs["initial_sizes"]:
-        for name in REQUIRED_VARIABLES:
-            var = f"{name}_init_{m}"
-            if var not in ds or ds[var].dims != ("sample", f"x_{m}", f"y_{m}"):
-                raise StoreError(f"{path}: initial-state variable {var!r} missing or with wrong dims")
-    h = int(attrs.get("history_frames", 0))
-    for name in REQUIRED_VARIABLES if h else ():
-        var = f"{name}_history"
-        if var not in ds or ds[var].dims != HISTORY_DIMS or ds[var].shape[1:] != (h, n, n):
-            raise StoreError(f"{path}: history variable {var!r} missing or not (sample, {h}, {n}, {n})")
-
-
-def export_netcdf(store_path, nc_path) -> Path:
-    """Write a complete store to one netCDF file (for sharing); returns its path.
-
-    Written to a temporary name and renamed, so no half-written file remains.
-    """
-    import importlib.util
-
-    if importlib.util.find_spec("netCDF4") is None:
-        raise StoreError("netCDF export needs the netCDF4 package: pip install 'neuralpde[netcdf]'")
-    ds = open_store(store_path).load()
-    for var in ds.variables.values():
-        var.encoding = {}
-        var.attrs = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v)
-                     for k, v in var.attrs.items()}
-    ds.attrs = {k: (json.dumps(v) if isinstance(v, (list, dict, bool)) else v)
-                for k, v in ds.attrs.items()}
-    nc_path = Path(nc_path)
-    tmp = nc_path.with_name(nc_path.name + ".tmp")
-    ds.to_netcdf(tmp)
-    os.replace(tmp, nc_path)
-    return nc_path
 
 
 class ResumeLog:

@@ -1,0 +1,200 @@
+"""The one scoring pipeline: roll a solver out on a store and score it against the reference.
+
+:func:`score` is what ``neuralpde evaluate`` (:mod:`neuralpde.evaluation.evaluate`),
+training validation (:func:`validation_duration`) and the studies in
+``experiments/`` call, so every number the package prints about a solver
+comes from the same rules:
+
+1. **Samples and horizon** — :func:`neuralpde.store.reading.sample_count`
+   and :func:`~neuralpde.store.reading.frames_for_horizon`: the first
+   ``n_samples`` trajectories, frames ``0 .. floor(horizon / frame_dt)``; a
+   horizon past the stored span or a sample count past the store is refused
+   (:class:`~neuralpde.config.ConfigError`), never clipped.
+2. **Start** — the solver starts from the reference: the model-grid frame 0,
+   the stored finer-grid initial state for a solver on a finer grid, or the
+   stored history for a solver with a memory
+   (:func:`~neuralpde.store.reading.initial_inputs`).
+3. **Rollout** — :func:`neuralpde.solvers.rollout.rollout` with
+   ``frame_dt / solver.dt`` solver steps per frame (an integer, else
+   ``ConfigError``), divergence recorded per sample.
+4. **Comparison grid** — the solver's velocity face-averaged to the model
+   grid and compared with the stored frames; a solver with a
+   ``reference_view`` (one staggered sub-solver alone) is compared with that
+   view of the reference on its own grid (:func:`neuralpde.solvers.base.reference_view`).
+5. **Metrics** — :func:`neuralpde.evaluation.metrics.compute_metrics`
+   (vorticity correlation, high-correlation duration, energy, enstrophy,
+   spectra, relative L2 error), or only the correlation and durations
+   (``metrics='correlation'``, what validation needs).
+6. **Latency** — :func:`~neuralpde.solvers.rollout.measure_latency` on the
+   first sample (batch 1, compile excluded), unless ``latency_duration`` is None.
+
+A reference frame that is not finite is a data fault, not a diverged
+solver: :class:`~neuralpde.store.schema.StoreError` names the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import xarray as xr
+
+from neuralpde.config import ConfigError, require
+from neuralpde.evaluation import metrics as metric_fns
+from neuralpde.solvers.base import Solver, history_frames, reference_view
+from neuralpde.solvers.rollout import Rollout, measure_latency, rollout, steps_per_frame
+from neuralpde.store.reading import (frames_for_horizon, initial_inputs, initial_states,
+                                     reference_frames, sample_count)
+from neuralpde.store.schema import OFFSETS, TRAJECTORY_DIMS, StoreError
+
+METRIC_SETS = ("all", "correlation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """A scored rollout.
+
+    Attributes:
+      predicted: the solver's frames on the comparison grid, a dataset in the
+        store schema (``u``, ``v`` over sample, time, x, y).
+      reference: the reference frames on the same grid and times.
+      metrics: :func:`~neuralpde.evaluation.metrics.compute_metrics` (or the
+        correlation and :func:`~neuralpde.evaluation.metrics.duration_summary`
+        variables only).
+      rollout: frames and per-sample divergence.
+      latency: seconds per simulated time unit, or None when not measured.
+      horizon, threshold: what the durations were measured with.
+      compared_on: ``'model grid'`` or the reference view, e.g.
+        ``'sub-field (1, 1) of the model grid, 16²'``.
+    """
+
+    predicted: xr.Dataset
+    reference: xr.Dataset
+    metrics: xr.Dataset
+    rollout: Rollout
+    latency: Optional[float]
+    horizon: float
+    threshold: float
+    compared_on: str
+
+    @property
+    def duration_of_mean(self) -> float:
+        """High-correlation duration of the sample-mean correlation curve (time units)."""
+        return float(self.metrics["duration_of_mean"])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.predicted.sizes["sample"])
+
+
+def frames_dataset(frames: np.ndarray, samples, times, domain_size: float,
+                   attrs: Optional[dict] = None) -> xr.Dataset:
+    """Frames ``(samples, time, 2, n, n)`` as a dataset in the store schema (cell-centre coords)."""
+    n = frames.shape[-1]
+    centres = (np.arange(n) + 0.5) * (domain_size / n)
+    coords = {"sample": np.asarray(samples)[:frames.shape[0]],
+              "time": np.asarray(times)[:frames.shape[1]], "x": centres, "y": centres}
+    return xr.Dataset(
+        {"u": (TRAJECTORY_DIMS, frames[:, :, 0], {"offset": list(OFFSETS["u"])}),
+         "v": (TRAJECTORY_DIMS, frames[:, :, 1], {"offset": list(OFFSETS["v"])})},
+        coords=coords, attrs=attrs or {})
+
+
+def _check_threshold(threshold: float) -> float:
+    require(isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+            and 0 < threshold < 1, "threshold", threshold, "a number in (0, 1)")
+    return float(threshold)
+
+
+def score(
+    solver: Solver,
+    store: xr.Dataset,
+    *,
+    horizon: Optional[float] = None,
+    n_samples: Optional[int] = None,
+    threshold: float = 0.8,
+    latency_duration: Optional[float] = 1.0,
+    metrics: str = "all",
+    devices=None,
+) -> Score:
+    """Roll ``solver`` out from the store's initial states and score it (see the module docstring).
+
+    Args:
+      solver: any solver of the interface (:mod:`neuralpde.solvers.base`).
+      store: an opened trajectory store (:func:`neuralpde.store.open_store`).
+      horizon: time units scored (default: the store's whole span).
+      n_samples: trajectories scored (default: all).
+      threshold: high-correlation threshold, in (0, 1) (published 0.8).
+      latency_duration: simulated time units timed for the latency (capped at
+        the horizon), or None for no latency.
+      metrics: ``'all'`` or ``'correlation'`` (correlation and durations only).
+      devices: devices the rollout is sharded over (default: all local devices).
+
+    Raises:
+      ConfigError: bad samples, horizon or threshold, a solver grid that is not
+        a multiple of the model grid, a step that does not divide the frame spacing.
+      StoreError: the store lacks what the solver starts from, or a reference
+        frame is not finite.
+    """
+    threshold = _check_threshold(threshold)
+    require(metrics in METRIC_SETS, "metrics", metrics, f"one of {list(METRIC_SETS)}")
+    model_size = int(store.attrs["model_size"])
+    domain = float(store.attrs["domain_size"])
+    view = reference_view(solver)
+    if view is None and (solver.size < model_size or solver.size % model_size):
+        raise ConfigError(f"solver {solver.name!r} runs on a {solver.size}² grid; the store's "
+                          f"model grid is {model_size}²: accepted a multiple of {model_size}")
+    if view is not None and history_frames(solver):
+        raise ConfigError(f"solver {solver.name!r} has both a memory and a reference view: "
+                          "not supported")
+    n_samples = sample_count(store, n_samples)
+    n_frames, horizon = frames_for_horizon(store, horizon)
+    spf = steps_per_frame(solver, float(store.attrs["frame_dt"]))
+
+    reference = reference_frames(store, n_samples, n_frames)
+    if not np.all(np.isfinite(reference)):
+        bad = np.argwhere(~np.isfinite(reference).all(axis=(2, 3, 4)))[0]
+        raise StoreError(
+            f"the reference store has a non-finite frame (sample {int(store.sample.values[bad[0]])}, "
+            f"t = {float(store.time.values[bad[1]]):g}): a data fault, not a diverged solver; "
+            "regenerate the store")
+    if view is None:
+        uv0 = initial_inputs(store, solver.size, n_samples, history_frames(solver), solver.name)
+        output_size, compared_on = model_size, "model grid"
+    else:
+        uv0 = np.asarray(view(initial_states(store, model_size, n_samples)), np.float32)
+        reference = np.asarray(view(reference), np.float32)
+        output_size = reference.shape[-1]
+        compared_on = f"{getattr(solver, 'view_name', 'reference view')}, {output_size}²"
+    result = rollout(solver, uv0, n_frames, spf, output_size, domain, devices=devices)
+    latency = (None if latency_duration is None else
+               measure_latency(solver, uv0[0], duration=min(latency_duration, horizon)))
+    samples, times = store.sample.values, store.time.values
+    attrs = {"solver": solver.name, "kind": solver.kind, "solver_size": solver.size,
+             "dt": solver.dt, "model_size": model_size, "preset": store.attrs["preset"],
+             "compared_on": compared_on}
+    predicted = frames_dataset(result.frames, samples, times, domain, attrs)
+    ref_ds = frames_dataset(reference, samples, times, domain)
+    if metrics == "all":
+        scores = metric_fns.compute_metrics(predicted, ref_ds, threshold=threshold, horizon=horizon)
+    else:
+        correlation = metric_fns.correlation_da(predicted, ref_ds)
+        scores = xr.merge([correlation, metric_fns.duration_summary(correlation, threshold,
+                                                                     horizon)])
+    return Score(predicted=predicted, reference=ref_ds, metrics=scores, rollout=result,
+                 latency=latency, horizon=horizon, threshold=threshold, compared_on=compared_on)
+
+
+def validation_duration(solver: Solver, store: xr.Dataset, n_samples: int, horizon: float,
+                        threshold: float = 0.8, devices=None) -> float:
+    """High-correlation duration of the sample-mean curve on the first ``n_samples`` trajectories.
+
+    The training loop's validation: :func:`score` without latency, with the
+    correlation only.
+    """
+    return score(solver, store, horizon=horizon, n_samples=n_samples, threshold=threshold,
+                 latency_duration=None, metrics="correlation", devices=devices).duration_of_mean
+
+
+__all__ = ["METRIC_SETS", "Score", "frames_dataset", "score", "validation_duration"]

@@ -1,0 +1,177 @@
+"""Configs of the learned models: frozen, validated dataclasses with a JSON round trip.
+
+* :class:`ModelConfig` — the learned-stencil models: learned interpolation
+  (LI, Kochkov et al., PNAS 2021) and temporal stencil modeling (TSM, Sun,
+  Yang & Yoo, ICML 2023); defaults are the published ones.
+* :class:`StaggerModelConfig` — the staggered sub-solvers (NeuralStagger-style
+  spatial/temporal decomposition, Huang et al., ICML 2023); no published
+  network exists, so its defaults are this package's CPU-sized choices
+  (docs/stagger.md).
+
+Each round-trips through :func:`neuralpde.config.to_dict` /
+:func:`neuralpde.config.from_dict`; every field is checked in
+``__post_init__`` and a bad value raises
+:class:`~neuralpde.config.ConfigError` naming it and the accepted range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from neuralpde.config import require, require_positive, require_positive_int
+
+#: ``ModelConfig.architecture`` values (the ``--model`` of ``neuralpde train``).
+MODEL_KINDS = ("li", "tsm-hippo", "tsm-cnn")
+HIPPO_MEASURES = ("lagt", "legt", "legs")
+FEATURE_NORMS = ("none", "rms")
+#: ``StaggerModelConfig`` choices.
+WEIGHTS = ("shared", "separate", "joint")
+EMBEDDINGS = ("learned", "onehot", "none")
+VIEWS = ("all", "own")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The learned-stencil model: LI or TSM.
+
+    Args:
+      architecture: ``'li'`` (learned interpolation; input = the current velocity),
+        ``'tsm-hippo'`` (temporal stencil modeling, HiPPO memories of the
+        history) or ``'tsm-cnn'`` (the last ``prefix`` frames as channels).
+      order: polynomial order every stencil reproduces exactly (published 1).
+      hidden, depth, kernel: the periodic conv tower (published 256, 6, 3).
+      input_scale: inputs are multiplied by this (published 0.1).
+      limiter: van Leer TVD limiter on the advected quantity (published on).
+      prefix: TSM only: frames encoded before the rollout (K, published 32).
+      bundle: TSM only: steps per network call (B, published 4).
+      hippo_measure: ``tsm-hippo`` only: ``'lagt'`` (published), ``'legt'``, ``'legs'``.
+      hippo_order: ``tsm-hippo`` only: memory order N per cell and component
+        (published 256).
+      hippo_theta: ``tsm-hippo`` with ``legt``: window in frames (0: ``prefix``).
+      feature_norm: TSM only: ``'none'`` (features enter the tower times
+        ``input_scale``) or ``'rms'`` (each feature channel is first divided
+        by its root mean square over training prefixes, computed when
+        training starts and saved in ``run.json``).
+      decompose: run the tower on the s² interleaved sub-fields at N/s
+        (NeuralStagger-style decomposition, docs/stagger.md; 1 = off).
+    """
+
+    architecture: str = "li"
+    order: int = 1
+    hidden: int = 256
+    depth: int = 6
+    kernel: int = 3
+    input_scale: float = 0.1
+    limiter: bool = True
+    prefix: int = 32
+    bundle: int = 4
+    hippo_measure: str = "lagt"
+    hippo_order: int = 256
+    hippo_theta: float = 0.0
+    decompose: int = 1
+    feature_norm: str = "none"
+
+    @property
+    def temporal(self) -> bool:
+        return self.architecture.startswith("tsm")
+
+    def __post_init__(self):
+        require(self.architecture in MODEL_KINDS, "model architecture", self.architecture,
+                f"one of {list(MODEL_KINDS)}")
+        require(isinstance(self.order, int) and 0 <= self.order <= 3, "order", self.order, "0..3")
+        require_positive_int("hidden", self.hidden)
+        require_positive_int("depth", self.depth)
+        require(isinstance(self.kernel, int) and self.kernel % 2 == 1, "kernel", self.kernel,
+                "an odd integer >= 1")
+        require_positive("input_scale", self.input_scale)
+        require_positive_int("prefix", self.prefix)
+        require_positive_int("bundle", self.bundle)
+        require(self.hippo_measure in HIPPO_MEASURES, "hippo_measure", self.hippo_measure,
+                f"one of {list(HIPPO_MEASURES)}")
+        require_positive_int("hippo_order", self.hippo_order)
+        require(self.hippo_theta >= 0, "hippo_theta", self.hippo_theta, "a number >= 0")
+        require_positive_int("decompose", self.decompose)
+        require(self.feature_norm in FEATURE_NORMS, "feature_norm", self.feature_norm,
+                f"one of {list(FEATURE_NORMS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StaggerModelConfig:
+    """The decomposition and the sub-solver network.
+
+    Args:
+      s: spatial factor; the fine N² field is split into s² sub-fields on (N/s)².
+      s_time: temporal factor s_T; one call advances s_T fine steps, sub-task
+        ``k`` producing the frame ``k + 1`` steps ahead.
+      hidden, depth, kernel, input_scale: the periodic conv tower of every sub-solver.
+      output_scale: the tower output is multiplied by this to give the
+        tendency g (an acceleration; ~ the rms of the projected Navier–Stokes
+        tendency of the flow, a few units for the Kolmogorov flow), so that
+        the tower works with O(1) numbers.
+      weights: ``'shared'`` (one tower for all s²·s_T sub-tasks, told apart by
+        ``embedding``), ``'separate'`` (one tower per sub-task, run as one
+        grouped/vmapped call) or ``'joint'`` (one tower at N/s whose input is
+        the whole space-to-depth field and whose output channels are all
+        sub-tasks at once: the sub-solvers share every layer but the output
+        layer; s²·s_T times fewer FLOPs than 'shared'/'separate').
+      embedding: sub-task embedding of shared weights, as constant input
+        channels: ``'learned'`` (trainable ``embedding_dim`` numbers per
+        sub-task), ``'onehot'`` (fixed, s²·s_T channels) or ``'none'``.
+      embedding_dim: channels of a learned embedding.
+      view: what a sub-solver sees: ``'all'`` (all s² sub-fields of the current
+        frame in its relative view, i.e. the whole fine field) or ``'own'``
+        (its own sub-field only: the sub-solvers are independent coarse
+        solvers coupled only through the loss).  ``'joint'`` requires ``'all'``.
+      forcing_input: add the static forcing field f(0) (split like the
+        velocity) as input channels; the towers are translation equivariant
+        and cannot know where the Kolmogorov forcing sin(k_f y) is otherwise.
+      project: apply the DNS's pressure projection to every rebuilt fine frame
+        (exactly divergence-free output; one global FFT solve per frame, so
+        the sub-solvers are no longer independent).
+    """
+
+    s: int = 2
+    s_time: int = 1
+    hidden: int = 32
+    depth: int = 4
+    kernel: int = 3
+    input_scale: float = 0.1
+    output_scale: float = 10.0
+    weights: str = "shared"
+    embedding: str = "learned"
+    embedding_dim: int = 4
+    view: str = "all"
+    forcing_input: bool = True
+    project: bool = False
+
+    def __post_init__(self):
+        require_positive_int("s", self.s)
+        require_positive_int("s_time", self.s_time)
+        require_positive_int("hidden", self.hidden)
+        require(isinstance(self.depth, int) and self.depth >= 0, "depth", self.depth,
+                "an integer >= 0")
+        require(isinstance(self.kernel, int) and self.kernel >= 1 and self.kernel % 2 == 1,
+                "kernel", self.kernel, "an odd integer >= 1")
+        require_positive("input_scale", self.input_scale)
+        require_positive("output_scale", self.output_scale)
+        require(self.weights in WEIGHTS, "weights", self.weights, f"one of {list(WEIGHTS)}")
+        require(self.embedding in EMBEDDINGS, "embedding", self.embedding,
+                f"one of {list(EMBEDDINGS)}")
+        require_positive_int("embedding_dim", self.embedding_dim)
+        require(self.view in VIEWS, "view", self.view, f"one of {list(VIEWS)}")
+        require(not (self.weights == "joint" and self.view != "all"), "view", self.view,
+                "'all' with weights='joint' (one tower sees the whole field)")
+        require(isinstance(self.forcing_input, bool), "forcing_input", self.forcing_input, "a bool")
+        require(isinstance(self.project, bool), "project", self.project, "a bool")
+
+    @property
+    def n_spatial(self) -> int:
+        return self.s * self.s
+
+    @property
+    def n_subtasks(self) -> int:
+        return self.s * self.s * self.s_time
+
+
+__all__ = ["MODEL_KINDS", "HIPPO_MEASURES", "FEATURE_NORMS", "WEIGHTS", "EMBEDDINGS", "VIEWS",
+           "ModelConfig", "StaggerModelConfig"]

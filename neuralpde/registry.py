@@ -1,0 +1,112 @@
+"""Solver names → solvers, and evaluating solvers by name on a data folder.
+
+Names (the ``--solver`` of ``neuralpde evaluate``):
+
+* ``dns``, ``dns-N`` — the reference scheme (van Leer) on the model grid or
+  an N² grid; ``weno5-js[-N]``, ``weno5-z[-N]`` — the WENO baselines
+  (:func:`neuralpde.solvers.classical.classical_solver`);
+* ``run:<folder>`` — the trained solver of any run folder (LI, TSM, a
+  staggered set; :func:`neuralpde.training.runs.load_solver`);
+* ``run:<folder>#coarse`` / ``run:<folder>#coarse=a,b`` — one staggered
+  sub-solver alone on (N/s)², sub-field ``(a, b)`` (default ``(s-1, s-1)``),
+  compared with the same sub-field of the reference.
+
+This module sits above training and evaluation: evaluation never imports
+training; this is where the two meet.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import xarray as xr
+
+from neuralpde.config import ConfigError
+from neuralpde.evaluation.evaluate import check_same_source, evaluate_solver
+from neuralpde.solvers.base import Solver
+from neuralpde.solvers.classical import classical_solver
+from neuralpde.solvers.staggered import StaggeredSolver
+from neuralpde.store.reading import open_store, store_flow
+from neuralpde.training.runs import load_solver
+
+RUN_PREFIX = "run:"
+_COARSE = re.compile(r"^(?P<folder>.*)#coarse(?:=(?P<a>\d+),(?P<b>\d+))?$")
+
+
+def _split_run_name(name: str) -> tuple[str, Optional[tuple]]:
+    """``run:<folder>[#coarse[=a,b]]`` -> (folder, None | () | (a, b))."""
+    body = name[len(RUN_PREFIX):]
+    match = _COARSE.match(body)
+    if match is None:
+        return body, None
+    sub = (int(match["a"]), int(match["b"])) if match["a"] is not None else ()
+    return match["folder"], sub
+
+
+def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
+    """The solver a name refers to, for the flow and grid of ``store``.
+
+    Raises :class:`ConfigError` for an unknown name, a grid that is not a
+    multiple of the model grid, ``#coarse`` on a run that is not a staggered
+    set, and the errors of :func:`~neuralpde.training.runs.load_solver`.
+    """
+    if not name.startswith(RUN_PREFIX):
+        return classical_solver(name, store_flow(store), int(store.attrs["model_size"]))
+    folder, sub = _split_run_name(name)
+    solver = load_solver(folder, store, transfer=transfer)
+    if sub is None:
+        return solver
+    if not isinstance(solver, StaggeredSolver):
+        raise ConfigError(f"invalid solver {name!r}: #coarse takes a staggered run "
+                          "(neuralpde stagger-train), not a "
+                          f"{type(solver).__name__}")
+    return solver.coarse(*sub)
+
+
+def solver_source(name: str) -> str:
+    """What a solver name refers to: ``run:<absolute run folder>[#...]`` or the classical name."""
+    if not name.startswith(RUN_PREFIX):
+        return name
+    folder, _ = _split_run_name(name)
+    suffix = name[len(RUN_PREFIX) + len(folder):]
+    return RUN_PREFIX + str(Path(folder).resolve()) + suffix
+
+
+def evaluate(
+    solver_names,
+    data_dir,
+    out_dir,
+    horizon: Optional[float] = None,
+    threshold: float = 0.8,
+    n_samples: Optional[int] = None,
+    preset: Optional[str] = None,
+    transfer: bool = False,
+) -> list[dict]:
+    """Evaluate named solvers on ``data_dir/test.zarr`` into ``out_dir``; returns their summaries.
+
+    Every name is resolved (and every clash of results folders refused)
+    before the first rollout.  ``transfer``: run trained models on the
+    store's flow and grid even if they were trained on another
+    (generalisation tests).  ``preset``: refuse a store made for another one.
+    """
+    test_path = Path(data_dir) / "test.zarr"
+    test = open_store(test_path, split="test", preset=preset)
+    solvers = [make_solver(name, test, transfer) for name in solver_names]  # validate first
+    sources = [solver_source(name) for name in solver_names]
+    by_name: dict[str, list[str]] = {}
+    for solver, source in zip(solvers, sources):
+        by_name.setdefault(solver.name, []).append(source)
+    clashes = {name: found for name, found in by_name.items() if len(set(found)) > 1}
+    if clashes:
+        raise ConfigError(f"solvers with the same name would share a results folder: {clashes}; "
+                          "rename the run folders or evaluate them into different --out folders")
+    for solver, source in zip(solvers, sources):
+        check_same_source(Path(out_dir) / solver.name, source)
+    return [evaluate_solver(s, test, out_dir, reference_path=str(test_path), horizon=horizon,
+                            threshold=threshold, n_samples=n_samples, source=source)
+            for s, source in zip(solvers, sources)]
+
+
+__all__ = ["RUN_PREFIX", "make_solver", "solver_source", "evaluate"]

@@ -1,0 +1,206 @@
+r"""The one training loop, for every learned kind: resume, logging, skipped updates, checkpoints.
+
+:func:`train` builds the kind's :class:`~neuralpde.training.task.Task` from
+the config (:class:`~neuralpde.training.config.TrainConfig`: learned
+interpolation and TSM on store windows; :class:`~neuralpde.training.config.StaggerTrainConfig`:
+the staggered sub-solvers) and runs :func:`fit`:
+
+1. **Run folder.**  A new folder gets ``run.json``
+   (:func:`neuralpde.training.runs.make_record`) once everything has been
+   validated, so a refused command leaves nothing behind; an existing one must
+   hold the same run (:func:`~neuralpde.training.runs.check_same_run`) and is
+   resumed from its last checkpoint.  The batches depend on the step number
+   only, so a resumed run reproduces the uninterrupted parameters.
+2. **Updates.**  Parameters, optimiser state and the task's extras are
+   replicated over the local devices; the task's batch is split over them.
+   An update whose loss or gradient norm is not finite is skipped (the
+   parameters and optimiser state are kept) and counted.
+3. **Log.**  ``metrics.jsonl``: a line after the first step, every
+   ``log_every`` steps and after the last (``step``, the task's stats such as
+   ``loss`` and ``grad_norm``, ``learning_rate``, ``steps_per_s``,
+   ``skipped``); a resumed run first drops the lines past its checkpoint.
+4. **Validation.**  Every ``validate_every`` steps and at the end, when the
+   task has a validation store: the high-correlation duration of the sample-mean
+   curve (:func:`neuralpde.evaluation.scoring.validation_duration`, the same
+   pipeline ``neuralpde evaluate`` uses) on ``validation_samples``
+   trajectories over ``validation_horizon`` time units; the best parameters
+   by it are kept in ``checkpoints/best/``.
+5. **Checkpoints.**  Every ``checkpoint_every`` steps and at the end:
+   parameters, optimiser state, step, skipped count and the extras
+   (``checkpoints/last/``, the last ``keep_last`` kept; orbax writes them
+   atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from neuralpde.config import ConfigError, require
+from neuralpde.evaluation.scoring import validation_duration
+from neuralpde.physics.flows import FlowSpec
+from neuralpde.progress import progress_bar
+from neuralpde.sharding import batch_mesh, replicated
+from neuralpde.solvers.rollout import device_name
+from neuralpde.training import runs
+from neuralpde.training.checkpoint import Checkpoints
+from neuralpde.training.config import StaggerTrainConfig, TrainConfig
+from neuralpde.training.optim import learning_rate_schedule, make_optimizer
+from neuralpde.training.staggered import stagger_task
+from neuralpde.training.task import Task
+from neuralpde.training.windowed import windowed_task
+
+
+def _stat(value):
+    value = jnp.asarray(value)
+    return int(value) if jnp.issubdtype(value.dtype, jnp.integer) else float(value)
+
+
+def _check_validation(store, config) -> None:
+    """Refuse validation samples or a horizon the validation store does not hold (ConfigError)."""
+    available = int(store.sizes["sample"])
+    require(config.validation_samples <= available, "validation_samples",
+            config.validation_samples, f"1..{available} (the validation store's trajectories)")
+    span = float(store.time.values[-1] - store.time.values[0])
+    require(config.validation_horizon <= span + 1e-9, "validation_horizon",
+            config.validation_horizon, f"(0, {span:g}] (the validation store's span in time "
+                                       "units; --validation-horizon)")
+
+
+def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional[int] = None,
+        devices=None) -> dict:
+    """Run (or resume) the loop of the module docstring for ``task``; returns a summary.
+
+    ``config``: the run's :class:`~neuralpde.training.config.LoopConfig`
+    subclass.  ``stop_after``: return after this many steps of the whole run
+    (as if the process were killed right after a checkpoint); for resume tests.
+
+    Returns ``run``, ``step``, ``loss`` (last logged), ``skipped``,
+    ``best_validation_duration`` (None without validation), ``params``,
+    ``solver`` (the trained solver), ``seconds``, ``device``.
+    """
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    record = runs.make_record(config, task.record)
+    if task.validation is not None:  # refuse a validation that cannot run before any work
+        _check_validation(task.validation, config)
+    if (run_dir / "run.json").exists():
+        runs.check_same_run(run_dir, runs.read_record(run_dir), record)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / "run.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(run_dir / "run.json")
+
+    optimizer = make_optimizer(config)
+    schedule = learning_rate_schedule(config)
+    placed = replicated(batch_mesh(devices))
+    params = jax.device_put(task.solver.params, placed)
+    opt_state = jax.device_put(optimizer.init(params), placed)
+    extras = jax.device_put(task.extras, placed)
+    # placed like the train step's output, so the step compiles once (not again at step 2)
+    skipped = jax.device_put(jnp.int32(0), placed)
+    checkpoints = Checkpoints(run_dir, config.keep_last)
+    start = 0
+    try:
+        if checkpoints.latest_step() is not None:
+            restored = checkpoints.restore("last", {"params": params, "opt_state": opt_state,
+                                                    "step": 0, "skipped": skipped, **extras})
+            params, opt_state = restored["params"], restored["opt_state"]
+            extras = {key: restored[key] for key in extras}
+            start = int(restored["step"])
+            skipped = jax.device_put(jnp.int32(restored["skipped"]), placed)
+    except BaseException:
+        checkpoints.close()
+        raise
+    metrics_path = run_dir / "metrics.jsonl"
+    runs.truncate_metrics(metrics_path, start)
+
+    end = config.steps if stop_after is None else min(config.steps, stop_after)
+    bar = progress_bar(progress, config.steps, f"train {run_dir.name}", initial=start)
+    last_time, last_step = time.perf_counter(), start
+    loss, best = runs.logged_progress(run_dir)
+    try:
+        with metrics_path.open("a") as log:
+            for step in range(start, end):
+                params, opt_state, extras, skipped, stats = task.step_fn(
+                    params, opt_state, extras, skipped, task.batch(step), jnp.int32(step))
+                done = step + 1
+                bar.update(1)
+                if done % config.log_every == 0 or done == config.steps or done == 1:
+                    now = time.perf_counter()
+                    line = {"step": done, **{k: _stat(v) for k, v in stats.items()},
+                            "learning_rate": float(schedule(step)),
+                            "steps_per_s": (done - last_step) / (now - last_time),
+                            "skipped": int(skipped)}
+                    loss = line["loss"]
+                    last_time, last_step = now, done
+                    bar.set_postfix(loss=f"{loss:.3g}")
+                    log.write(json.dumps(line) + "\n")
+                    log.flush()
+                validate = task.validation is not None and (
+                    (config.validate_every and done % config.validate_every == 0)
+                    or done == config.steps)
+                if validate:
+                    duration = validation_duration(task.solver.with_params(params),
+                                                   task.validation, config.validation_samples,
+                                                   config.validation_horizon)
+                    log.write(json.dumps({"step": done, "validation_duration": duration}) + "\n")
+                    log.flush()
+                    checkpoints.save_best(done, {"params": params}, duration)
+                    best = duration if best is None else max(best, duration)
+                if done % config.checkpoint_every == 0 or done == config.steps:
+                    checkpoints.save_last(done, {"params": params, "opt_state": opt_state,
+                                                 "step": done, "skipped": skipped, **extras})
+    finally:
+        bar.close()
+        checkpoints.close()
+    return {"run": str(run_dir), "step": end, "loss": loss, "skipped": int(skipped),
+            "best_validation_duration": best, "params": params,
+            "solver": task.solver.with_params(params),
+            "seconds": time.perf_counter() - started, "device": device_name()}
+
+
+def train(config, out_dir, data_dir=None, flow: Optional[FlowSpec] = None, progress: bool = True,
+          stop_after: Optional[int] = None, devices=None) -> dict:
+    """Train (or resume) a learned solver of any kind in the run folder ``out_dir``.
+
+    Args:
+      config: a :class:`~neuralpde.training.config.TrainConfig` (LI, TSM;
+        needs ``data_dir``) or a :class:`~neuralpde.training.config.StaggerTrainConfig`.
+      out_dir: the run folder (created; an existing one of the same run resumes).
+      data_dir: folder holding ``train.zarr`` and ``test.zarr``.
+      flow: the flow of a physics-only staggered run without ``data_dir``.
+      progress: show a progress bar.
+      stop_after: see :func:`fit`.
+      devices: devices the batch is split over (default: all local devices).
+
+    Returns the summary of :func:`fit`.  Raises
+    :class:`~neuralpde.config.ConfigError` /
+    :class:`~neuralpde.store.schema.StoreError` /
+    :class:`~neuralpde.training.checkpoint.CheckpointError` (all
+    :class:`~neuralpde.config.UserInputError`) before any update when the
+    config, the data or the run folder cannot serve the run.
+    """
+    run_dir = Path(out_dir)
+    existing = runs.read_record(run_dir) if (run_dir / "run.json").exists() else None
+    if isinstance(config, TrainConfig):
+        if data_dir is None:
+            raise ConfigError(f"a {config.kind} run needs data: pass data_dir (a folder "
+                              "holding train.zarr and test.zarr)")
+        task = windowed_task(config, data_dir, name=run_dir.name, existing=existing,
+                             devices=devices)
+    elif isinstance(config, StaggerTrainConfig):
+        task = stagger_task(config, data_dir, flow=flow, name=run_dir.name, devices=devices)
+    else:
+        raise ConfigError(f"invalid training config {type(config).__name__}: accepted "
+                          "TrainConfig or StaggerTrainConfig")
+    return fit(task, config, run_dir, progress=progress, stop_after=stop_after, devices=devices)
+
+
+__all__ = ["fit", "train"]

@@ -1,0 +1,244 @@
+"""Run folders: one ``run.json`` schema for every learned kind, their metrics logs, their loaders.
+
+A run folder holds
+
+* ``run.json`` — the record (:func:`make_record`), format :data:`RUN_FORMAT`:
+
+  ============================  ==============================================================
+  key                           meaning
+  ============================  ==============================================================
+  ``format``                    :data:`RUN_FORMAT`
+  ``kind``                      ``li``, ``tsm-hippo``, ``tsm-cnn`` or ``stagger``
+  ``train_config``              the config (:func:`neuralpde.config.to_dict`, tagged by class)
+  ``flow``                      the flow trained on
+  ``model_size``                the grid the solver runs on (a staggered set: its fine grid)
+  ``preset``                    the data preset of the training store (None: no store)
+  ``data``                      the data folder trained on (None: none)
+  ``generation_key``            what generated the training store ("" without one)
+  ``fine_dt``                   staggered sub-solvers: the fine time step
+  ``feature_scale``             TSM with ``feature_norm='rms'``: the per-channel scale
+  ``neuralpde_version``, ...    versions
+  ============================  ==============================================================
+
+* ``metrics.jsonl`` — one JSON line per logged step (``step``, ``loss``,
+  ``grad_norm``, ``learning_rate``, ``steps_per_s``, ``skipped`` and the
+  kind's own terms) and per validation (``step``, ``validation_duration``);
+* ``checkpoints/last/<step>/`` and ``checkpoints/best/<step>/`` (orbax).
+
+Run folders written before the format existed (LI/TSM records without
+``format``/``kind``; staggered records with ``size`` instead of
+``model_size``) are read by :func:`read_record`, which returns them in the
+current format.  :func:`load_solver` turns any run folder into its trained
+solver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import xarray as xr
+
+from neuralpde import __version__
+from neuralpde.config import ConfigError
+from neuralpde.models.config import ModelConfig
+from neuralpde.physics.flows import flow_from_dict
+from neuralpde.solvers import learned, staggered
+from neuralpde.store.reading import store_flow
+from neuralpde.training.checkpoint import CheckpointError, Checkpoints
+from neuralpde.training.config import StaggerTrainConfig, TrainConfig, train_config_from_dict
+from neuralpde.training.optim import make_optimizer
+from neuralpde.training.staggered import checkpoint_extras
+
+RUN_FORMAT = 2
+KINDS = ("li", "tsm-hippo", "tsm-cnn", "stagger")
+RECORD_KEYS = ("train_config", "flow", "model_size")
+
+
+def make_record(config, fields: dict) -> dict:
+    """The ``run.json`` record of a run of ``config`` with the task's ``fields``."""
+    return {"format": RUN_FORMAT, "kind": config.kind,
+            "train_config": json.loads(config.to_json()), **fields,
+            "neuralpde_version": __version__, "jax_version": jax.__version__}
+
+
+def read_record(run_dir) -> dict:
+    """The ``run.json`` of a run folder, in the current format (older formats migrated).
+
+    Raises :class:`ConfigError` naming the folder when there is no run.json,
+    or the file when it is not a readable record.
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a training run folder (no run.json): train one with "
+                          "`neuralpde train` or `neuralpde stagger-train`")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path} is not a readable run record: {error}") from error
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path} is not a run record: expected a JSON object")
+    if "format" not in record:  # written before RUN_FORMAT 2
+        record = dict(record)
+        if "model_size" not in record and "size" in record:  # a staggered run
+            record["model_size"] = record.pop("size")
+            record.setdefault("preset", None)
+            record.setdefault("generation_key", "")
+            record["kind"] = "stagger"
+        else:
+            model = record.get("train_config", {}).get("model", {})
+            record["kind"] = model.get("architecture", "li") if isinstance(model, dict) else "li"
+        record["format"] = RUN_FORMAT
+    missing = [key for key in RECORD_KEYS if key not in record]
+    if missing or record.get("kind") not in KINDS:
+        raise ConfigError(f"{path} is not a run record: missing {missing or ['a known kind']} "
+                          f"(kinds: {list(KINDS)})")
+    return record
+
+
+def run_config(record: dict):
+    """The training config of a record (:class:`TrainConfig` or :class:`StaggerTrainConfig`)."""
+    return train_config_from_dict(record["train_config"])
+
+
+def comparable(config):
+    """``config`` with the fields its model ignores reset (LI ignores the TSM fields)."""
+    if isinstance(config, TrainConfig) and not config.model.temporal:
+        defaults = ModelConfig()
+        config = dataclasses.replace(config, model=dataclasses.replace(
+            config.model, prefix=defaults.prefix, bundle=defaults.bundle,
+            hippo_measure=defaults.hippo_measure, hippo_order=defaults.hippo_order,
+            hippo_theta=defaults.hippo_theta, feature_norm=defaults.feature_norm))
+    return config
+
+
+def check_same_run(run_dir, existing: dict, record: dict) -> None:
+    """Refuse (:class:`ConfigError`) to resume ``run_dir`` with a different run.
+
+    Compared: the kind, the config (fields the model ignores excepted; fields
+    added since the run was made take their defaults), the flow, the grid, and
+    the training data (preset and generation key; a run made without a store
+    has none).
+    """
+    differing = [key for key in ("kind", "model_size", "generation_key")
+                 if existing.get(key) != record.get(key)]
+    if None not in (existing.get("preset"), record.get("preset")) \
+            and existing["preset"] != record["preset"]:
+        differing.append("preset")
+    if flow_from_dict(existing["flow"]) != flow_from_dict(record["flow"]):
+        differing.append("flow")
+    if comparable(run_config(existing)) != comparable(run_config(record)):
+        differing.insert(0, "train_config")
+    if differing:
+        raise ConfigError(f"{run_dir} holds a run with a different {differing}: "
+                          "use another --out to start a new run")
+
+
+def read_metrics(run_dir) -> list[dict]:
+    """Every line of a run's ``metrics.jsonl`` (empty if there is none)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop metric lines written after the checkpoint a resumed run restarts from."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= last_step]
+    if len(kept) < len(lines):  # leave a finished run's log untouched
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def logged_progress(run_dir) -> tuple:
+    """``(last logged loss, best validation duration)`` of a run's log (nan / None if absent).
+
+    A resumed or already finished run reports what its log holds for the steps
+    it does not repeat.
+    """
+    loss, best = float("nan"), None
+    for row in read_metrics(run_dir):
+        if "loss" in row:
+            loss = float(row["loss"])
+        if "validation_duration" in row:
+            duration = float(row["validation_duration"])
+            best = duration if best is None else max(best, duration)
+    return loss, best
+
+
+def solver_from_record(record: dict, flow=None, size: Optional[int] = None, name: str = ""):
+    """The untrained solver of a record (initial weights), on ``flow``/``size`` if given."""
+    config = run_config(record)
+    transfer = flow is not None
+    flow = flow if transfer else flow_from_dict(record["flow"])
+    size = int(record["model_size"]) if size is None else size
+    if isinstance(config, StaggerTrainConfig):
+        fine_dt = 0.0 if transfer else float(record.get("fine_dt", 0.0))
+        return staggered.build_solver(config.model, config.seed, flow, size, fine_dt=fine_dt,
+                                      name=name)
+    return learned.build_solver(config.model, config.seed, flow, size, name=name,
+                                feature_scale=record.get("feature_scale"))
+
+
+def load_solver(run_dir, store: Optional[xr.Dataset] = None, which: str = "best",
+                transfer: bool = False):
+    """The trained solver of a run folder of any kind (``best`` checkpoint, else ``last``).
+
+    Without ``transfer``, raises :class:`ConfigError` when ``store`` was made
+    for another preset, grid or flow than the run's training data.  With
+    ``transfer=True`` the trained network runs on the store's flow
+    (viscosity, forcing, domain) and model grid instead — the generalisation
+    experiments: the towers are periodic convolutions, so they apply to any
+    grid with the same cells per unit length.  A run without a best
+    checkpoint (no validation) loads its last one;
+    :class:`~neuralpde.training.checkpoint.CheckpointError` when there is none.
+    """
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    config = run_config(record)
+    flow, size = None, None
+    if store is not None and transfer:
+        flow, size = store_flow(store), int(store.attrs["model_size"])
+    elif store is not None:
+        found = {"preset": store.attrs["preset"], "model_size": store.attrs["model_size"]}
+        for key, value in found.items():
+            if record.get(key) is not None and record[key] != value:
+                raise ConfigError(f"run {run_dir} was trained for {key}={record[key]!r}; the "
+                                  f"store has {key}={value!r} (evaluate with --transfer to run "
+                                  "the trained model on it anyway)")
+        trained_on = flow_from_dict(record["flow"])
+        if store_flow(store) != trained_on:
+            raise ConfigError(f"run {run_dir} was trained on the flow {trained_on}; the store "
+                              f"holds {store_flow(store)} (evaluate with --transfer to run the "
+                              "trained model on it anyway)")
+    solver = solver_from_record(record, flow, size, name=run_dir.name)
+    checkpoints = Checkpoints(run_dir, config.keep_last)
+    try:
+        if checkpoints.latest_step() is None and checkpoints.best_step() is None:
+            raise CheckpointError(f"no checkpoint in {run_dir / 'checkpoints'}: the run has not "
+                                  "finished a checkpoint yet")
+        source = which if (which == "last" or checkpoints.best_step() is not None) else "last"
+        target = {"params": solver.params}
+        if source == "last":  # the last checkpoints also hold the optimiser state and extras
+            target.update(opt_state=make_optimizer(config).init(solver.params), step=0,
+                          skipped=jnp.int32(0), **extras_of(config, int(record["model_size"])))
+        restored = checkpoints.restore(source, target)
+    finally:
+        checkpoints.close()
+    return solver.with_params(restored["params"])
+
+
+def extras_of(config, size: int) -> dict:
+    """The checkpointed extras of a run kind (see :class:`~neuralpde.training.task.Task`)."""
+    return checkpoint_extras(config, size) if isinstance(config, StaggerTrainConfig) else {}
+
+
+__all__ = ["RUN_FORMAT", "KINDS", "make_record", "read_record", "run_config", "comparable",
+           "check_same_run", "read_metrics", "truncate_metrics", "logged_progress",
+           "solver_from_record", "load_solver", "extras_of"]

@@ -1,0 +1,135 @@
+r"""Learned interpolation and TSM: trained on store windows through the unrolled solver.
+
+Each update draws ``batch_size`` windows of ``prefix + unroll`` consecutive
+frames from the train store (:class:`~neuralpde.training.windows.WindowSource`;
+the draw depends on (seed, step) only), unrolls the learned solver from each
+prefix and takes the mean of :func:`neuralpde.training.losses.window_loss`
+over the global batch.  The batch is split over all local devices (data
+parallel, parameters replicated); the loss is a mean over the global batch, so
+the number of devices does not change it.
+
+:func:`windowed_task` builds the :class:`~neuralpde.training.task.Task` the
+loop runs; :func:`cached_train_step` is the compiled update (one compilation
+per model, shared by a run and its resumptions in one process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from neuralpde.config import ConfigError, to_dict
+from neuralpde.sharding import batch_mesh, batch_sharding, shard_batch
+from neuralpde.solvers.base import history_frames
+from neuralpde.solvers.learned import build_solver, training_feature_scale
+from neuralpde.store.reading import initial_inputs, open_store, store_flow
+from neuralpde.training.config import TrainConfig
+from neuralpde.training.losses import window_loss
+from neuralpde.training.optim import make_optimizer
+from neuralpde.training.task import Task
+from neuralpde.training.windows import WindowSource
+
+#: Training prefixes whose features set the ``feature_norm='rms'`` scale.
+FEATURE_SCALE_PREFIXES = 64
+
+
+def make_train_step(solver, optimizer: optax.GradientTransformation, loss_kind: str):
+    """The jitted update ``(params, opt_state, extras, skipped, batch, step) -> (..., stats)``.
+
+    ``batch``: windows ``(B, K + M, 2, n, n)``; ``stats``: ``loss`` (the
+    batch mean of the window loss) and ``grad_norm`` (global norm before
+    clipping).  A non-finite loss or gradient keeps the old parameters and
+    optimiser state and counts one skipped update.
+    """
+    def loss_fn(params, batch):
+        model_solver = solver.with_params(params)
+        return jnp.mean(jax.vmap(lambda w: window_loss(model_solver, w, loss_kind))(batch))
+
+    def train_step(params, opt_state, extras, skipped, batch, step):
+        del step  # the windows already depend on it
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        grad_norm = optax.tree.norm(grads)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+        return (keep(new_params, params), keep(new_opt_state, opt_state), extras,
+                skipped + (~finite).astype(jnp.int32), {"loss": loss, "grad_norm": grad_norm})
+
+    return jax.jit(train_step, donate_argnums=(0, 1))
+
+
+def cached_train_step(config: TrainConfig, flow, size: int, feature_scale=None):
+    """The compiled train step of a config (shared by runs and resumes in one process).
+
+    Fields that do not enter the step (data shape, logging, checkpointing,
+    validation, seed) are normalised out of the cache key; ``feature_scale``
+    (a ``feature_norm='rms'`` model's) is part of it.
+    """
+    key = dataclasses.replace(config, unroll=config.model.bundle if config.model.temporal else 1,
+                              batch_size=1, checkpoint_every=1, keep_last=1,
+                              validate_every=0, validation_samples=1, validation_horizon=1.0,
+                              log_every=1, seed=0)
+    scale = None if feature_scale is None else tuple(float(x) for x in feature_scale)
+    return _train_step_for(key, flow, size, scale)
+
+
+@functools.lru_cache(maxsize=4)
+def _train_step_for(config: TrainConfig, flow, size: int, feature_scale=None):
+    solver = build_solver(config.model, config.seed, flow, size, feature_scale=feature_scale)
+    return make_train_step(solver, make_optimizer(config), config.loss)
+
+
+def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optional[dict] = None,
+                  devices=None) -> Task:
+    """The LI/TSM task of ``config`` on ``data_dir`` (``train.zarr``; validation on ``test.zarr``).
+
+    ``existing``: the run's ``run.json`` record when resuming (its feature
+    scale is reused rather than measured again).  Raises
+    :class:`~neuralpde.store.schema.StoreError` for a missing or bad store and
+    :class:`ConfigError` for a config the data cannot serve (unroll + prefix
+    longer than the trajectories, a batch that does not split over the
+    devices, a TSM prefix longer than the stored history).
+    """
+    data_dir = Path(data_dir)
+    train_path = data_dir / "train.zarr"
+    train_set = open_store(train_path, split="train")
+    size = int(train_set.attrs["model_size"])
+    validation = open_store(data_dir / "test.zarr", split="test", model_size=size)
+    windows = WindowSource(train_set, config.unroll, config.seed,
+                           prefix=config.model.prefix if config.model.temporal else 1)
+    mesh = batch_mesh(devices)
+    if config.batch_size % mesh.size:
+        raise ConfigError(f"invalid batch_size={config.batch_size}: accepted a multiple of the "
+                          f"{mesh.size} local devices")
+    flow = store_flow(train_set)
+    if existing is not None:
+        feature_scale = existing.get("feature_scale")
+    else:
+        feature_scale = training_feature_scale(
+            config.model, lambda: windows.prefixes(FEATURE_SCALE_PREFIXES))
+    solver = build_solver(config.model, config.seed, flow, size, name=name,
+                          feature_scale=feature_scale)
+    if history_frames(solver):  # fail before training if validation cannot start
+        initial_inputs(validation, size, 1, history_frames(solver), solver.name)
+    record = {"flow": to_dict(flow), "model_size": size, "preset": train_set.attrs["preset"],
+              "data": str(data_dir.resolve()),
+              "generation_key": train_set.attrs.get("generation_key", "")}
+    if feature_scale is not None:
+        record["feature_scale"] = [float(x) for x in feature_scale]
+    sharding = batch_sharding(mesh)
+    return Task(
+        solver=solver, record=record,
+        step_fn=cached_train_step(config, flow, size, feature_scale), extras={},
+        batch=lambda step: shard_batch(jnp.asarray(windows.batch(step, config.batch_size)),
+                                       sharding),
+        validation=validation, batch_axis_sharded=True)
+
+
+__all__ = ["FEATURE_SCALE_PREFIXES", "make_train_step", "cached_train_step", "windowed_task"]
