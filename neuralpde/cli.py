@@ -96,18 +96,22 @@ def _add_generate(subparsers) -> None:
     p = subparsers.add_parser(
         "generate", help="generate DNS train/test trajectory stores",
         description="Integrate Kolmogorov (or decaying) turbulence on the fine grid, "
-                    "downsample to the model grid and write <out>/train.zarr and <out>/test.zarr. "
+                    "downsample to the model grid and write <out>/{train,validation,test}.zarr. "
                     "Interrupted runs resume; finished stores are left alone.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--preset", default="mini", help="mini (2-core CPU), paper-lite or paper (GPU)")
     p.add_argument("--out", required=True, help="output folder; stores go to OUT/<split>.zarr")
-    p.add_argument("--split", choices=("train", "test", "both"), default="both",
-                   help="which split to generate")
+    p.add_argument("--split", choices=("train", "validation", "test", "all"), default="all",
+                   help="which split to generate (training fits on train, selects checkpoints on "
+                        "validation; only evaluation reads test)")
     p.add_argument("--samples", type=int, help="trajectories per split (overrides the preset)")
     p.add_argument("--duration", type=float, help="saved time units per trajectory")
     p.add_argument("--warmup", type=float, help="time units integrated and discarded first")
     p.add_argument("--save-every", type=int, help="model steps between saved frames")
-    p.add_argument("--seed", type=int, help="base PRNG seed (sample i uses fold_in(seed, i))")
+    p.add_argument("--seed", type=int,
+                   help="base PRNG seed in [0, 2^31-1]; sample i of split s uses "
+                        "fold_in(fold_in(PRNGKey(seed), stream of s), i), so the splits never "
+                        "share an initial condition")
     p.add_argument("--history", type=int,
                    help="model-step frames kept up to t = 0 (the prefix TSM encodes; 0: none)")
     p.add_argument("--model-size", type=int, help="model grid cells per side")
@@ -140,12 +144,28 @@ def _run_generate(args) -> int:
         fine_size=args.fine_size,
         initial_sizes=tuple(args.initial_sizes) if args.initial_sizes is not None else None,
         batch_size=args.batch_size, time_chunk=args.time_chunk,
-        split=None if args.split == "both" else args.split)
-    splits = ("train", "test") if args.split == "both" else (args.split,)
+        split=None if args.split == "all" else args.split)
+    splits = preset.splits if args.split == "all" else (args.split,)
     paths = generate(preset, args.out, splits=splits, progress=not args.no_progress)
     for split, path in paths.items():
-        print(f"{split}: {path}")
+        print(f"{split}: {path}  {warmup_report(path)}")
     return 0
+
+
+def warmup_report(path) -> str:
+    """The end-of-warm-up energy and enstrophy of a store next to the stationary reference."""
+    from neuralpde.store import open_store
+
+    ds = open_store(path)
+    if "energy_t0" not in ds:
+        return ""
+    parts = []
+    for name, label in (("energy", "energy"), ("enstrophy", "enstrophy")):
+        values = ds[f"{name}_t0"].values
+        reference = ds.attrs.get(f"stationary_{name}")
+        ref = f"stationary {reference:.3g}" if reference else "stationary mean not measured"
+        parts.append(f"{label} at t = 0 {values.mean():.3g} ± {values.std():.2g} ({ref})")
+    return "; ".join(parts)
 
 
 def _add_export(subparsers) -> None:
@@ -239,13 +259,14 @@ def _add_train(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a learned solver on a train store",
         description="Train a learned solver (the finite-volume step with learned convective "
-                    "stencils: LI from the current velocity, TSM from the history) on DATA/train.zarr, validating on DATA/test.zarr; checkpoints and "
+                    "stencils: LI from the current velocity, TSM from the history) on DATA/train.zarr, validating on DATA/validation.zarr; checkpoints and "
                     "metrics go to OUT. Re-running the same command resumes the run.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="li", choices=("li", "tsm-hippo", "tsm-cnn"),
                    help="li: learned interpolation; tsm-hippo: temporal stencil modeling with "
                         "HiPPO memories; tsm-cnn: the last PREFIX frames as channels")
-    p.add_argument("--data", required=True, help="data folder holding train.zarr and test.zarr")
+    p.add_argument("--data", required=True, help="data folder holding train.zarr and "
+                                                  "validation.zarr (test.zarr is never read)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
     p.add_argument("--preset", default="mini", help="training preset: quickstart, mini (CPU) or paper (published)")
     add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS)
@@ -280,15 +301,16 @@ def _add_stagger_train(subparsers) -> None:
         description="Train s^2 x s_T coarse sub-solvers whose interleaved outputs form the fine "
                     "solution, with the physics-constrained loss (discrete Navier-Stokes residual, "
                     "no simulation data) on a state pool, or supervised from DATA/train.zarr; "
-                    "with --data, validation on DATA/test.zarr picks the best checkpoint. "
+                    "with --data, validation on DATA/validation.zarr picks the best checkpoint. "
                     "Checkpoints and metrics.jsonl go to OUT; re-running the same command resumes. "
                     "The training budget starts from the stagger 'mini' training preset.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
     p.add_argument("--preset", default="mini", help="flow and grid of a physics-only run "
                                                      "(quickstart, mini, paper-lite, paper)")
-    p.add_argument("--data", help="data folder: train.zarr for the supervised losses, test.zarr "
-                                  "for validation (the flow and grid are then the store's)")
+    p.add_argument("--data", help="data folder: train.zarr for the supervised losses, "
+                                  "validation.zarr for validation (the flow and grid are then "
+                                  "the store's)")
     add_options(p, LOOP_OPTIONS + STAGGER_OPTIONS)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_run_stagger_train)

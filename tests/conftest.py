@@ -24,10 +24,11 @@ def tiny_preset(**overrides):
 
     fields = dict(model_size=8, fine_size=32, initial_sizes=(16,), n_samples=3,
                   duration=0.6, warmup=0.3, batch_size=2, time_chunk=4)
-    history = overrides.pop("history", 4)  # the test split's TSM prefix (5 warm-up steps here)
+    history = overrides.pop("history", 4)  # the TSM prefix of validation/test (5 warm-up steps)
     fields.update(overrides)
     preset = with_overrides(get_preset("mini"), **fields)
-    return dataclasses.replace(preset, test=dataclasses.replace(preset.test, history=history))
+    return dataclasses.replace(preset, test=dataclasses.replace(preset.test, history=history),
+                               validation=dataclasses.replace(preset.validation, history=history))
 
 
 @pytest.fixture

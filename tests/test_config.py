@@ -31,9 +31,11 @@ def test_preset_round_trips_and_matches_protocol(preset):
     p = get_preset(preset)
     assert preset_from_dict(json.loads(p.to_json())) == p
     assert p.fine_size % p.model_size == 0
-    # the test split is saved at the protocol's evaluation spacing (0.0561 time units)
+    # validation and test are saved at the protocol's evaluation spacing (0.0561 time units)
     assert p.test.save_every * p.dt_model == pytest.approx(0.0561, rel=1e-3)
-    assert p.train.save_every == 1
+    assert p.validation.save_every == p.test.save_every and p.train.save_every == 1
+    assert p.splits == ("train", "validation", "test")
+    assert p.validation.history == p.test.history == 32
 
 
 def test_paper_presets():

@@ -75,7 +75,7 @@ def test_finite_volume_trajectory_stays_divergence_free_and_bounded():
 def test_model_time_step_matches_protocol():
     assert dns.model_time_step(KolmogorovFlow(), 64) == pytest.approx(0.5 * (2 * math.pi / 64) / 7)
     assert round(dns.model_time_step(KolmogorovFlow(), 64), 7) == 0.0070125
-    assert dns.inner_steps(2048, 64) == 32
+    assert dns.inner_steps(KolmogorovFlow(), 2048, 64) == 32
 
 
 def test_spectral_step_decays_a_single_mode_at_the_viscous_rate():

@@ -237,8 +237,9 @@ def test_history_frames_are_the_last_model_steps_before_the_first_frame(tmp_path
     # the same samples, warmed up h - 1 model steps less and saved every model step
     plan = plan_split(tiny, "test")
     shorter = tiny_preset(history=0, warmup=(plan.warmup_steps - (h - 1)) * tiny.dt_model,
-                          duration=(h - 1) * tiny.dt_model, save_every=1, seed=tiny.test.seed)
-    frames = open_store(generate_split(shorter, "train", tmp_path / "s.zarr", progress=False))
+                          duration=(h - 1) * tiny.dt_model, save_every=1, initial_sizes=())
+    # the test split again (the same seed stream), saved every model step
+    frames = open_store(generate_split(shorter, "test", tmp_path / "s.zarr", progress=False))
     np.testing.assert_allclose(test.u_history.values, frames.u.values, rtol=0, atol=1e-5)
     np.testing.assert_allclose(test.v_history.values, frames.v.values, rtol=0, atol=1e-5)
     assert not np.allclose(test.u_history.values[:, 0], test.u_history.values[:, -1], atol=1e-3)

@@ -138,7 +138,8 @@ def data(tmp_path_factory):
     """Tiny train store (every model step) and a test store saved every 2 steps with 4 history frames."""
     out = tmp_path_factory.mktemp("tsm_data")
     preset = tiny_preset(n_samples=2, duration=0.6, initial_sizes=())
-    preset = dataclasses.replace(preset, test=dataclasses.replace(preset.test, save_every=2))
+    preset = dataclasses.replace(preset, test=dataclasses.replace(preset.test, save_every=2),
+                                 validation=dataclasses.replace(preset.validation, save_every=2))
     generate(preset, out, progress=False)
     return out
 

@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from neuralpde.physics.diagnostics import enstrophy, kinetic_energy, vorticity
+
 __all__ = [
     "vorticity",
     "vorticity_correlation",
@@ -64,43 +66,6 @@ ArrayLike = jax.Array | np.ndarray
 # --------------------------------------------------------------------------
 # Numerics (pure jnp)
 # --------------------------------------------------------------------------
-
-
-def vorticity(u: ArrayLike, v: ArrayLike, dx: float, dy: float | None = None) -> jax.Array:
-    r"""Vorticity of a staggered periodic velocity field by forward differences.
-
-    .. math::
-
-        \omega_{i,j} = \frac{v_{i+1,j} - v_{i,j}}{\Delta x}
-                     - \frac{u_{i,j+1} - u_{i,j}}{\Delta y}
-
-    with periodic wrap-around (``jnp.roll``).  With ``u`` at offset (1, 0.5)
-    and ``v`` at (0.5, 1) both differences are centred on the cell corner, so
-    ω lives at offset (1, 1), i.e. x = (i+1)dx, y = (j+1)dy, and is
-    second-order accurate there.  This is exactly what jax-cfd's
-    ``finite_differences.curl_2d`` computes (``forward_difference(v, axis=0)
-    - forward_difference(u, axis=1)``, result at offset (1, 1)).
-
-    Parameters
-    ----------
-    u, v : array (..., x, y)
-        Velocity components at offsets (1, 0.5) and (0.5, 1).
-    dx : float
-        Grid step in x.
-    dy : float, optional
-        Grid step in y; defaults to ``dx``.
-
-    Returns
-    -------
-    jax.Array (..., x, y)
-        ω at offset (1, 1).
-    """
-    dy = dx if dy is None else dy
-    u = jnp.asarray(u)
-    v = jnp.asarray(v)
-    dv_dx = (jnp.roll(v, -1, axis=-2) - v) / dx
-    du_dy = (jnp.roll(u, -1, axis=-1) - u) / dy
-    return dv_dx - du_dy
 
 
 def vorticity_correlation(a: ArrayLike, b: ArrayLike) -> jax.Array:
@@ -133,24 +98,6 @@ def vorticity_correlation(a: ArrayLike, b: ArrayLike) -> jax.Array:
     return jnp.where(finite, num / den, jnp.nan)
 
 
-def kinetic_energy(u: ArrayLike, v: ArrayLike) -> jax.Array:
-    r"""Mean kinetic energy per unit area (density 1).
-
-    .. math:: E = \tfrac12 \,\langle u^2 + v^2 \rangle_{\text{grid}}
-
-    Parameters
-    ----------
-    u, v : array (..., x, y)
-
-    Returns
-    -------
-    jax.Array (...)
-    """
-    u = jnp.asarray(u)
-    v = jnp.asarray(v)
-    return 0.5 * jnp.mean(u * u + v * v, axis=(-2, -1))
-
-
 def relative_l2_error(up: ArrayLike, vp: ArrayLike, ur: ArrayLike, vr: ArrayLike) -> jax.Array:
     r"""Relative L2 error of a predicted velocity against a reference, per frame.
 
@@ -169,24 +116,6 @@ def relative_l2_error(up: ArrayLike, vp: ArrayLike, ur: ArrayLike, vr: ArrayLike
     up, vp, ur, vr = (jnp.asarray(a) for a in (up, vp, ur, vr))
     error = jnp.sum((up - ur) ** 2 + (vp - vr) ** 2, axis=(-2, -1))
     return jnp.sqrt(error / jnp.sum(ur * ur + vr * vr, axis=(-2, -1)))
-
-
-def enstrophy(w: ArrayLike) -> jax.Array:
-    r"""Mean enstrophy per unit area.
-
-    .. math:: Z = \tfrac12 \,\langle \omega^2 \rangle_{\text{grid}}
-
-    Parameters
-    ----------
-    w : array (..., x, y)
-        Vorticity (e.g. from :func:`vorticity`).
-
-    Returns
-    -------
-    jax.Array (...)
-    """
-    w = jnp.asarray(w)
-    return 0.5 * jnp.mean(w * w, axis=(-2, -1))
 
 
 def _shell_index(n: int) -> np.ndarray:

@@ -28,8 +28,10 @@ comes from the same rules:
 6. **Latency** — :func:`~neuralpde.solvers.rollout.measure_latency` on the
    first sample (batch 1, compile excluded), unless ``latency_duration`` is None.
 
-A reference frame that is not finite is a data fault, not a diverged
-solver: :class:`~neuralpde.store.schema.StoreError` names the store.
+A reference frame that is not finite (or a chunk that does not decode) is a
+data fault, not a diverged solver: the store readers raise
+:class:`~neuralpde.store.schema.StoreError` naming the store, the sample and
+the time.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from neuralpde.solvers.base import Solver, history_frames, reference_view
 from neuralpde.solvers.rollout import Rollout, measure_latency, rollout, steps_per_frame
 from neuralpde.store.reading import (frames_for_horizon, initial_inputs, initial_states,
                                      reference_frames, sample_count)
-from neuralpde.store.schema import OFFSETS, TRAJECTORY_DIMS, StoreError
+from neuralpde.store.schema import OFFSETS, TRAJECTORY_DIMS
 
 METRIC_SETS = ("all", "correlation")
 
@@ -152,13 +154,7 @@ def score(
     n_frames, horizon = frames_for_horizon(store, horizon)
     spf = steps_per_frame(solver, float(store.attrs["frame_dt"]))
 
-    reference = reference_frames(store, n_samples, n_frames)
-    if not np.all(np.isfinite(reference)):
-        bad = np.argwhere(~np.isfinite(reference).all(axis=(2, 3, 4)))[0]
-        raise StoreError(
-            f"the reference store has a non-finite frame (sample {int(store.sample.values[bad[0]])}, "
-            f"t = {float(store.time.values[bad[1]]):g}): a data fault, not a diverged solver; "
-            "regenerate the store")
+    reference = reference_frames(store, n_samples, n_frames)  # refuses non-finite frames
     if view is None:
         uv0 = initial_inputs(store, solver.size, n_samples, history_frames(solver), solver.name)
         output_size, compared_on = model_size, "model grid"

@@ -20,7 +20,9 @@ Finite-volume step (the reference DNS, jax-cfd's
 with van Leer–limited flux advection, forward Euler in time and the pressure
 Poisson equation solved by fast diagonalisation.  (In jax-cfd 0.2.1 this
 "semi-implicit" step treats diffusion explicitly, too; at Re = 1000 the
-diffusive limit is ~300x the advective one, so the CFL step governs.)
+diffusive limit is ~300x the advective one, so the CFL step governs; at low
+Reynolds numbers on fine grids it does not, and :func:`inner_steps` takes
+more fine steps.)
 """
 
 from __future__ import annotations
@@ -47,19 +49,42 @@ def make_grid(size: int, domain_size: float = 2 * math.pi):
 def model_time_step(flow: FlowSpec, size: int) -> float:
     """The CFL time step on an N² grid: ``courant * (L/N) / max_velocity``.
 
-    0.0070125 for the published flow on 64².
+    0.0070125 for the published flow on 64² (jax-cfd's ``stable_time_step``).
+    Raises :class:`ConfigError` when the explicit diffusion of this step is
+    unstable on this grid, ``dt > dx²/(4ν)`` (jax-cfd's diffusive limit),
+    naming the largest viscosity the grid accepts.
     """
     grid = make_grid(size, flow.domain_size)
-    return float(cfd.equations.stable_time_step(
-        flow.max_velocity, flow.courant, flow.viscosity, grid))
+    dt = float(cfd.advection.stable_time_step(flow.max_velocity, flow.courant, grid))
+    limit = float(cfd.diffusion.stable_time_step(flow.viscosity, grid))
+    if dt > limit:
+        dx = flow.domain_size / size
+        raise ConfigError(
+            f"invalid viscosity={flow.viscosity:g} on the {size}² grid: the explicit diffusion limit "
+            f"dx²/(4ν) = {limit:.3g} is below the CFL step {dt:.3g}; accepted viscosity <= "
+            f"{dx * flow.max_velocity / (4 * flow.courant):.3g} on this grid (a larger max_velocity "
+            "or a smaller courant shortens the step)")
+    return dt
 
 
-def inner_steps(fine_size: int, model_size: int) -> int:
-    """Fine steps per model step: ``round(dt_model / dt_fine) = fine_size / model_size``."""
+def inner_steps(flow: FlowSpec, fine_size: int, model_size: int) -> int:
+    """Fine steps per model step: the grid ratio, more where the fine grid's diffusion needs it.
+
+    The fine step ``dt_model / n`` keeps the model grid's Courant number on the
+    fine grid (``n >= fine_size / model_size``; the published protocol: 32 at
+    2048² for the 64² model step) and its explicit diffusion at the same
+    fraction ``courant`` of the fine grid's diffusive limit,
+    ``dt_model / n <= courant * dx_fine² / (4ν)``.  Raises :class:`ConfigError`
+    for a fine grid that is not a multiple of the model grid.
+    """
     if fine_size % model_size:
         raise ConfigError(
             f"invalid fine grid {fine_size}: accepted an integer multiple of the model grid {model_size}")
-    return fine_size // model_size
+    ratio = fine_size // model_size
+    dt = model_time_step(flow, model_size)
+    grid = make_grid(fine_size, flow.domain_size)
+    limit = flow.courant * float(cfd.diffusion.stable_time_step(flow.viscosity, grid))
+    return max(ratio, math.ceil(dt / limit - 1e-9))
 
 
 def wrap_velocity(uv: Array, grid) -> tuple:

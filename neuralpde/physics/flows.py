@@ -46,7 +46,8 @@ class KolmogorovFlow:
       forcing_amplitude: A.
       linear_drag: μ ≥ 0 in −μ u.
       max_velocity: maximum speed of the initial condition, also the velocity
-        scale of the CFL time step.
+        scale of the CFL time step; at least ``courant × laminar_speed`` (the
+        forcing drives the flow towards :attr:`laminar_speed`).
       peak_wavenumber: spectral peak of the random initial condition.
       courant: CFL number of the time step, in (0, 1].
     """
@@ -72,6 +73,24 @@ class KolmogorovFlow:
                 self.forcing_amplitude, "a finite number")
         require(math.isfinite(self.linear_drag) and self.linear_drag >= 0, "linear_drag",
                 self.linear_drag, "a finite number >= 0")
+        laminar = self.laminar_speed
+        require(self.courant * laminar <= self.max_velocity * (1 + 1e-9), "max_velocity",
+                self.max_velocity,
+                f"at least courant × A/(ν k_f² + μ) = {self.courant * laminar:.3g}: the forcing "
+                f"drives the flow towards the laminar Kolmogorov speed A/(ν k_f² + μ) = "
+                f"{laminar:.3g}, and the time step (Courant number {self.courant:g} at "
+                "max_velocity) must keep that speed's Courant number <= 1")
+
+    @property
+    def laminar_speed(self) -> float:
+        r"""The laminar Kolmogorov amplitude :math:`|A|/(\nu k_f^2 + \mu)`, the forced flow's speed scale.
+
+        The steady solution :math:`u = A\sin(k_f y)/(\nu k_f^2 + \mu)` of the
+        forced, damped equations; 8.62 for the published flow.  Time steps are
+        refused whose Courant number at this speed exceeds 1.
+        """
+        return abs(self.forcing_amplitude) / (self.viscosity * self.forcing_wavenumber ** 2
+                                               + self.linear_drag)
 
     @property
     def reynolds_number(self) -> float:

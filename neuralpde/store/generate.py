@@ -2,16 +2,27 @@
 
 For each sample batch of a split:
 
-1. sample ``i`` draws its initial condition from ``fold_in(PRNGKey(seed), i)``
-   on the fine grid (so the data do not depend on the batch size or on the
+1. sample ``i`` of split ``s`` draws its initial condition from
+   ``fold_in(fold_in(PRNGKey(seed), SPLIT_STREAMS[s]), i)`` on the fine grid
+   (:func:`neuralpde.store.presets.initial_key`: the splits never share an
+   initial condition, and the data do not depend on the batch size or on the
    number of devices);
 2. the batch is integrated for ``warmup`` time units (``round(warmup/dt)``
    model steps of ``inner_steps`` fine steps each) and discarded;
    (with a ``history`` of H frames, the last H − 1 warm-up model steps are
-   recorded on the model grid, ending at t = 0);
+   recorded on the model grid, ending at t = 0); the kinetic energy and
+   enstrophy of each sample at the end of the warm-up (on the fine grid) are
+   stored as ``energy_t0``, ``enstrophy_t0``;
 3. frames are recorded every ``save_every`` model steps, downsampled to the
    model grid by staggered face averaging, and written to the store one
    ``time_chunk`` block at a time.
+
+Every block is checked before it is written: the first non-finite value stops
+the generation with :class:`~neuralpde.store.schema.StoreError` naming the
+split, sample and time; the store is left incomplete with its ``failed`` attr
+set, so nothing reads it, the same command refuses at once, and a command with
+another configuration replaces it.  Every split's plan is checked before the
+first one is generated.
 
 The batch is ``vmap``-ed and sharded over all local devices.  After every
 block, the fine state is saved in the store's :class:`~neuralpde.store.schema.ResumeLog`,
@@ -36,11 +47,15 @@ import numpy as np
 from neuralpde import __version__
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.physics import dns
+from neuralpde.physics.diagnostics import enstrophy, kinetic_energy, vorticity
 from neuralpde.physics.flows import flow_name
 from neuralpde.progress import progress_bar
 from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
 from neuralpde.store import schema as store
-from neuralpde.store.presets import Preset
+from neuralpde.store.presets import SPLIT_STREAMS, Preset, split_key
+
+#: How sample keys derive from (seed, split, sample): recorded in the generation key.
+SEED_STREAMS = "fold_in(fold_in(PRNGKey(seed), SPLIT_STREAMS[split]), sample)"
 
 SOLVER_DESCRIPTION = ("jax-cfd 0.2.1 finite volume on a staggered grid: van Leer advection, "
                       "forward Euler, fast-diagonalisation pressure projection")
@@ -70,6 +85,10 @@ class SplitPlan:
 def plan_split(preset: Preset, split: str) -> SplitPlan:
     spec = preset.split(split)
     dt = preset.dt_model
+    for name, value in (("duration", spec.duration), ("warmup", spec.warmup)):
+        if value / dt > 1e9:
+            raise ConfigError(f"invalid {name}={value:g} for the {split} split: accepted at most "
+                              f"{1e9 * dt:.3g} time units (1e9 model steps of {dt:.4g})")
     warmup_steps = round(spec.warmup / dt)
     if spec.history > warmup_steps + 1:
         raise ConfigError(f"invalid history={spec.history} for the {split} split: accepted at most "
@@ -94,7 +113,9 @@ def generation_key(preset: Preset, split: str) -> dict:
         "flow": to_dict(preset.flow),
         "model_size": preset.model_size,
         "fine_size": preset.fine_size,
+        "inner_steps": preset.inner_steps,
         "split": split_fields,
+        "seed_streams": SEED_STREAMS,
         "initial_sizes": list(preset.initial_sizes) if split == "test" else [],
         "batch_size": preset.batch_size,
         "time_chunk": preset.time_chunk,
@@ -122,6 +143,10 @@ def store_attrs(preset: Preset, split: str, plan: SplitPlan) -> dict:
         "seed": spec.seed,
         "n_samples": spec.n_samples,
         "history_frames": spec.history,
+        "seed_stream": SPLIT_STREAMS[split],
+        "stationary_energy": preset.stationary[0] if preset.stationary else None,
+        "stationary_enstrophy": preset.stationary[1] if preset.stationary else None,
+        "failed": "",
         "solver": SOLVER_DESCRIPTION,
         "neuralpde_version": __version__,
         "jax_version": jax.__version__,
@@ -146,6 +171,17 @@ class SplitKernels:
             return jax.vmap(lambda k: dns.random_initial_velocity(k, flow, fine))(keys)
 
         return jax.jit(init, out_shardings=self.sharding)
+
+    @functools.cached_property
+    def diagnostics(self):
+        """``state -> (energy (B,), enstrophy (B,))`` on the fine grid: ½⟨u² + v²⟩, ½⟨ω²⟩."""
+        dx = self.preset.flow.domain_size / self.preset.fine_size
+
+        def measure(state):
+            u, v = state[:, 0], state[:, 1]
+            return kinetic_energy(u, v), enstrophy(vorticity(u, v, dx))
+
+        return jax.jit(measure)
 
     @functools.lru_cache(maxsize=4)
     def advance(self, model_steps: int):
@@ -217,7 +253,7 @@ def generate_split(
 
     Args:
       preset: the generation recipe.
-      split: ``'train'`` or ``'test'``.
+      split: ``'train'``, ``'validation'`` or ``'test'``.
       path: the store directory (``.../train.zarr``).
       progress: show a tqdm progress bar.
       devices: devices to shard the batch over (default: all local devices).
@@ -225,16 +261,17 @@ def generate_split(
         for tests of the resume logic.
 
     Returns the store path.  Raises :class:`~neuralpde.store.schema.StoreError` when a
-    store exists at ``path`` that was generated with a different config.
+    store exists at ``path`` that was generated with a different config (a
+    failed one is replaced), when this configuration failed there before, and
+    when the DNS produces a non-finite value (the store is then marked failed);
+    :class:`~neuralpde.config.ConfigError` for a plan the split cannot serve.
     """
     path = Path(path)
     spec = preset.split(split)
     plan = plan_split(preset, split)
     attrs = store_attrs(preset, split, plan)
-    if path.exists():
-        existing = store.read_attrs(path)
-        _check_same_generation(path, existing, attrs)
-        if existing["complete"]:
+    if path.exists() and _reusable(path, attrs):
+        if store.read_attrs(path)["complete"]:
             return path
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,7 +280,7 @@ def generate_split(
             domain_size=preset.flow.domain_size, frame_dt=plan.frame_dt,
             sample_chunk=preset.batch_size, time_chunk=preset.time_chunk,
             initial_sizes=preset.initial_sizes if split == "test" else (),
-            history_frames=plan.history, dt_model=plan.dt_model)
+            history_frames=plan.history, dt_model=plan.dt_model, diagnostics=True)
         store.ResumeLog(path).clear()
         store.create_store(path, layout, attrs)
 
@@ -255,6 +292,21 @@ def generate_split(
     compute_batch = padded_batch(preset.batch_size, mesh.size)
     warmup_block = max(1, min(plan.warmup_steps, preset.time_chunk * plan.save_every))
     initial_sizes = preset.initial_sizes if split == "test" else ()
+    base_key = split_key(spec.seed, split)  # the kernel folds in each sample index
+
+    def check(values: np.ndarray, start: int, where) -> np.ndarray:
+        """``values`` (batch, ...) if finite, else mark the store failed and raise."""
+        finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        if not finite.all():
+            sample = start + int(np.argmax(~finite))
+            _fail(path, log, f"the {split} split's DNS produced a non-finite value (sample "
+                             f"{sample}, {where(values, int(np.argmax(~finite)))}): it is "
+                             f"numerically unstable with this configuration (fine grid "
+                             f"{preset.fine_size}², {plan.inner_steps} fine steps of "
+                             f"{plan.dt_model / plan.inner_steps:.4g} per model step; check "
+                             "viscosity, max_velocity, courant and domain_size); the incomplete "
+                             f"store {path} is marked failed and nothing reads it")
+        return values
 
     bar = progress_bar(progress, n_batches * plan.model_steps,
                        f"{split} {preset.model_size}² ← {preset.fine_size}²", unit="model step")
@@ -269,7 +321,7 @@ def generate_split(
             record = log.load(batch)
             if record is None:
                 indices = jnp.arange(start, start + compute_batch)
-                state = kernels.initial(jax.random.PRNGKey(spec.seed), shard_batch(indices, sharding))
+                state = kernels.initial(base_key, shard_batch(indices, sharding))
                 phase, count = "warmup", 0
             else:
                 saved, phase, count = record
@@ -283,21 +335,37 @@ def generate_split(
                     steps = min(warmup_block, plan.warmup_steps - recorded - count)
                     state = kernels.advance(steps)(state)
                     count += steps
+                    t = (count - plan.warmup_steps) * plan.dt_model
+                    check(np.asarray(state)[:valid], start,
+                          lambda _, __: f"during the warm-up, at t = {t:.4g}")
                     log.save(batch, np.asarray(state), "warmup", count)
                     bar.update(steps)
                 if plan.history:
                     history, state = kernels.history(state)
-                    store.write_history(path, start, np.asarray(history)[:valid])
+                    history = check(np.asarray(history)[:valid], start, lambda v, i: (
+                        "in the history before t = 0"))
+                    store.write_history(path, start, history)
                     bar.update(recorded)
+                check(np.asarray(state)[:valid], start, lambda _, __: "at t = 0")
                 for m, frame in zip(initial_sizes, kernels.initial_frames(state)):
                     store.write_initial(path, m, start, np.asarray(frame)[:valid])
+                energy, enstrophy_ = kernels.diagnostics(state)
+                store.write_diagnostics(path, start, np.asarray(energy)[:valid],
+                                        np.asarray(enstrophy_)[:valid])
                 phase, count = "frames", 0
             while count < plan.n_frames:
                 if stop_after_blocks is not None and blocks_written >= stop_after_blocks:
                     return path
                 n = min(preset.time_chunk, plan.n_frames - count)
                 frames, state = kernels.frames(n)(state)
-                store.write_frames(path, start, count, np.asarray(frames)[:valid])
+                first = count
+
+                def when(values, i):
+                    bad = ~np.isfinite(values[i].reshape(values.shape[1], -1)).all(axis=1)
+                    return f"t = {(first + int(np.argmax(bad))) * plan.frame_dt:.4g}"
+
+                frames = check(np.asarray(frames)[:valid], start, when)
+                store.write_frames(path, start, count, frames)
                 count += n
                 blocks_written += 1
                 bar.update((count - 1 - max(count - n - 1, 0)) * plan.save_every)
@@ -311,9 +379,30 @@ def generate_split(
     return path
 
 
-def _check_same_generation(path: Path, existing: dict, attrs: dict) -> None:
-    if existing.get("generation_key") == attrs["generation_key"]:
-        return
+def _fail(path: Path, log, message: str) -> None:
+    """Mark the store failed (kept, incomplete, with the reason) and raise ``StoreError``."""
+    store.mark_failed(path, message)
+    log.clear()
+    raise store.StoreError(message)
+
+
+def _reusable(path: Path, attrs: dict) -> bool:
+    """Whether the store at ``path`` continues this generation (False: replace it).
+
+    The same generation resumes (or is left alone if complete); a store marked
+    failed by another configuration is replaced; a failed store of this one
+    refuses at once (it would fail again); any other store of another
+    configuration is refused.
+    """
+    existing = store.read_attrs(path)
+    same = existing.get("generation_key") == attrs["generation_key"]
+    failed = existing.get("failed", "")
+    if failed and same:
+        raise store.StoreError(f"{path} failed before with this configuration: {failed}")
+    if failed:
+        return False
+    if same:
+        return True
     old = json.loads(existing.get("generation_key", "{}"))
     new = json.loads(attrs["generation_key"])
     differing = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -322,9 +411,17 @@ def _check_same_generation(path: Path, existing: dict, attrs: dict) -> None:
         f"(differs in {differing}); use another --out or delete it")
 
 
-def generate(preset: Preset, out, splits=("train", "test"), progress: bool = True,
+def generate(preset: Preset, out, splits: Optional[tuple] = None, progress: bool = True,
              devices=None) -> dict[str, Path]:
-    """Generate every requested split into ``out/<split>.zarr``; returns the paths."""
+    """Generate every requested split (default: all of the preset's) into ``out/<split>.zarr``.
+
+    Every split's plan is checked before the first is generated, so a
+    configuration that one split cannot serve writes nothing.  Returns
+    ``{split: path}``.
+    """
     out = Path(out)
+    splits = preset.splits if splits is None else tuple(splits)
+    for split in splits:
+        plan_split(preset, split)
     return {split: generate_split(preset, split, out / f"{split}.zarr", progress, devices)
             for split in splits}

@@ -1,28 +1,41 @@
 """Data-generation presets: ``quickstart``, ``mini`` (2-core CPU), ``paper-lite``, ``paper`` (GPU).
 
-============  =========  =========  ===========================  ==================================
-preset        model      reference  train split                  test split
-============  =========  =========  ===========================  ==================================
-quickstart    32²        128²       2 traj × 6 t.u., warm-up 3   4 traj × 6 t.u., warm-up 3.9
-mini          32²        256²       4 traj × 16 t.u., warm-up 5  8 traj × 12 t.u., warm-up 5.9
-paper-lite    64²        1024²      16 traj × 20 t.u., warm-up   16 traj × 20 t.u., warm-up 40.9
-                                    40
-paper         64²        2048²      128 traj × 80 t.u., warm-up  16 traj × 20 t.u., warm-up 40.9
-                                    40
-============  =========  =========  ===========================  ==================================
+============  =====  =========  ======================  ========================  ========================  =========
+preset        model  reference  train split             validation split          test split                warm-up
+============  =====  =========  ======================  ========================  ========================  =========
+quickstart    32²    128²       2 traj × 6 t.u.         2 traj × 2 t.u.           4 traj × 6 t.u.           30 / 30.9
+mini          32²    256²       4 traj × 16 t.u.        4 traj × 8 t.u.           8 traj × 12 t.u.          40 / 40.9
+paper-lite    64²    1024²      16 traj × 20 t.u.       8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
+paper         64²    2048²      128 traj × 80 t.u.      8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
+============  =====  =========  ======================  ========================  ========================  =========
+
+Warm-up: time integrated and discarded before the first frame (train and
+validation / test), so that every frame is a sample of the statistically
+stationary flow.  It is a measured quantity: ``experiments/spinup.py`` prints
+the kinetic energy and enstrophy of the reference DNS against time and the
+time after which their running means stay within 10 % of the stationary mean
+(``experiments/results/spinup_*.txt``); the CPU presets' warm-ups are set at
+or above it, the GPU presets keep the published 40 / 40.9 time units.
+``Preset.stationary`` holds the measured stationary (energy, enstrophy) of the
+preset's flow on its reference grid; ``neuralpde generate`` prints the stored
+end-of-warm-up values beside it.
+
+Splits and seeds: sample ``i`` of split ``s`` draws its initial condition from
+``fold_in(fold_in(PRNGKey(seed), SPLIT_STREAMS[s]), i)`` (:func:`initial_key`),
+so train, validation and test never share an initial condition, whatever seeds
+are passed (a train seed equal to another split's seed included); seeds are
+integers in ``[0, 2**31 - 1]``.  Training fits on ``train`` and selects
+checkpoints on ``validation``; only evaluation reads ``test``.
 
 Train frames are saved every model step (training unrolls the solver on
-them); test frames every ``frame_spacing`` = 0.0561 time units (8 model steps
-of the 64² grid, 4 of the 32² grid), the evaluation spacing of the protocol.
-The test store also keeps the first frame on the extra grids of
-``initial_sizes`` (the coarse DNS baselines start there), and the last
-``history`` = 32 model steps before t = 0 on the model grid (the prefix that
-a temporal stencil model encodes before its rollout; ``TSM_PREFIX``).
-
-``mini`` shortens the warm-up from 40 to 5 time units (≈ 0.5 drag times
-1/μ = 10) so that the whole data set is CPU-minutes; its flows have left the
-initial spectrum but are not yet statistically stationary.  Everything else
-follows reference/protocol.md.
+them); validation and test frames every ``FRAME_SPACING`` = 0.0561 time units
+(8 model steps of the 64² grid, 4 of the 32² grid), the evaluation spacing of
+the protocol.  Validation and test stores keep the last ``history`` = 32
+model steps before t = 0 on the model grid (the prefix that a temporal stencil
+model encodes before its rollout; ``TSM_PREFIX``); the test store also keeps
+the first frame on the extra grids of ``initial_sizes`` (the coarse DNS
+baselines start there).  Everything else follows the published protocol
+(Kochkov et al., PNAS 2021; Sun, Yang & Yoo, ICML 2023).
 """
 
 from __future__ import annotations
@@ -31,12 +44,17 @@ import dataclasses
 import json
 from typing import Optional
 
+import jax
+
 from neuralpde.config import (ConfigError, fields_from_dict, require, require_positive,
                               require_positive_int, to_dict)
 from neuralpde.physics import dns
 from neuralpde.physics.flows import FlowSpec, KolmogorovFlow, flow_from_dict, make_flow
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
+#: The stream of each split: sample i of split s uses fold_in(fold_in(PRNGKey(seed), stream), i).
+SPLIT_STREAMS = {"train": 1, "validation": 2, "test": 3}
+MAX_SEED = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +66,8 @@ class SplitSpec:
       duration: saved time span per trajectory, in time units (> 0).
       warmup: time integrated (and discarded) before the first frame (≥ 0).
       save_every: model steps between saved frames (≥ 1).
-      seed: base PRNG seed; sample i uses ``fold_in(PRNGKey(seed), i)``.
+      seed: base PRNG seed, an integer in ``[0, 2**31 - 1]``; sample ``i`` of
+        split ``s`` uses ``fold_in(fold_in(PRNGKey(seed), SPLIT_STREAMS[s]), i)``.
       history: model-grid frames kept one model step apart up to and including
         t = 0 (the end of the warm-up), as ``u_history``/``v_history``: the
         prefix a temporal model (TSM) encodes before its rollout.  0: none.
@@ -68,7 +87,8 @@ class SplitSpec:
         require(isinstance(self.warmup, (int, float)) and self.warmup >= 0, "warmup",
                 self.warmup, "a number >= 0")
         require_positive_int("save_every", self.save_every)
-        require(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        require(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+                and 0 <= self.seed <= MAX_SEED, "seed", self.seed, f"an integer in [0, {MAX_SEED}]")
         require(isinstance(self.history, int) and self.history >= 0, "history", self.history,
                 "an integer >= 0")
 
@@ -82,10 +102,14 @@ class Preset:
       flow: the flow specification.
       model_size: model (coarse) grid N.
       fine_size: reference DNS grid, an integer multiple of ``model_size``.
-      train, test: the two splits.
+      train, test, validation: the splits (validation None: none, as in
+        stores written before it existed).
       initial_sizes: extra grids whose first test frame is stored.
       batch_size: trajectories integrated together (vmap + device sharding).
       time_chunk: frames per zarr chunk and per resumable block.
+      stationary: the measured stationary (kinetic energy, enstrophy) of the
+        flow on the reference grid (``experiments/spinup.py``), or None
+        (unknown: another flow or grid).
     """
 
     name: str
@@ -94,9 +118,11 @@ class Preset:
     fine_size: int
     train: SplitSpec
     test: SplitSpec
+    validation: Optional[SplitSpec] = None
     initial_sizes: tuple[int, ...] = ()
     batch_size: int = 4
     time_chunk: int = 64
+    stationary: Optional[tuple[float, float]] = None
 
     def __post_init__(self):
         require_positive_int("model_size", self.model_size)
@@ -111,11 +137,19 @@ class Preset:
                     f"multiples of model_size={self.model_size} that divide fine_size={self.fine_size}")
         require_positive_int("batch_size", self.batch_size)
         require_positive_int("time_chunk", self.time_chunk)
+        dns.inner_steps(self.flow, self.fine_size, self.model_size)  # a stable model and fine step
 
     def split(self, name: str) -> SplitSpec:
         if name not in SPLITS:
             raise ConfigError(f"unknown split {name!r}: accepted {list(SPLITS)}")
+        if getattr(self, name) is None:
+            raise ConfigError(f"preset {self.name!r} has no {name} split")
         return getattr(self, name)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits this preset defines, in generation order."""
+        return tuple(name for name in SPLITS if getattr(self, name) is not None)
 
     @property
     def dt_model(self) -> float:
@@ -123,7 +157,8 @@ class Preset:
 
     @property
     def inner_steps(self) -> int:
-        return dns.inner_steps(self.fine_size, self.model_size)
+        """Fine steps per model step (:func:`neuralpde.physics.dns.inner_steps`)."""
+        return dns.inner_steps(self.flow, self.fine_size, self.model_size)
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), sort_keys=True)
@@ -134,11 +169,25 @@ def _split_from_dict(data: dict) -> SplitSpec:
 
 
 def preset_from_dict(data: dict) -> Preset:
+    """Inverse of ``config.to_dict`` for presets (a dict without ``validation``: None)."""
     kwargs = fields_from_dict(Preset, data)
     kwargs["flow"] = flow_from_dict(kwargs["flow"])
-    kwargs["train"] = _split_from_dict(kwargs["train"])
-    kwargs["test"] = _split_from_dict(kwargs["test"])
+    for name in SPLITS:
+        if kwargs.get(name) is not None:
+            kwargs[name] = _split_from_dict(kwargs[name])
+    if kwargs.get("stationary") is not None:
+        kwargs["stationary"] = tuple(kwargs["stationary"])
     return Preset(**kwargs)
+
+
+def split_key(seed: int, split: str):
+    """The PRNG key of a split's stream: ``fold_in(PRNGKey(seed), SPLIT_STREAMS[split])``."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), SPLIT_STREAMS[split])
+
+
+def initial_key(seed: int, split: str, sample):
+    """The PRNG key of sample ``sample``'s initial condition in a split: ``fold_in(split_key, i)``."""
+    return jax.random.fold_in(split_key(seed, split), sample)
 
 
 TSM_PREFIX = 32  # frames a temporal model encodes before the rollout (published 32)
@@ -149,25 +198,45 @@ def _eval_save_every(flow: FlowSpec, model_size: int) -> int:
     return max(1, round(FRAME_SPACING / dns.model_time_step(flow, model_size)))
 
 
+#: Warm-ups of the CPU presets (train/validation, test): at least the spin-up that
+#: ``experiments/spinup.py`` measures on their reference grids (31.3 time units at 256²,
+#: 25.1 at 128²; experiments/results/spinup_{mini,quickstart}.txt).  ``mini`` takes the
+#: published 40 / 40.9.
+WARMUP_MINI = (40.0, 40.9)
+WARMUP_QUICKSTART = (30.0, 30.9)
+#: Measured stationary (kinetic energy, enstrophy) of the published flow on the reference grid.
+STATIONARY_256 = (0.9057, 9.055)
+STATIONARY_128 = (0.9233, 9.091)
+
+
+def _eval_split(flow: FlowSpec, model_size: int, n_samples: int, duration: float,
+                warmup: float) -> SplitSpec:
+    """A validation or test split: evaluation frame spacing, the TSM history."""
+    return SplitSpec(n_samples=n_samples, duration=duration, warmup=warmup,
+                     save_every=_eval_save_every(flow, model_size), seed=0, history=TSM_PREFIX)
+
+
 def _mini() -> Preset:
     flow = KolmogorovFlow()
+    train_warmup, test_warmup = WARMUP_MINI
     return Preset(
         name="mini", flow=flow, model_size=32, fine_size=256,
-        train=SplitSpec(n_samples=4, duration=16.0, warmup=5.0, save_every=1, seed=0),
-        test=SplitSpec(n_samples=8, duration=12.0, warmup=5.9,
-                       save_every=_eval_save_every(flow, 32), seed=1, history=TSM_PREFIX),
-        initial_sizes=(64, 128), batch_size=2, time_chunk=64)
+        train=SplitSpec(n_samples=4, duration=16.0, warmup=train_warmup, save_every=1, seed=0),
+        validation=_eval_split(flow, 32, 4, 8.0, train_warmup),
+        test=_eval_split(flow, 32, 8, 12.0, test_warmup),
+        initial_sizes=(64, 128), batch_size=2, time_chunk=64, stationary=STATIONARY_256)
 
 
 def _quickstart() -> Preset:
     """The ``neuralpde quickstart`` demonstration: 32² from a 128² DNS, seconds of data."""
     flow = KolmogorovFlow()
+    train_warmup, test_warmup = WARMUP_QUICKSTART
     return Preset(
         name="quickstart", flow=flow, model_size=32, fine_size=128,
-        train=SplitSpec(n_samples=2, duration=6.0, warmup=3.0, save_every=1, seed=0),
-        test=SplitSpec(n_samples=4, duration=6.0, warmup=3.9,
-                       save_every=_eval_save_every(flow, 32), seed=1, history=TSM_PREFIX),
-        initial_sizes=(64,), batch_size=2, time_chunk=64)
+        train=SplitSpec(n_samples=2, duration=6.0, warmup=train_warmup, save_every=1, seed=0),
+        validation=_eval_split(flow, 32, 2, 2.0, train_warmup),
+        test=_eval_split(flow, 32, 4, 6.0, test_warmup),
+        initial_sizes=(64,), batch_size=2, time_chunk=64, stationary=STATIONARY_128)
 
 
 def _paper_lite() -> Preset:
@@ -175,8 +244,8 @@ def _paper_lite() -> Preset:
     return Preset(
         name="paper-lite", flow=flow, model_size=64, fine_size=1024,
         train=SplitSpec(n_samples=16, duration=20.0, warmup=40.0, save_every=1, seed=0),
-        test=SplitSpec(n_samples=16, duration=20.0, warmup=40.9,
-                       save_every=_eval_save_every(flow, 64), seed=1, history=TSM_PREFIX),
+        validation=_eval_split(flow, 64, 8, 10.0, 40.0),
+        test=_eval_split(flow, 64, 16, 20.0, 40.9),
         initial_sizes=(128, 256, 512), batch_size=8, time_chunk=128)
 
 
@@ -185,8 +254,8 @@ def _paper() -> Preset:
     return Preset(
         name="paper", flow=flow, model_size=64, fine_size=2048,
         train=SplitSpec(n_samples=128, duration=80.0, warmup=40.0, save_every=1, seed=0),
-        test=SplitSpec(n_samples=16, duration=20.0, warmup=40.9,
-                       save_every=_eval_save_every(flow, 64), seed=1, history=TSM_PREFIX),
+        validation=_eval_split(flow, 64, 8, 10.0, 40.0),
+        test=_eval_split(flow, 64, 16, 20.0, 40.9),
         initial_sizes=(128, 256, 512, 1024), batch_size=4, time_chunk=128)
 
 
@@ -210,9 +279,10 @@ def with_overrides(
 
     ``fields`` may hold preset fields (``model_size``, ``fine_size``,
     ``initial_sizes``, ``batch_size``, ``time_chunk``) and split fields
-    (``n_samples``, ``duration``, ``warmup``, ``save_every``, ``seed``), the
-    latter applied to ``split`` (or both splits when ``split`` is None).
-    ``None`` values are ignored.
+    (``n_samples``, ``duration``, ``warmup``, ``save_every``, ``seed``,
+    ``history``), the latter applied to ``split`` (or every split when
+    ``split`` is None).  ``None`` values are ignored.  A new flow or reference
+    grid drops the ``stationary`` reference (it was measured for the old one).
     """
     fields = {k: v for k, v in fields.items() if v is not None}
     split_names = {f.name for f in dataclasses.fields(SplitSpec)}
@@ -228,7 +298,9 @@ def with_overrides(
             for name in ("forcing_wavenumber", "forcing_amplitude", "linear_drag"):
                 base.pop(name, None)
         preset_fields["flow"] = make_flow(kind, **{**base, **(flow or {})})
-    for name in SPLITS:
+    if split is not None:
+        preset.split(split)  # an unknown split is an error
+    for name in preset.splits:
         if split_fields and (split is None or split == name):
             preset_fields[name] = dataclasses.replace(preset.split(name), **split_fields)
     if "model_size" in preset_fields and "initial_sizes" not in preset_fields:
@@ -241,6 +313,11 @@ def with_overrides(
         flow_ = preset_fields.get("flow", preset.flow)
         m = preset_fields.get("model_size", preset.model_size)
         if "save_every" not in split_fields:
-            test = preset_fields.get("test", preset.test)
-            preset_fields["test"] = dataclasses.replace(test, save_every=_eval_save_every(flow_, m))
+            for name in ("validation", "test"):
+                spec = preset_fields.get(name, getattr(preset, name))
+                if spec is not None:
+                    preset_fields[name] = dataclasses.replace(
+                        spec, save_every=_eval_save_every(flow_, m))
+    if "flow" in preset_fields or "fine_size" in preset_fields:
+        preset_fields.setdefault("stationary", None)
     return dataclasses.replace(preset, **preset_fields)

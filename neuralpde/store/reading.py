@@ -10,8 +10,9 @@
 * :func:`initial_states`, :func:`initial_inputs` — what a solver starts from
   (the model-grid frame 0, a stored finer-grid state, or the stored history a
   temporal model encodes).
-* :func:`reference_frames`, :func:`trajectory_frames` — frames as arrays
-  ``(samples, frames, 2, n, n)`` float32.
+* :func:`reference_frames`, :func:`trajectory_frames`, :func:`window_frames`
+  — frames as arrays ``(..., 2, n, n)`` float32, read through :func:`values`,
+  which refuses a chunk that does not decode and a non-finite value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from neuralpde.config import ConfigError
 from neuralpde.physics.flows import FlowSpec, flow_from_dict
@@ -38,12 +40,16 @@ def open_store(
     model_size: Optional[int] = None,
     require_complete: bool = True,
 ) -> xr.Dataset:
-    """Open and validate a trajectory store (lazily; nothing is read until used).
+    """Open and validate a trajectory store (lazily: no frame is read until used).
 
-    Raises :class:`StoreError` with a message that says what is wrong when the
-    path is not a store, a required variable or attr is missing, dims or the
-    schema version differ, the store is incomplete (an interrupted generation:
-    re-run it to resume), or it was made for another preset, split or grid.
+    Raises :class:`StoreError` with a message that names the store and what is
+    wrong when the path is not a store, a required variable or attr is
+    missing, dims or the schema version differ, the store is incomplete (an
+    interrupted generation: re-run it to resume) or its generation failed, it
+    was made for another preset, split or grid, a chunk of any variable is
+    missing (it would read as fill values), or its attrs disagree with its
+    coordinates (grid, domain, frame spacing, frame count, samples).  The
+    readers below refuse a chunk that does not decode and a non-finite value.
     """
     path = Path(path)
     if not path.exists():
@@ -58,15 +64,123 @@ def open_store(
     _expect(path, "preset", attrs["preset"], preset)
     _expect(path, "split", attrs["split"], split)
     _expect(path, "model_size", attrs["model_size"], model_size)
+    if attrs.get("failed"):
+        raise StoreError(f"{path} is a failed generation: {attrs['failed']}")
     if require_complete and not attrs["complete"]:
         raise StoreError(f"{path} is incomplete (an interrupted generation): "
                          "re-run the same `neuralpde generate` command to resume it")
     try:
         ds = xr.open_zarr(str(path), consolidated=False, chunks=None)
     except Exception as error:
-        raise StoreError(f"{path} cannot be read as a zarr dataset: {error}") from error
+        raise StoreError(f"{path} cannot be read as a zarr dataset: "
+                         f"{type(error).__name__}: {_short(error)}") from error
+    ds.encoding["source"] = str(path)
     _validate_variables(path, ds, attrs)
+    if attrs["complete"]:
+        _validate_chunks(path)
+        _validate_coordinates(path, ds, attrs)
     return ds
+
+
+def _short(error: Exception, limit: int = 200) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _validate_chunks(path: Path) -> None:
+    """Refuse a store with a missing chunk in a data variable (zarr would read it as NaN).
+
+    Data variables are filled with NaN, which no complete store holds, so every
+    one of their chunks is written.  Coordinates (filled with 0: a chunk equal
+    to the fill is legitimately not written) are checked by value in
+    :func:`_validate_coordinates`.
+    """
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        arrays = list(group.arrays())
+    except Exception as error:
+        raise StoreError(f"{path} cannot be read as a zarr group: {type(error).__name__}: "
+                         f"{_short(error)}") from error
+    for name, array in arrays:
+        fill = array.metadata.fill_value
+        if not (isinstance(fill, (float, np.floating)) and np.isnan(fill)):
+            continue
+        if array.nchunks_initialized < array.nchunks:
+            raise StoreError(f"{path}: variable {name!r} is missing "
+                             f"{array.nchunks - array.nchunks_initialized} of its {array.nchunks} "
+                             "chunks (deleted or never written): the store is damaged; "
+                             "regenerate it")
+
+
+def _validate_coordinates(path: Path, ds: xr.Dataset, attrs: dict) -> None:
+    """Refuse a store whose attrs disagree with its coordinates."""
+    n, domain = int(attrs["model_size"]), float(attrs.get("domain_size", 2 * math.pi))
+    problems = []
+    try:
+        x, y = ds.x.values, ds.y.values
+        centres = (np.arange(n) + 0.5) * domain / n
+        if x.shape != (n,) or y.shape != (n,) or not (np.allclose(x, centres, rtol=1e-6)
+                                                      and np.allclose(y, centres, rtol=1e-6)):
+            problems.append(f"x/y are not the {n} cell centres of [0, {domain:g}] "
+                            "(attrs model_size, domain_size)")
+        time = ds.time.values
+        frame_dt = float(attrs["frame_dt"])
+        if not math.isclose(frame_dt, int(attrs["save_every"]) * float(attrs["dt_model"]),
+                            rel_tol=1e-6):
+            problems.append(f"frame_dt={frame_dt:g} is not save_every × dt_model")
+        if time.size and (abs(time[0]) > 1e-9 or (time.size > 1 and not np.allclose(
+                np.diff(time), frame_dt, rtol=1e-6))):
+            problems.append(f"time does not start at 0 with spacing frame_dt={frame_dt:g}")
+        preset = json.loads(attrs["config_json"]).get("preset") or {}
+        split = preset.get(attrs["split"]) or {}
+        if "duration" in split:
+            expected = round(split["duration"] / frame_dt) + 1
+            if time.size != expected:
+                problems.append(f"{time.size} frames, but duration {split['duration']:g} / "
+                                f"frame_dt gives {expected}")
+        if not np.array_equal(ds.sample.values, np.arange(int(attrs["n_samples"]))):
+            problems.append(f"sample is not 0..{int(attrs['n_samples']) - 1} (attr n_samples)")
+    except (KeyError, TypeError, ValueError) as error:
+        problems.append(f"attrs or coordinates unreadable ({type(error).__name__}: {_short(error)})")
+    if problems:
+        raise StoreError(f"{path}: its attrs disagree with its coordinates: "
+                         + "; ".join(problems) + ": the store is damaged; regenerate it")
+
+
+def _source(ds: xr.Dataset) -> str:
+    return ds.encoding.get("source", "the store")
+
+
+def values(ds: xr.Dataset, name: str, **index) -> np.ndarray:
+    """``ds[name].isel(**index).values``, refusing what the store cannot honestly give.
+
+    Raises :class:`StoreError` naming the store and the variable when a chunk
+    does not decode, and naming the sample and time (or index) of the first
+    non-finite value: a complete store never holds one, so it is damage, not
+    data (never read as NaN frames).
+    """
+    selected = ds[name].isel(**index) if index else ds[name]
+    try:
+        data = np.asarray(selected.values)
+    except Exception as error:
+        raise StoreError(f"{_source(ds)}: variable {name!r} cannot be read "
+                         f"({type(error).__name__}: {_short(error)}): the store is corrupted; "
+                         "regenerate it") from error
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        first = dict(zip(selected.dims, np.unravel_index(int(np.argmax(~np.isfinite(data))),
+                                                           data.shape)))
+        where = []
+        for dim in ("sample", "time", "lag"):
+            coord = selected.coords.get(dim)
+            if dim in first:
+                where.append(f"{dim} {coord.values[first[dim]]:g}" if coord is not None
+                             else f"{dim} index {int(first[dim])}")
+            elif coord is not None and coord.ndim == 0:  # selected away: a scalar coordinate
+                where.append(f"{dim} {float(coord.values):g}")
+        raise StoreError(f"{_source(ds)}: variable {name!r} has a non-finite value "
+                         f"({', '.join(where)}): the store is damaged (a complete store holds "
+                         "none); regenerate it")
+    return data
 
 
 def _expect(path, name: str, found, wanted) -> None:
@@ -147,15 +261,17 @@ def initial_states(ds: xr.Dataset, size: int, n_samples: int) -> np.ndarray:
     """
     model_size = ds.attrs["model_size"]
     if size == model_size:
-        u, v = ds.u.isel(time=0), ds.v.isel(time=0)
+        u, v = values(ds, "u", sample=slice(0, n_samples), time=0), \
+            values(ds, "v", sample=slice(0, n_samples), time=0)
     else:
         if f"u_init_{size}" not in ds:
             available = [model_size, *ds.attrs["initial_sizes"]]
             raise StoreError(
                 f"the test store has no initial state on the {size}² grid: available grids "
                 f"{available}; regenerate the test split with --initial-sizes including {size}")
-        u, v = ds[f"u_init_{size}"], ds[f"v_init_{size}"]
-    return np.stack([u.values[:n_samples], v.values[:n_samples]], axis=1).astype(np.float32)
+        u = values(ds, f"u_init_{size}", sample=slice(0, n_samples))
+        v = values(ds, f"v_init_{size}", sample=slice(0, n_samples))
+    return np.stack([u, v], axis=1).astype(np.float32)
 
 
 def initial_inputs(ds: xr.Dataset, size: int, n_samples: int, history: int = 0,
@@ -179,15 +295,15 @@ def initial_inputs(ds: xr.Dataset, size: int, n_samples: int, history: int = 0,
     if size != ds.attrs["model_size"]:
         raise ConfigError(f"solver {name!r} with a memory must run on the model grid "
                           f"{ds.attrs['model_size']}², not {size}²")
-    u = ds.u_history.values[:n_samples, -history:]
-    v = ds.v_history.values[:n_samples, -history:]
+    window = dict(sample=slice(0, n_samples), lag=slice(-history, None))
+    u, v = values(ds, "u_history", **window), values(ds, "v_history", **window)
     return np.stack([u, v], axis=2).astype(np.float32)
 
 
 def reference_frames(ds: xr.Dataset, n_samples: int, n_frames: int) -> np.ndarray:
     """The first ``n_frames`` frames of the first ``n_samples`` trajectories, ``(S, T, 2, n, n)`` float32."""
-    u = ds.u.isel(sample=slice(0, n_samples), time=slice(0, n_frames)).values
-    v = ds.v.isel(sample=slice(0, n_samples), time=slice(0, n_frames)).values
+    window = dict(sample=slice(0, n_samples), time=slice(0, n_frames))
+    u, v = values(ds, "u", **window), values(ds, "v", **window)
     return np.stack([u, v], axis=2).astype(np.float32)
 
 
@@ -196,5 +312,13 @@ def trajectory_frames(ds: xr.Dataset) -> np.ndarray:
     return reference_frames(ds, int(ds.sizes["sample"]), int(ds.sizes["time"]))
 
 
-__all__ = ["open_store", "store_flow", "sample_count", "frames_for_horizon", "initial_states",
-           "initial_inputs", "reference_frames", "trajectory_frames"]
+def window_frames(ds: xr.Dataset, sample: int, start: int, length: int) -> np.ndarray:
+    """Frames ``start .. start + length - 1`` of one trajectory, ``(length, 2, n, n)`` float32."""
+    window = dict(sample=sample, time=slice(start, start + length))
+    return np.stack([values(ds, "u", **window), values(ds, "v", **window)], axis=1).astype(
+        np.float32)
+
+
+__all__ = ["open_store", "values", "store_flow", "sample_count", "frames_for_horizon",
+           "initial_states", "initial_inputs", "reference_frames", "trajectory_frames",
+           "window_frames"]

@@ -12,6 +12,8 @@ variable           dims                                  meaning
 ``u_history``      (sample, lag, x, y) float32           u one model step apart up to t = 0
 ``v_history``      (sample, lag, x, y) float32           v one model step apart up to t = 0
 ``lag``            (lag,) float64                        time of a history frame (≤ 0)
+``energy_t0``      (sample,) float64                     kinetic energy ½⟨u²+v²⟩ at t = 0, fine grid
+``enstrophy_t0``   (sample,) float64                     enstrophy ½⟨ω²⟩ at t = 0, fine grid
 ``sample``         (sample,) int64                       global sample index (seeds the IC)
 ``time``           (time,) float64                       physical time since the end of warm-up
 ``x``, ``y``       (x,), (y,) float64                    cell centres (i + ½)·dx
@@ -28,8 +30,13 @@ temporal stencil model (TSM) encodes before it rolls out from t = 0.  Offsets ar
 Dataset attrs: ``schema_version``, ``preset``, ``split``, ``config_json`` (the
 full generation config), ``flow``, ``model_size``, ``fine_size``,
 ``inner_steps``, ``dt_model``, ``save_every``, ``frame_dt``, ``warmup``,
-``seed``, ``n_samples``, ``initial_sizes``, ``history_frames``, ``solver``, ``neuralpde_version``,
-``jax_version``, ``jax_cfd_version``, ``complete`` (0 or 1).
+``seed``, ``seed_stream``, ``n_samples``, ``initial_sizes``, ``history_frames``,
+``stationary_energy``, ``stationary_enstrophy`` (the preset's measured
+stationary values, or None), ``solver``, ``neuralpde_version``,
+``jax_version``, ``jax_cfd_version``, ``complete`` (0 or 1), ``failed`` (why a
+generation stopped, "" otherwise).  ``energy_t0``/``enstrophy_t0`` and the
+attrs after ``seed_stream`` exist in stores written since the validation
+split was added; older stores lack them.
 
 Writes go straight to zarr regions, one (sample batch × time chunk) block at a
 time; the sample chunk equals the generation batch, so several processes can
@@ -86,6 +93,7 @@ class StoreLayout:
       initial_sizes: extra grids whose first frame is kept as ``*_init_<n>``.
       history_frames: model-step frames kept up to t = 0 as ``*_history``.
       dt_model: the model step (the spacing of the history frames).
+      diagnostics: keep ``energy_t0``/``enstrophy_t0`` (what generation records).
     """
 
     n_samples: int
@@ -98,6 +106,7 @@ class StoreLayout:
     initial_sizes: tuple[int, ...] = ()
     history_frames: int = 0
     dt_model: float = 0.0
+    diagnostics: bool = False
 
 
 def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, Any]) -> None:
@@ -136,6 +145,12 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
                 chunks=(layout.sample_chunk, m, m), dtype="float32", fill_value=np.nan,
                 dimension_names=["sample", f"x_{m}", f"y_{m}"],
                 attributes=_velocity_attrs(name, f" of the first frame on the {m}² grid"))
+    diagnostics = (("energy_t0", "kinetic energy 1/2 <u^2 + v^2> at t = 0 (fine grid)"),
+                   ("enstrophy_t0", "enstrophy 1/2 <omega^2> at t = 0 (fine grid)"))
+    for name, long_name in diagnostics if layout.diagnostics else ():
+        group.create_array(name, shape=(layout.n_samples,), chunks=(layout.sample_chunk,),
+                           dtype="float64", fill_value=np.nan, dimension_names=["sample"],
+                           attributes={"long_name": long_name})
     if layout.history_frames:
         h = layout.history_frames
         _coordinate(group, "lag", (np.arange(h) - (h - 1)) * layout.dt_model,
@@ -186,6 +201,14 @@ def write_history(path, sample_start: int, uv: np.ndarray) -> None:
     group["v_history"][sample_start:sample_start + s] = uv[:, :, 1]
 
 
+def write_diagnostics(path, sample_start: int, energy: np.ndarray, enstrophy: np.ndarray) -> None:
+    """Write the end-of-warm-up kinetic energy and enstrophy ``(samples,)``."""
+    group = zarr.open_group(str(path), mode="r+")
+    s = energy.shape[0]
+    group["energy_t0"][sample_start:sample_start + s] = energy
+    group["enstrophy_t0"][sample_start:sample_start + s] = enstrophy
+
+
 def history_frames(ds) -> int:
     """Model-step frames a store keeps up to t = 0 (0 for stores made without them)."""
     return int(ds.attrs.get("history_frames", 0))
@@ -201,6 +224,11 @@ def read_attrs(path) -> dict:
 
 def mark_complete(path) -> None:
     zarr.open_group(str(path), mode="r+").attrs["complete"] = 1
+
+
+def mark_failed(path, reason: str) -> None:
+    """Record why a generation stopped (the store stays incomplete)."""
+    zarr.open_group(str(path), mode="r+").attrs["failed"] = reason
 
 
 class ResumeLog:

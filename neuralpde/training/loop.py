@@ -174,7 +174,8 @@ def train(config, out_dir, data_dir=None, flow: Optional[FlowSpec] = None, progr
       config: a :class:`~neuralpde.training.config.TrainConfig` (LI, TSM;
         needs ``data_dir``) or a :class:`~neuralpde.training.config.StaggerTrainConfig`.
       out_dir: the run folder (created; an existing one of the same run resumes).
-      data_dir: folder holding ``train.zarr`` and ``test.zarr``.
+      data_dir: folder holding ``train.zarr`` and ``validation.zarr`` (the
+        test split is never read by training).
       flow: the flow of a physics-only staggered run without ``data_dir``.
       progress: show a progress bar.
       stop_after: see :func:`fit`.
@@ -192,7 +193,7 @@ def train(config, out_dir, data_dir=None, flow: Optional[FlowSpec] = None, progr
     if isinstance(config, TrainConfig):
         if data_dir is None:
             raise ConfigError(f"a {config.kind} run needs data: pass data_dir (a folder "
-                              "holding train.zarr and test.zarr)")
+                              "holding train.zarr and validation.zarr)")
         task = windowed_task(config, data_dir, name=run_dir.name, existing=existing,
                              devices=devices)
     elif isinstance(config, StaggerTrainConfig):

@@ -55,7 +55,7 @@ from neuralpde.store.schema import StoreError
 from neuralpde.training.config import StaggerTrainConfig
 from neuralpde.training.losses import stagger_batch_loss
 from neuralpde.training.optim import make_optimizer
-from neuralpde.training.task import Task
+from neuralpde.training.task import Task, validation_store
 
 #: The grid of a physics-only run when neither the config nor the caller names one.
 DEFAULT_SIZE = 32
@@ -170,8 +170,8 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: Optional[FlowS
     Args:
       config: the run config.
       data_dir: folder holding ``train.zarr`` (required for the supervised
-        losses) and ``test.zarr`` (validation); with it, the flow and grid are
-        the store's.  Without it (physics loss only) there is no validation.
+        losses) and ``validation.zarr`` (validation); with it, the flow and grid
+        are the store's.  Without it (physics loss only) there is no validation.
       flow: the flow of a physics-only run (default: the ``mini`` preset's).
       name: the solver's name (the run folder's).
 
@@ -190,7 +190,7 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: Optional[FlowS
                              "needs frames every model step")
         flow, size = store_flow(train_set), int(train_set.attrs["model_size"])
         fine_dt = float(train_set.attrs["dt_model"])
-        validation = open_store(data_dir / "test.zarr", split="test", model_size=size)
+        validation = validation_store(data_dir, size)
         if config.loss != "physics":
             data = trajectory_frames(train_set)
         record.update(preset=train_set.attrs["preset"], data=str(data_dir.resolve()),

@@ -11,9 +11,13 @@ non-finite updates, checkpoints, validation and the best checkpoint.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import xarray as xr
+
+from neuralpde.store.reading import open_store
+from neuralpde.store.schema import StoreError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +41,8 @@ class Task:
       batch: ``step -> batch`` (the update's data, already on the devices); it
         must depend on the step number only, so a resumed run sees what an
         uninterrupted one would.
-      validation: the store validation rolls out on, or None (no validation,
+      validation: the store validation rolls out on (the data folder's
+        validation split, :func:`validation_store`), or None (no validation,
         no best checkpoint: loaders use the last one).
       batch_axis_sharded: whether ``batch`` splits its leading axis over the
         devices (data parallel); the global batch must then divide evenly.
@@ -52,4 +57,21 @@ class Task:
     batch_axis_sharded: bool = False
 
 
-__all__ = ["Task"]
+def validation_store(data_dir, model_size: int) -> xr.Dataset:
+    """``data_dir/validation.zarr``, the split every learned kind validates on.
+
+    Training never reads the test split: checkpoints are selected on the
+    validation split, whose initial conditions come from their own seed
+    stream.  Raises :class:`StoreError` (saying how to generate it) when the
+    data folder has none, as folders written before the split existed.
+    """
+    path = Path(data_dir) / "validation.zarr"
+    if not path.exists():
+        raise StoreError(f"{path} does not exist: training selects its checkpoints on the "
+                         "validation split, never on the test split; generate it with `neuralpde "
+                         "generate --split validation` (the same preset and options as the train "
+                         "split)")
+    return open_store(path, split="validation", model_size=model_size)
+
+
+__all__ = ["Task", "validation_store"]

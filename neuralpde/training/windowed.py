@@ -32,7 +32,7 @@ from neuralpde.store.reading import initial_inputs, open_store, store_flow
 from neuralpde.training.config import TrainConfig
 from neuralpde.training.losses import window_loss
 from neuralpde.training.optim import make_optimizer
-from neuralpde.training.task import Task
+from neuralpde.training.task import Task, validation_store
 from neuralpde.training.windows import WindowSource
 
 #: Training prefixes whose features set the ``feature_norm='rms'`` scale.
@@ -88,7 +88,7 @@ def _train_step_for(config: TrainConfig, flow, size: int, feature_scale=None):
 
 def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optional[dict] = None,
                   devices=None) -> Task:
-    """The LI/TSM task of ``config`` on ``data_dir`` (``train.zarr``; validation on ``test.zarr``).
+    """The LI/TSM task of ``config`` on ``data_dir`` (``train.zarr``, validation on ``validation.zarr``).
 
     ``existing``: the run's ``run.json`` record when resuming (its feature
     scale is reused rather than measured again).  Raises
@@ -101,7 +101,7 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
     train_path = data_dir / "train.zarr"
     train_set = open_store(train_path, split="train")
     size = int(train_set.attrs["model_size"])
-    validation = open_store(data_dir / "test.zarr", split="test", model_size=size)
+    validation = validation_store(data_dir, size)
     windows = WindowSource(train_set, config.unroll, config.seed,
                            prefix=config.model.prefix if config.model.temporal else 1)
     mesh = batch_mesh(devices)

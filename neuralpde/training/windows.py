@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from neuralpde.config import ConfigError
+from neuralpde.store.reading import trajectory_frames, window_frames
 
 IN_MEMORY_LIMIT_BYTES = 2 * 2**30
 
@@ -40,7 +41,7 @@ class WindowSource:
         self.length = prefix + unroll
         self.n_samples, self.n_starts = train.sizes["sample"], n_frames - self.length + 1
         if train.u.nbytes * 2 <= IN_MEMORY_LIMIT_BYTES:
-            self._uv = np.stack([train.u.values, train.v.values], axis=2).astype(np.float32)
+            self._uv = trajectory_frames(train)  # refuses undecodable chunks, non-finite values
         else:
             self._uv = None
             self._train = train
@@ -55,9 +56,7 @@ class WindowSource:
         frames = slice(start, start + self.length)
         if self._uv is not None:
             return self._uv[sample, frames]
-        u = self._train.u.isel(sample=sample, time=frames).values
-        v = self._train.v.isel(sample=sample, time=frames).values
-        return np.stack([u, v], axis=1).astype(np.float32)
+        return window_frames(self._train, int(sample), int(start), self.length)
 
     def prefixes(self, count: int) -> np.ndarray:
         """``(count', prefix, 2, n, n)``: prefixes spread evenly over every trajectory and time.
