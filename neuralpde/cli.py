@@ -197,14 +197,20 @@ def _add_evaluate(subparsers) -> None:
                         "staggered), or run:<staggered run folder>#coarse[=a,b] (one sub-solver "
                         "alone, against the same sub-field of the reference)")
     p.add_argument("--out", required=True, help="results folder")
-    p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole test span)")
-    p.add_argument("--threshold", type=float, default=0.8, help="high-correlation threshold")
-    p.add_argument("--samples", type=int, help="test trajectories to use (default: all)")
+    _add_scoring_options(p)
+    p.add_argument("--threshold", type=float, default=0.8,
+                   help="high-correlation threshold, in (0, 1)")
     p.add_argument("--preset", help="refuse a test store made for another preset")
     p.add_argument("--transfer", action="store_true",
                    help="run trained models (run:<folder>) on the store's flow and grid even if "
                         "they were trained on another (generalisation tests)")
     p.set_defaults(handler=_run_evaluate)
+
+
+def _add_scoring_options(p) -> None:
+    """The rollout options every evaluating command shares (neuralpde.evaluation.scoring)."""
+    p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole test span)")
+    p.add_argument("--samples", type=int, help="test trajectories to use (default: all)")
 
 
 def _run_evaluate(args) -> int:
@@ -345,8 +351,7 @@ def _add_stagger_evaluate(subparsers) -> None:
     p.add_argument("--run", action="append", required=True, help="stagger run folder (repeatable)")
     p.add_argument("--data", required=True, help="data folder holding test.zarr")
     p.add_argument("--out", required=True, help="results folder")
-    p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole span)")
-    p.add_argument("--samples", type=int, help="test trajectories (default: all)")
+    _add_scoring_options(p)
     p.add_argument("--coarse", action="store_true", help="also score the one-sub-solver simulation")
     p.set_defaults(handler=_run_stagger_evaluate)
 

@@ -37,5 +37,16 @@ def tiny():
 
 
 @pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """Train, validation and test stores of 2 trajectories on an 8² model grid (read-only:
+    shared by the test modules; copy it before damaging it)."""
+    from neuralpde.store.generate import generate
+
+    out = tmp_path_factory.mktemp("tiny_data")
+    generate(tiny_preset(n_samples=2, duration=0.6, initial_sizes=()), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def python_executable():
     return sys.executable

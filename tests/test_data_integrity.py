@@ -47,7 +47,7 @@ def test_split_keys_are_disjoint_and_seeds_are_checked():
             SplitSpec(n_samples=1, duration=1.0, warmup=0.0, save_every=1, seed=bad)
 
 
-@pytest.mark.parametrize("train_seed,other_seed", [(3, 3), (0, 0), (1, 0)])
+@pytest.mark.parametrize("train_seed,other_seed", [(3, 3), (0, 0)])  # (0, 0): the defaults
 def test_no_test_or_validation_start_lies_on_a_train_trajectory(tmp_path, train_seed, other_seed):
     """The leak of the old seeds: same seed, longer test warm-up -> a time-shifted train frame.
 
@@ -55,7 +55,7 @@ def test_no_test_or_validation_start_lies_on_a_train_trajectory(tmp_path, train_
     trajectory holds), with every seed combination; frame 0 of every test and validation
     trajectory must be far from every train (and validation) frame.
     """
-    preset = tiny_preset(n_samples=2, duration=0.6, warmup=0.3, initial_sizes=())
+    preset = tiny_preset(n_samples=2, duration=0.4, warmup=0.3, initial_sizes=())
     preset = with_overrides(preset, split="train", seed=train_seed)
     for split in ("validation", "test"):
         preset = with_overrides(preset, split=split, seed=other_seed, warmup=0.5)
@@ -81,10 +81,8 @@ def test_the_old_stream_would_have_leaked(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    generate(tiny_preset(n_samples=2, duration=0.6, initial_sizes=()), out, progress=False)
-    return out
+def data(tiny_data):
+    return tiny_data
 
 
 def test_training_validates_on_the_validation_split_and_never_reads_test(data, tmp_path):
@@ -279,3 +277,18 @@ def test_spinup_script_reports_the_stationary_mean_and_spinup(capsys):
     out = capsys.readouterr().out
     assert "energy: stationary mean" in out and "spin-up" in out
     assert "no stationary state" in out
+
+
+def test_every_split_is_planned_before_any_is_written(tmp_path):
+    """A history the test split's warm-up cannot hold is refused before train.zarr exists."""
+    preset = with_overrides(tiny_preset(n_samples=1, duration=0.3), warmup=0.1)
+    with pytest.raises(ConfigError, match="invalid history=4 for the validation split"):
+        generate(preset, tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("threshold", ["nan", "2", "-1"])
+def test_a_threshold_outside_zero_one_is_refused(data, tmp_path, capsys, threshold):
+    _cli_refuses(capsys, ["evaluate", "--data", str(data), "--solver", "dns", "--out",
+                          str(tmp_path / "r"), "--threshold", threshold], "invalid threshold")
+    assert not (tmp_path / "r").exists()

@@ -36,11 +36,9 @@ def tiny_config(**overrides):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """Train (every model step) and test stores on an 8² model grid."""
-    out = tmp_path_factory.mktemp("data")
-    generate(tiny_preset(n_samples=2, duration=0.6, initial_sizes=()), out, progress=False)
-    return out
+def data(tiny_data):
+    """Train (every model step), validation and test stores on an 8² model grid."""
+    return tiny_data
 
 
 def _params(tree):
@@ -205,7 +203,7 @@ def test_checkpoints_corruption_mismatch_and_evaluation(data, tmp_path):
 def test_training_needs_every_model_step(data, tmp_path):
     other = tmp_path / "sparse"
     generate(tiny_preset(n_samples=1, duration=0.6, save_every=2, initial_sizes=()), other,
-             progress=False)
+             splits=("train", "validation"), progress=False)
     with pytest.raises(ConfigError, match="save_every=2 \\(accepted 1\\)"):
         train(tiny_config(), tmp_path / "run", other, progress=False)
     assert main(["train", "--data", str(other), "--out", str(tmp_path / "run2"), "--steps", "0"]) == 2

@@ -65,8 +65,21 @@ def _check_and_default(solver, fine_size: int, label: str) -> None:
                                            f"{label}")
 
 
+class _SubSolverTimes:
+    """What both staggered solvers share: a learned kind, one call = ``s_T`` fine steps."""
+
+    @property
+    def kind(self) -> str:
+        return "learned"
+
+    @property
+    def dt(self) -> float:
+        """One solver step: ``s_T`` fine steps."""
+        return self.config.s_time * self.fine_dt
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class StaggeredSolver:
+class StaggeredSolver(_SubSolverTimes):
     """All sub-solvers: the fine simulation (the :mod:`neuralpde.solvers` interface).
 
     Args:
@@ -94,15 +107,6 @@ class StaggeredSolver:
         graphdef, params = nnx.split(model)
         return cls(flow=flow, size=size, config=model.config, graphdef=graphdef, params=params,
                    **kwargs)
-
-    @property
-    def kind(self) -> str:
-        return "learned"
-
-    @property
-    def dt(self) -> float:
-        """One solver step: ``s_T`` fine steps."""
-        return self.config.s_time * self.fine_dt
 
     def model(self) -> SubSolverNet:
         return nnx.merge(self.graphdef, self.params)
@@ -145,7 +149,7 @@ jax.tree_util.register_dataclass(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class CoarseSubSolver:
+class CoarseSubSolver(_SubSolverTimes):
     """Sub-solver ``(a, b)`` alone: a simulation of sub-field ``(a, b)`` on (N/s)².
 
     ``size`` is N/s; ``init(sub)`` takes the sub-field ``(2, N/s, N/s)``
@@ -172,14 +176,6 @@ class CoarseSubSolver:
     @property
     def size(self) -> int:
         return self.fine_size // self.config.s
-
-    @property
-    def kind(self) -> str:
-        return "learned"
-
-    @property
-    def dt(self) -> float:
-        return self.config.s_time * self.fine_dt
 
     def with_params(self, params) -> "CoarseSubSolver":
         return dataclasses.replace(self, params=params)
