@@ -148,6 +148,7 @@ def test_unstable_configurations_are_refused_before_any_work(tmp_path, capsys):
 
 def _nan_after(step_count):
     """A fine-step factory whose step returns NaN (an unstable scheme, injected)."""
+    del step_count
     real = dns.finite_volume_step
 
     def factory(*args, **kwargs):
@@ -165,8 +166,14 @@ def test_a_non_finite_step_leaves_a_failed_incomplete_store(tmp_path, monkeypatc
                          initial_sizes=())
     path = tmp_path / "train.zarr"
     monkeypatch.setattr(generation.dns, "finite_volume_step", _nan_after(0))
-    with pytest.raises(StoreError, match=rf"non-finite value \(sample 0, {where}"):
-        generate_split(preset, "train", path, progress=False)
+    # through the command line: exit status 2 and the message, no traceback
+    argv = ["generate", "--preset", "mini", "--out", str(tmp_path), "--split", "train",
+            "--model-size", "8", "--fine-size", "32", "--initial-sizes", "--samples", "1",
+            "--duration", str(0.4 + warmup), "--warmup", str(warmup), "--history", "0",
+            "--batch-size", "2", "--time-chunk", "4", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "non-finite value (sample 0, " + where in err and "Traceback" not in err
     monkeypatch.undo()
     generation._split_kernels.cache_clear()  # drop the kernels built with the NaN step
     attrs = dict(zarr.open_group(str(path), mode="r").attrs)

@@ -290,3 +290,35 @@ def test_cli_commands_parse_and_reject_bad_values(tmp_path):
     with pytest.raises(UserInputError):
         args.handler(args)
     assert json.loads(TRAIN.to_json())["model"]["s"] == 2
+
+
+@pytest.mark.slow
+def test_a_stagger_train_run_is_evaluated_and_compared_like_any_solver(tiny_data, tmp_path, capsys):
+    """`stagger-train` -> `evaluate --solver run:` (fine set and one sub-solver) -> `compare`."""
+    from neuralpde.cli import main
+    from neuralpde.training.runs import read_record
+
+    run = tmp_path / "st"
+    assert main(["stagger-train", "--data", str(tiny_data), "--out", str(run), "--s", "2",
+                 "--steps", "2", "--batch-size", "2", "--pool-size", "2", "--hidden", "4",
+                 "--depth", "1", "--warmup-time", "0", "--validation-samples", "1",
+                 "--validation-horizon", "0.2", "--no-progress"]) == 0
+    record = read_record(run)
+    assert (record["kind"], record["model_size"], record["preset"]) == ("stagger", 8, "mini")
+    assert (run / "checkpoints" / "best").exists()  # validated on the validation split
+    results = tmp_path / "results"
+    assert main(["evaluate", "--data", str(tiny_data), "--out", str(results), "--horizon", "0.3",
+                 "--solver", "dns", "--solver", f"run:{run}", "--solver", f"run:{run}#coarse"]) == 0
+    fine = json.loads((results / "st" / "summary.json").read_text())
+    coarse = json.loads((results / "st-sub11-4" / "summary.json").read_text())
+    assert fine["kind"] == "learned" and fine["compared_on"] == "model grid"
+    assert coarse["size"] == 4 and coarse["compared_on"].startswith("sub-field (1, 1)")
+    assert main(["compare", "--results", str(results), "--times", "0", "0.2"]) == 0
+    table = (results / "comparison.md").read_text()
+    assert "| st " in table and "st-sub11-4" in table
+    assert (results / "figures" / "pareto.png").exists()
+    # `#coarse` on a run that is not a staggered set is refused
+    capsys.readouterr()
+    assert main(["evaluate", "--data", str(tiny_data), "--out", str(results), "--solver",
+                 "run:" + str(run) + "#coarse=5,5"]) == 2
+    assert "invalid sub-field index a=5" in capsys.readouterr().err
