@@ -7,7 +7,9 @@ What it does, in one process (so every latency is measured on the same machine
 state, one after the other):
 
 1. trains each configuration with the physics-constrained loss (no simulation
-   data; pool seeded by random fields + a coarse-DNS warm-up) at the same hidden
+   data; the forward-Euler residual of the DNS's own discretisation; pool seeded
+   by random fields run by the DNS on 32² into the stationary regime: 40 time
+   units of spin-up + U(0, 5)) at the same hidden
    width, depth, batch and number of updates (runs are resumable: a finished
    run folder is reused);
 2. rolls each fine simulation out from the 8 mini test states and scores it
@@ -256,9 +258,11 @@ def main(argv=None):
           f"{device_name()}, JAX {jax.__version__}; load average at start "
           f"{os.getloadavg()[0]:.1f} (other jobs share the cores)")
     print(f"command: python {' '.join(sys.argv)}")
+    base = get_train_preset("mini", "stagger")
     print(f"budget: {len(CONFIGS)} configurations x {args.steps} updates, batch {args.batch_size}, "
-          f"tower {args.depth} x {args.hidden} (equal width), physics loss (van Leer CN residual, "
-          "projected; lambda_div = 1), pool 64 seeded by random fields + DNS-32 warm-up U(0, 5) "
+          f"tower {args.depth} x {args.hidden} (equal width), physics loss ({base.convection} "
+          f"{base.time_scheme} residual, projected; lambda_div = {base.div_weight:g}), pool 64 "
+          f"seeded by random fields + DNS-{size} spin-up {base.spinup_time:g} + U(0, 5) "
           f"t.u.; evaluation: {args.samples} test trajectories x {args.horizon} t.u., "
           f"{size}² model grid, reference 256² DNS", flush=True)
 

@@ -66,8 +66,11 @@ STAGGER_OPTIONS = (
                                help="physics-constrained (default), supervised from --data, "
                                     "or both")),
     (("--pool-size",), "pool_size", dict(type=int, help="states in the training pool")),
+    (("--spinup-time",), "spinup_time",
+     dict(type=float, help="pool seeds: DNS spin-up of T time units first (default 40: the "
+                           "stationary regime)")),
     (("--warmup-time",), "warmup_time",
-     dict(type=float, help="pool seeds: DNS warm-up of U(0, T) time units")),
+     dict(type=float, help="pool seeds: a further DNS run of U(0, T) time units each")),
     (("--weights",), "weights", dict(choices=("shared", "separate", "joint"),
                                      help="sub-solver weights")),
     (("--embedding",), "embedding", dict(choices=("learned", "onehot", "none"),
@@ -77,6 +80,9 @@ STAGGER_OPTIONS = (
                                      help="pressure-project the rebuilt fine frames")),
     (("--convection",), "convection", dict(choices=("van_leer", "central"),
                                            help="convection in the residual")),
+    (("--time-scheme",), "time_scheme",
+     dict(choices=("forward_euler", "crank_nicolson"),
+          help="time scheme of the residual (default forward_euler: the DNS's own)")),
     (("--div-weight",), "div_weight", dict(type=float, help="weight of the divergence term")),
 )
 

@@ -42,6 +42,19 @@ Array = jax.Array
 CONVECTIONS = ("van_leer", "central")
 
 
+#: Time schemes a residual of the DNS's operators can use: the DNS's own forward Euler,
+#: or Crank–Nicolson (:mod:`neuralpde.training.losses`).
+TIME_SCHEMES = ("forward_euler", "crank_nicolson")
+
+
+def check_time_scheme(time_scheme: str) -> str:
+    """``time_scheme`` if it is one of :data:`TIME_SCHEMES`, else :class:`ConfigError`."""
+    if time_scheme not in TIME_SCHEMES:
+        raise ConfigError(f"invalid time_scheme={time_scheme!r}: accepted one of "
+                          f"{list(TIME_SCHEMES)}")
+    return time_scheme
+
+
 def check_convection(convection: str) -> str:
     """``convection`` if it is one of :data:`CONVECTIONS`, else :class:`ConfigError`."""
     if convection not in CONVECTIONS:
@@ -98,4 +111,4 @@ def static_forcing(flow: FlowSpec, size: int) -> Array:
         return dns.unwrap_velocity(forcing(dns.wrap_velocity(zero, grid))).astype(jnp.float32)
 
 
-__all__ = ["CONVECTIONS", "check_convection", "tendency", "project", "static_forcing"]
+__all__ = ["CONVECTIONS", "check_convection", "TIME_SCHEMES", "check_time_scheme", "tendency", "project", "static_forcing"]

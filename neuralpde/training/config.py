@@ -41,15 +41,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 from neuralpde.config import (ConfigError, from_dict, require, require_positive,
                               require_positive_int, to_dict)
 from neuralpde.models.config import ModelConfig, StaggerModelConfig
-from neuralpde.physics.operators import CONVECTIONS
+from neuralpde.physics.operators import CONVECTIONS, TIME_SCHEMES
 
 OPTIMIZERS = ("adamw", "adam")
 LOSSES = ("mse", "relative_mse")
 STAGGER_LOSSES = ("physics", "supervised", "both")
+#: Longest DNS run (time units) a pool seed may be given: far past any spin-up, and
+#: small enough that the step count stays an ordinary integer.
+MAX_POOL_TIME = 1e4
+#: What a staggered run's config meant before a field existed (run.json written
+#: earlier): the Crank–Nicolson residual and a pool without spin-up.
+STAGGER_FIELDS_BEFORE = {"time_scheme": "crank_nicolson", "spinup_time": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,12 +168,20 @@ class StaggerTrainConfig(LoopConfig):
         terms, the physics term weighted by ``physics_weight``).
       convection: convective operator of the residual (``'van_leer'`` = the
         DNS's; ``'central'``).
+      time_scheme: time scheme of the residual (``'forward_euler'`` = the
+        DNS's, whose own step is the residual's zero; ``'crank_nicolson'``;
+        :mod:`neuralpde.training.losses`).
       div_weight: λ of the divergence term.
       physics_weight: weight of the physics term when ``loss='both'``.
       pool_size: states in the pool.
-      warmup_time: pool seeds are random initial conditions advanced by the
-        coarse DNS on the fine grid for a uniformly random time in
-        [0, warmup_time] (0: the raw random fields, no simulation at all).
+      spinup_time: pool seeds are random initial conditions advanced by the
+        DNS on the training grid for ``spinup_time`` time units (default 40,
+        the protocol's warm-up: past the measured spin-up of the mini flow,
+        so the pool samples the statistically stationary regime;
+        experiments/spinup.py) ...
+      warmup_time: ... and then each for a further uniformly random time in
+        [0, warmup_time], so the seeds are not in phase (both 0: the raw
+        random fields, no simulation at all).
       reset_probability: per update, the chance that a batch slot of the pool
         is re-seeded (from the seeds) instead of taking the model's output.
       max_speed: a pool state faster than this (or non-finite) is re-seeded.
@@ -176,9 +191,11 @@ class StaggerTrainConfig(LoopConfig):
     size: int = 0
     loss: str = "physics"
     convection: str = "van_leer"
+    time_scheme: str = "forward_euler"
     div_weight: float = 1.0
     physics_weight: float = 1e-3
     pool_size: int = 64
+    spinup_time: float = 40.0
     warmup_time: float = 2.0
     reset_probability: float = 0.05
     max_speed: float = 20.0
@@ -196,8 +213,13 @@ class StaggerTrainConfig(LoopConfig):
         require(self.div_weight >= 0, "div_weight", self.div_weight, "a number >= 0")
         require_positive("physics_weight", self.physics_weight)
         require_positive_int("pool_size", self.pool_size)
-        require(isinstance(self.warmup_time, (int, float)) and self.warmup_time >= 0,
-                "warmup_time", self.warmup_time, "a number >= 0")
+        require(self.time_scheme in TIME_SCHEMES, "time_scheme", self.time_scheme,
+                f"one of {list(TIME_SCHEMES)}")
+        for name in ("spinup_time", "warmup_time"):
+            value = getattr(self, name)
+            require(isinstance(value, (int, float)) and math.isfinite(value)
+                    and 0 <= value <= MAX_POOL_TIME, name, value,
+                    f"a number in [0, {MAX_POOL_TIME:g}] (time units)")
         require(0 <= self.reset_probability <= 1, "reset_probability", self.reset_probability,
                 "a number in [0, 1]")
         require_positive("max_speed", self.max_speed)
@@ -218,11 +240,16 @@ def train_config_from_dict(data: dict):
     """A :class:`TrainConfig` or :class:`StaggerTrainConfig` from its dict (by its ``kind`` tag).
 
     A dict without a tag is read as a :class:`TrainConfig`; fields added since
-    it was written take their defaults.
+    it was written take their defaults, except the staggered fields that
+    changed a run's meaning (:data:`STAGGER_FIELDS_BEFORE`: a record without
+    them trained the Crank–Nicolson residual on an un-spun pool, and resumes so).
     """
     kind = data.get("kind", "TrainConfig") if isinstance(data, dict) else None
     if kind not in CONFIG_CLASSES:
         raise ConfigError(f"unknown training config kind {kind!r}: accepted {sorted(CONFIG_CLASSES)}")
+    if CONFIG_CLASSES[kind] is StaggerTrainConfig:
+        # a record written before these fields existed trained as they then meant
+        data = {**STAGGER_FIELDS_BEFORE, **data}
     return from_dict(CONFIG_CLASSES[kind], data)
 
 

@@ -3,8 +3,9 @@ r"""Training the staggered sub-solvers: physics-constrained on a state pool, or 
 Physics-constrained (``loss='physics'``, no simulation data).  A pool of
 ``pool_size`` fine states is seeded with random divergence-free initial
 conditions (:func:`neuralpde.physics.dns.random_initial_velocity`), each
-advanced by the DNS on the training grid for a random time in
-``[0, warmup_time]`` (``warmup_time = 0``: no simulation at all).  Every
+advanced by the DNS on the training grid for ``spinup_time`` (default 40 time
+units: the statistically stationary regime, as the stores' warm-up) plus a
+random time in ``[0, warmup_time]`` (both 0: no simulation at all).  Every
 update draws ``batch_size`` pool states :math:`\mathbf u^n`, predicts the next
 s_T fine frames with all sub-solvers in one call, and minimises the physics
 loss of :mod:`neuralpde.training.losses` on the rebuilt fine frames:
@@ -62,24 +63,30 @@ DEFAULT_SIZE = 32
 
 
 def seed_states(key: jax.Array, flow: FlowSpec, size: int, n: int, warmup_time: float,
-                dt: Optional[float] = None) -> jax.Array:
-    """``n`` random initial fields ``(n, 2, N, N)``, each advanced by the DNS for U(0, warmup_time)."""
+                dt: Optional[float] = None, spinup_time: float = 0.0) -> jax.Array:
+    """``n`` random initial fields ``(n, 2, N, N)``, each advanced by the DNS on N² for
+    ``spinup_time`` + U(0, warmup_time) time units (in steps of ``dt``, default the
+    grid's CFL step).  The random extra times depend on ``key`` only."""
     dt = dns.model_time_step(flow, size) if dt is None else dt
     k_init, k_time = jax.random.split(key)
+    spinup_steps = int(round(spinup_time / dt))
     max_steps = int(round(warmup_time / dt))
-    return _seed_fn(flow, size, n, max_steps, float(dt))(k_init, k_time).astype(jnp.float32)
+    return _seed_fn(flow, size, n, spinup_steps, max_steps, float(dt))(
+        k_init, k_time).astype(jnp.float32)
 
 
 @functools.lru_cache(maxsize=8)
-def _seed_fn(flow: FlowSpec, size: int, n: int, max_steps: int, dt: float):
+def _seed_fn(flow: FlowSpec, size: int, n: int, spinup_steps: int, max_steps: int, dt: float):
     @jax.jit
     def run(k_init, k_time):
         uv = jax.vmap(lambda k: dns.random_initial_velocity(k, flow, size))(
             jax.random.split(k_init, n))
+        step = jax.vmap(dns.finite_volume_step(flow, size, dt))
+        if spinup_steps:
+            uv = jax.lax.fori_loop(0, spinup_steps, lambda i, x: step(x), uv)
         if max_steps == 0:
             return uv
         steps = jax.random.randint(k_time, (n,), 0, max_steps + 1)
-        step = jax.vmap(dns.finite_volume_step(flow, size, dt))
 
         def body(i, x):
             return jnp.where((i < steps)[:, None, None, None], step(x), x)
@@ -210,7 +217,7 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: Optional[FlowS
     mesh = batch_mesh(devices)
     if config.loss == "physics":
         seeds = seed_states(jax.random.PRNGKey(config.seed), flow, size, config.pool_size,
-                            config.warmup_time, fine_dt)
+                            config.warmup_time, fine_dt, spinup_time=config.spinup_time)
         data = jnp.zeros((1, 1, 2, size, size), jnp.float32)
     else:
         seeds = jnp.zeros((1, 2, size, size), jnp.float32)
