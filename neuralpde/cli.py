@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from neuralpde.config import ConfigError, UserInputError
 
@@ -426,9 +427,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_output_folder(out) -> None:
+    """Refuse (:class:`UserInputError`) an ``--out`` that is, or lies under, an existing file.
+
+    Every command's ``--out`` is a folder; checked before any work starts.
+    """
+    path = Path(out)
+    for candidate in (path, *path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            raise UserInputError(f"--out {out}: {candidate} is an existing file, not a folder; "
+                                 "pass a folder path (it is created if missing)")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "out", None):
+            check_output_folder(args.out)
         return args.handler(args)
     except UserInputError as error:
         print(f"neuralpde {args.command}: error: {error}", file=sys.stderr)

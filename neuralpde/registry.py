@@ -40,6 +40,10 @@ def _split_run_name(name: str) -> tuple[str, Optional[tuple]]:
     body = name[len(RUN_PREFIX):]
     match = _COARSE.match(body)
     if match is None:
+        if "#" in body and not Path(body).is_dir():
+            raise ConfigError(f"invalid solver {name!r}: the part after '#' is not a known "
+                              "suffix; accepted run:<folder>, run:<folder>#coarse or "
+                              "run:<folder>#coarse=a,b (integers 0 <= a, b < s)")
         return body, None
     sub = (int(match["a"]), int(match["b"])) if match["a"] is not None else ()
     return match["folder"], sub

@@ -312,6 +312,22 @@ def test_cli_commands_parse_and_reject_bad_values(tmp_path):
     assert json.loads(TRAIN.to_json())["model"]["s"] == 2
 
 
+def test_out_on_an_existing_file_is_refused_before_any_work(tmp_path, capsys):
+    from neuralpde.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    for argv in (["stagger-train", "--out", str(blocker)],
+                 ["stagger-train", "--out", str(blocker / "sub")],
+                 ["train", "--data", str(tmp_path), "--out", str(blocker)],
+                 ["evaluate", "--data", str(tmp_path), "--solver", "dns", "--out", str(blocker)],
+                 ["generate", "--out", str(blocker / "x")],
+                 ["quickstart", "--out", str(blocker)]):
+        assert main(argv) == 2, argv
+        assert f"{blocker} is an existing file, not a folder" in capsys.readouterr().err
+    assert blocker.read_text() == "keep me" and sorted(tmp_path.iterdir()) == [blocker]
+
+
 def test_time_scheme_and_spinup_options_and_records_written_before_them():
     from neuralpde.cli import build_parser
     from neuralpde.config import to_dict
@@ -381,3 +397,8 @@ def test_a_stagger_train_run_is_evaluated_and_compared_like_any_solver(tiny_data
     assert main(["evaluate", "--data", str(tiny_data), "--out", str(results), "--solver",
                  "run:" + str(run) + "#coarse=5,5"]) == 2
     assert "invalid sub-field index a=5" in capsys.readouterr().err
+    # a malformed suffix is named as such (not as a missing run folder)
+    for suffix in ("#coarse=-1,0", "#coarse=1", "#fine"):
+        assert main(["evaluate", "--data", str(tiny_data), "--out", str(results), "--solver",
+                     "run:" + str(run) + suffix]) == 2
+        assert "is not a known suffix" in capsys.readouterr().err

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import xarray as xr
 
 from neuralpde import __version__
-from neuralpde.config import ConfigError
+from neuralpde.config import ConfigError, to_dict
 from neuralpde.models.config import ModelConfig
 from neuralpde.physics.flows import flow_from_dict
 from neuralpde.solvers import learned, staggered
@@ -66,6 +66,10 @@ def make_record(config, fields: dict) -> dict:
             "neuralpde_version": __version__, "jax_version": jax.__version__}
 
 
+#: What to do about a run.json that cannot be read.
+_NOT_A_RUN = "; move the file away or pass another --out / run folder"
+
+
 def read_record(run_dir) -> dict:
     """The ``run.json`` of a run folder, in the current format (older formats migrated).
 
@@ -79,9 +83,9 @@ def read_record(run_dir) -> dict:
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path} is not a readable run record: {error}") from error
+        raise ConfigError(f"{path} is not a readable run record: {error}{_NOT_A_RUN}") from error
     if not isinstance(record, dict):
-        raise ConfigError(f"{path} is not a run record: expected a JSON object")
+        raise ConfigError(f"{path} is not a run record: expected a JSON object{_NOT_A_RUN}")
     if "format" not in record:  # written before RUN_FORMAT 2
         record = dict(record)
         if "model_size" not in record and "size" in record:  # a staggered run
@@ -96,7 +100,7 @@ def read_record(run_dir) -> dict:
     missing = [key for key in RECORD_KEYS if key not in record]
     if missing or record.get("kind") not in KINDS:
         raise ConfigError(f"{path} is not a run record: missing {missing or ['a known kind']} "
-                          f"(kinds: {list(KINDS)})")
+                          f"(kinds: {list(KINDS)}){_NOT_A_RUN}")
     return record
 
 
@@ -131,11 +135,27 @@ def check_same_run(run_dir, existing: dict, record: dict) -> None:
         differing.append("preset")
     if flow_from_dict(existing["flow"]) != flow_from_dict(record["flow"]):
         differing.append("flow")
-    if comparable(run_config(existing)) != comparable(run_config(record)):
-        differing.insert(0, "train_config")
+    changed = config_changes(comparable(run_config(existing)), comparable(run_config(record)))
+    if changed:
+        differing.insert(0, "train_config (" + ", ".join(changed) + ")")
     if differing:
-        raise ConfigError(f"{run_dir} holds a run with a different {differing}: "
+        raise ConfigError(f"{run_dir} holds a run with a different {', '.join(differing)}: "
                           "use another --out to start a new run")
+
+
+def config_changes(old, new) -> list[str]:
+    """``['field: old -> new', ...]`` for every (nested, dotted) field two configs differ in."""
+    def flat(value, prefix=""):
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                out.update(flat(item, f"{prefix}{key}."))
+            return out
+        return {prefix[:-1]: value}
+
+    a, b = flat(to_dict(old)), flat(to_dict(new))
+    return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b))
+            if a.get(key) != b.get(key)]
 
 
 def read_metrics(run_dir) -> list[dict]:
