@@ -294,6 +294,13 @@ def _run_train(args) -> int:
 
     config = with_overrides(get_train_preset(args.preset, args.model),
                             **overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS))
+    if config.model.temporal:
+        from neuralpde.models.temporal_stencil import memory_history_note
+        from neuralpde.solvers.learned import unscaled_encoder
+
+        note = memory_history_note(unscaled_encoder(config.model))
+        if note:
+            print(note, file=sys.stderr)
     summary = train(config, args.out, data_dir=args.data, progress=not args.no_progress)
     _print_training(summary, args.out, args.data)
     return 0

@@ -322,3 +322,20 @@ def test_needed_history_of_each_measure():
     assert 16 <= legt <= 24                                       # the window plus the closure's leak
     with pytest.raises(ConfigError, match="invalid tolerance=1.5"):
         make_hippo("lagt", 8).memory_frames(1.5)
+
+
+def test_a_prefix_shorter_than_the_memory_needs_is_noted():
+    from neuralpde.models.temporal_stencil import make_encoder, memory_history_note
+
+    assert memory_history_note(make_encoder("hippo", 32, "legt", 8, 16.0)) is None
+    assert memory_history_note(make_encoder("frames", 4)) is None
+    note = memory_history_note(make_encoder("hippo", 32, "lagt", 32))
+    assert "lagt N=32 memory needs 131 frames" in note and "32-frame prefix" in note
+    assert memory_history_note(make_encoder("hippo", 200, "lagt", 32)) is None
+    assert "never forgets" in memory_history_note(make_encoder("hippo", 32, "legs", 8))
+    # a LegT window left over from a preset is refused for another measure, saying what to do
+    from neuralpde.models.config import ModelConfig
+
+    with pytest.raises(ConfigError, match="invalid hippo_theta=16.0.*pass --hippo-theta 0"):
+        ModelConfig(architecture="tsm-hippo", hippo_measure="lagt", hippo_theta=16.0)
+    assert ModelConfig(architecture="tsm-cnn", hippo_measure="lagt", hippo_theta=16.0)

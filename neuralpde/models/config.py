@@ -90,6 +90,10 @@ class ModelConfig:
                 f"one of {list(HIPPO_MEASURES)}")
         require_positive_int("hippo_order", self.hippo_order)
         require(self.hippo_theta >= 0, "hippo_theta", self.hippo_theta, "a number >= 0")
+        require(self.architecture != "tsm-hippo" or self.hippo_measure == "legt"
+                or self.hippo_theta == 0, "hippo_theta", self.hippo_theta,
+                f"0 with hippo_measure={self.hippo_measure!r} (the window is LegT's; the preset "
+                "sets one: pass --hippo-theta 0 with this measure)")
         require_positive_int("decompose", self.decompose)
         require(self.feature_norm in FEATURE_NORMS, "feature_norm", self.feature_norm,
                 f"one of {list(FEATURE_NORMS)}")

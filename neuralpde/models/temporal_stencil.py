@@ -200,6 +200,32 @@ def make_encoder(kind: str, prefix: int, hippo_measure: str = "lagt", hippo_orde
     raise ConfigError(f"unknown temporal encoder {kind!r}: accepted {list(ENCODERS)}")
 
 
+def memory_history_note(encoder) -> Optional[str]:
+    """A one-line note when a HiPPO encoder's prefix is shorter than the history its memory needs.
+
+    A memory encoded from zero over ``prefix`` frames (where every training
+    window and every rollout starts) has the statistics of the memory a long
+    rollout carries only if ``prefix >= hippo.memory_frames()``
+    (:meth:`neuralpde.models.hippo.HiPPO.memory_frames`; docs/tsm.md).  ``None``
+    when it is (and for the frame-stack encoder).  LagT N = 256 over the
+    published 32-frame prefix is the paper's setting and gets the note.
+    """
+    if not isinstance(encoder, HiPPOEncoder):
+        return None
+    hippo = encoder.hippo
+    needed = hippo.memory_frames()
+    label = f"{hippo.measure} N={hippo.order}"
+    if needed is None:
+        return (f"note: the {label} memory never forgets, so a memory encoded over the "
+                f"{encoder.prefix}-frame prefix is not statistically the one a long rollout "
+                "carries (docs/tsm.md)")
+    if needed > encoder.prefix:
+        return (f"note: the {label} memory needs {needed} frames of history to match the "
+                f"statistics a long rollout carries; the {encoder.prefix}-frame prefix gives "
+                "training windows and rollout starts younger memories (docs/tsm.md)")
+    return None
+
+
 class TemporalStencilModel(nnx.Module):
     """Conv tower from temporal features to the stencils of the next ``bundle`` steps.
 
@@ -234,5 +260,5 @@ class TemporalStencilModel(nnx.Module):
                      for b in range(self.bundle))
 
 
-__all__ = ["HiPPOEncoder", "FrameStackEncoder", "make_encoder", "feature_rms",
+__all__ = ["memory_history_note", "HiPPOEncoder", "FrameStackEncoder", "make_encoder", "feature_rms",
            "TemporalStencilModel"]
