@@ -88,15 +88,35 @@ STAGGER_OPTIONS = (
 )
 
 
-def add_options(parser: argparse.ArgumentParser, options) -> None:
-    """Add ``(flags, field, kwargs)`` options whose destination is the config field."""
+def _preset_value(config, field: str):
+    """``field`` of a training config or of its model config."""
+    if hasattr(config, field):
+        return getattr(config, field)
+    return getattr(config.model, field)
+
+
+def add_options(parser: argparse.ArgumentParser, options, presets=None, label="preset") -> None:
+    """Add ``(flags, field, kwargs)`` options whose destination is the config field.
+
+    An option the user does not give is absent from the namespace (its value
+    comes from the preset), so help shows no "(default: None)"; with
+    ``presets`` (name -> config) the help lists each preset's value instead,
+    unless the help text already states the default.
+    """
     for flags, field, kwargs in options:
+        kwargs = dict(kwargs)
+        if kwargs.get("default") is None:
+            kwargs["default"] = argparse.SUPPRESS
+        if presets and "default" not in kwargs.get("help", ""):
+            values = ", ".join(f"{name} {_preset_value(config, field)!s}"
+                               for name, config in presets.items())
+            kwargs["help"] = f"{kwargs.get('help', '')} ({label}: {values})"
         parser.add_argument(*flags, dest=field, **kwargs)
 
 
 def overrides(args: argparse.Namespace, options) -> dict:
-    """The config overrides the user gave among ``options`` (unset ones are None, ignored later)."""
-    return {field: getattr(args, field) for _, field, _ in options}
+    """The config overrides the user gave among ``options`` (the others are None: the preset's)."""
+    return {field: getattr(args, field, None) for _, field, _ in options}
 
 
 def _add_generate(subparsers) -> None:
@@ -282,7 +302,9 @@ def _add_train(subparsers) -> None:
                                                   "validation.zarr (test.zarr is never read)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
     p.add_argument("--preset", default="mini", help="training preset: quickstart, mini (CPU) or paper (published)")
-    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS)
+    from neuralpde.training.config import TRAIN_PRESETS
+
+    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS, TRAIN_PRESETS, "from --preset")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_run_train)
 
@@ -331,7 +353,10 @@ def _add_stagger_train(subparsers) -> None:
     p.add_argument("--data", help="data folder: train.zarr for the supervised losses, "
                                   "validation.zarr for validation (the flow and grid are then "
                                   "the store's)")
-    add_options(p, LOOP_OPTIONS + STAGGER_OPTIONS)
+    from neuralpde.training.config import STAGGER_TRAIN_PRESETS
+
+    add_options(p, LOOP_OPTIONS + STAGGER_OPTIONS, STAGGER_TRAIN_PRESETS,
+                "from the staggered training preset")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_run_stagger_train)
 

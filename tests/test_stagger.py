@@ -402,3 +402,25 @@ def test_a_stagger_train_run_is_evaluated_and_compared_like_any_solver(tiny_data
         assert main(["evaluate", "--data", str(tiny_data), "--out", str(results), "--solver",
                      "run:" + str(run) + suffix]) == 2
         assert "is not a known suffix" in capsys.readouterr().err
+
+
+def test_help_shows_the_presets_values_not_none(capsys):
+    from neuralpde.cli import LOOP_OPTIONS, STAGGER_OPTIONS, TRAIN_OPTIONS, build_parser
+    from neuralpde.training.config import TRAIN_PRESETS
+
+    parser = build_parser()
+    for command, options in (("train", LOOP_OPTIONS + TRAIN_OPTIONS),
+                             ("stagger-train", LOOP_OPTIONS + STAGGER_OPTIONS)):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        text = text[text.index("options:"):]                  # the option list, not the usage
+        for flags, _, _ in options:
+            start = text.index(flags[0] + " ")
+            nxt = min([text.find(" --", start + len(flags[0]) + 1)] + [len(text)])
+            assert "(default: None)" not in text[start:nxt], (command, flags)
+    steps = ", ".join(f"{name} {config.steps}" for name, config in TRAIN_PRESETS.items())
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    assert f"(from --preset: {steps})" in " ".join(capsys.readouterr().out.split())
