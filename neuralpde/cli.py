@@ -450,8 +450,15 @@ COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_com
             _add_stagger_train, _add_stagger_evaluate]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block) and exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neuralpde", description="Neural PDE solvers for 2-D Navier-Stokes turbulence.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:

@@ -424,3 +424,16 @@ def test_help_shows_the_presets_values_not_none(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--help"])
     assert f"(from --preset: {steps})" in " ".join(capsys.readouterr().out.split())
+
+
+def test_argument_errors_are_one_line_and_exit_2(capsys):
+    from neuralpde.cli import main
+
+    for argv, bad in ((["stagger-train", "--time-scheme", "rk4", "--out", "x"], "'rk4'"),
+                      (["train", "--steps", "abc", "--data", "d", "--out", "x"], "'abc'"),
+                      (["bogus"], "'bogus'")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and bad in err and "--help" in err, err
