@@ -11,6 +11,10 @@ and turned into config overrides by :func:`overrides`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -221,8 +225,10 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--solver", action="append", required=True,
                    help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] "
                         "(N a multiple of the model grid), run:<training run folder> (LI, TSM, "
-                        "staggered), or run:<staggered run folder>#coarse[=a,b] (one sub-solver "
-                        "alone, against the same sub-field of the reference)")
+                        "staggered), run:<staggered run folder>#coarse[=a,b] (one sub-solver "
+                        "alone, against the same sub-field of the reference), or file:<zarr or "
+                        ".nc> (a rollout produced elsewhere: u, v or vorticity over sample, "
+                        "time, x, y on the model grid; docs/solvers.md)")
     p.add_argument("--out", required=True, help="results folder")
     _add_scoring_options(p)
     p.add_argument("--threshold", type=float, default=0.8,
@@ -254,10 +260,14 @@ def _print_rows(rows, out) -> None:
     for row in rows:
         diverged = f", {row['diverged_samples']} diverged" if row["diverged_samples"] else ""
         where = "" if row["compared_on"] == "model grid" else f" [{row['compared_on']}]"
+        latency = row["latency_s_per_time_unit"]
+        cost = ("no latency" if latency is None else
+                f"latency {latency:.4f} s/time unit on {row['device'] or 'an unnamed device'}")
+        skipped = (f"; skipped (need the velocity): {', '.join(row['skipped_metrics'])}"
+                   if row.get("skipped_metrics") else "")
         print(f"{row['solver']:>16}: duration {row['duration_of_mean']:.3f} "
               f"(per sample {row['duration_mean']:.3f} ± {row['duration_std']:.3f}), "
-              f"latency {row['latency_s_per_time_unit']:.4f} s/time unit on {row['device']}"
-              f"{diverged}{where}")
+              f"{cost}{diverged}{where}{skipped}")
     print(f"results: {out}")
 
 
@@ -466,28 +476,136 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_output_folder(out) -> None:
-    """Refuse (:class:`UserInputError`) an ``--out`` that is, or lies under, an existing file.
+def check_output_folder(out, is_file: bool = False) -> None:
+    """Refuse (:class:`UserInputError`) an output path that cannot be created.
 
-    Every command's ``--out`` is a folder; checked before any work starts.
+    Every command's ``--out`` is a folder (``export``'s is a file): refused
+    when it, or a folder above it, is an existing file (or, for a file
+    output, when it is an existing folder).  Checked before any work starts.
     """
     path = Path(out)
-    for candidate in (path, *path.parents):
+    if is_file and path.is_dir():
+        raise UserInputError(f"{out} is an existing folder: pass the path of a file to write")
+    for candidate in ((path,) if not is_file else ()) + tuple(path.parents):
         if candidate.exists() and not candidate.is_dir():
             raise UserInputError(f"--out {out}: {candidate} is an existing file, not a folder; "
                                  "pass a folder path (it is created if missing)")
 
 
+#: Errors of the file system that are the user's to fix (read-only, full, no permission).
+DISK_ERRORS = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
+               errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied"}
+
+
+def _kept(args) -> str:
+    """What a hard stop of ``args.command`` leaves, and how to go on (best effort)."""
+    out = getattr(args, "out", None)
+    command = args.command
+    if command in ("train", "stagger-train"):
+        last = Path(out) / "checkpoints" / "last"
+        steps = [int(p.name) for p in last.iterdir() if p.name.isdigit()] if last.is_dir() else []
+        if steps:
+            return (f"the checkpoint of step {max(steps)} in {last} is kept: re-run the same "
+                    "command to resume from it")
+        return "no checkpoint was finished yet: re-run the same command to start again"
+    if command == "generate":
+        return (f"every finished block of the stores in {out} is kept: re-run the same command "
+                "to resume")
+    if command in ("evaluate", "stagger-evaluate"):
+        return (f"the results of the solvers finished before the stop are complete in {out} (an "
+                "unfinished one left no results): re-run the same command to score the rest")
+    if command == "quickstart":
+        return f"the finished stages in {out} are kept: re-run the same command to resume"
+    return "nothing half-written is left: re-run the same command"
+
+
 def main(argv=None) -> int:
+    """Run one ``neuralpde`` command; returns the exit status.
+
+    0: done; 2: a user error (bad option, file or folder; another process
+    writing the same output; a read-only or full disk), printed as one line;
+    128 + signal number: stopped by SIGINT/SIGTERM (:mod:`neuralpde.interrupts`),
+    with one line saying what was saved and how to resume.
+    """
+    from neuralpde.interrupts import Interrupted, handling_interrupts
+
     args = build_parser().parse_args(argv)
+    prefix = f"neuralpde {args.command}"
+    # orbax logs its background threads' failures through absl and asyncio before the
+    # error reaches the command, which reports it in one line (below)
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        if getattr(args, "out", None):
-            check_output_folder(args.out)
-        return args.handler(args)
+        with handling_interrupts(prefix, describe=lambda: _kept(args)), _closed_loop_quiet():
+            if getattr(args, "out", None):
+                check_output_folder(args.out, is_file=args.command == "export")
+            return args.handler(args)
     except UserInputError as error:
-        print(f"neuralpde {args.command}: error: {error}", file=sys.stderr)
+        _reported(f"{prefix}: error: {error}")
+        return 2
+    except Interrupted as stop:
+        _reported(f"{prefix}: {stop}")
+        return 128 + int(stop.signum)
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        where = error.filename or getattr(args, "out", None) or "the output"
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        fix = "free space there or write to another disk" if full else "write somewhere writable"
+        _reported(f"{prefix}: error: cannot write {where}: {DISK_ERRORS[error.errno]}; {fix} "
+                  "and re-run (finished work is kept and resumed; nothing half-written is read)")
         return 2
 
 
+def _without_closed_loop_noise(previous):
+    """An unraisable-exception hook that drops one kind of library noise, else ``previous``.
+
+    After a failed checkpoint write or restore, TensorStore's C++ threads
+    complete futures into orbax event loops that are already closed and report
+    each ``RuntimeError('Event loop is closed')`` as an unraisable exception;
+    the command has reported the failure itself.
+    """
+    def hook(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError)
+                and str(unraisable.exc_value) == "Event loop is closed"):
+            previous(unraisable)
+    return hook
+
+
+@contextlib.contextmanager
+def _closed_loop_quiet():
+    """:func:`_without_closed_loop_noise` while a command runs (restored after)."""
+    previous = sys.unraisablehook
+    sys.unraisablehook = _without_closed_loop_noise(previous)
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _reported(message: str) -> None:
+    """Print the one line of a failed command (standard error)."""
+    print(message, file=sys.stderr)
+
+
+def entry() -> None:
+    """The ``neuralpde`` console script: :func:`main`, and a failed command exits at once.
+
+    After a failure has been reported in one line, background threads of
+    orbax/TensorStore may still be finishing a failed write and would print
+    tracebacks while the interpreter shuts down; a failed command therefore
+    leaves through ``os._exit`` (its own files are closed; what it wrote is
+    safe against a kill anyway).  Success exits normally.
+    """
+    sys.unraisablehook = _without_closed_loop_noise(sys.unraisablehook)  # also after main()
+    code = main()
+    if code:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

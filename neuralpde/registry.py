@@ -9,7 +9,9 @@ Names (the ``--solver`` of ``neuralpde evaluate``):
   staggered set; :func:`neuralpde.training.runs.load_solver`);
 * ``run:<folder>#coarse`` / ``run:<folder>#coarse=a,b`` — one staggered
   sub-solver alone on (N/s)², sub-field ``(a, b)`` (default ``(s-1, s-1)``),
-  compared with the same sub-field of the reference.
+  compared with the same sub-field of the reference;
+* ``file:<path>`` — a rollout produced elsewhere, read from a zarr folder or
+  netCDF file (:mod:`neuralpde.evaluation.external`): scored, not run.
 
 This module sits above training and evaluation: evaluation never imports
 training; this is where the two meet.
@@ -24,7 +26,8 @@ from typing import Optional
 import xarray as xr
 
 from neuralpde.config import ConfigError
-from neuralpde.evaluation.evaluate import check_same_source, evaluate_solver
+from neuralpde.evaluation.evaluate import check_same_source, evaluate_external, evaluate_solver
+from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, open_rollout
 from neuralpde.solvers.base import Solver
 from neuralpde.solvers.classical import classical_solver
 from neuralpde.solvers.staggered import StaggeredSolver
@@ -70,7 +73,10 @@ def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
 
 
 def solver_source(name: str) -> str:
-    """What a solver name refers to: ``run:<absolute run folder>[#...]`` or the classical name."""
+    """What a solver name refers to: ``run:<absolute run folder>[#...]``, ``file:<absolute
+    path>`` or the classical name."""
+    if name.startswith(EXTERNAL_PREFIX):
+        return EXTERNAL_PREFIX + str(Path(name[len(EXTERNAL_PREFIX):]).resolve())
     if not name.startswith(RUN_PREFIX):
         return name
     folder, _ = _split_run_name(name)
@@ -97,7 +103,9 @@ def evaluate(
     """
     test_path = Path(data_dir) / "test.zarr"
     test = open_store(test_path, split="test", preset=preset)
-    solvers = [make_solver(name, test, transfer) for name in solver_names]  # validate first
+    solvers = [open_rollout(name[len(EXTERNAL_PREFIX):], test, n_samples, horizon)
+               if name.startswith(EXTERNAL_PREFIX) else make_solver(name, test, transfer)
+               for name in solver_names]  # every name validated before the first rollout
     sources = [solver_source(name) for name in solver_names]
     by_name: dict[str, list[str]] = {}
     for solver, source in zip(solvers, sources):
@@ -105,10 +113,13 @@ def evaluate(
     clashes = {name: found for name, found in by_name.items() if len(set(found)) > 1}
     if clashes:
         raise ConfigError(f"solvers with the same name would share a results folder: {clashes}; "
-                          "rename the run folders or evaluate them into different --out folders")
+                          "rename the run folders (or give a rollout file a `solver` attribute) "
+                          "or evaluate them into different --out folders")
     for solver, source in zip(solvers, sources):
         check_same_source(Path(out_dir) / solver.name, source)
-    return [evaluate_solver(s, test, out_dir, reference_path=str(test_path), horizon=horizon,
+    return [evaluate_external(s, test, out_dir, reference_path=str(test_path), threshold=threshold)
+            if isinstance(s, ExternalRollout) else
+            evaluate_solver(s, test, out_dir, reference_path=str(test_path), horizon=horizon,
                             threshold=threshold, n_samples=n_samples, source=source)
             for s, source in zip(solvers, sources)]
 

@@ -1,6 +1,6 @@
 """The package's layers and their import rules; old run folders and stores still load.
 
-Layers, bottom up (docs/guide.md): base (config, progress, sharding) → numerics
+Layers, bottom up (docs/guide.md): base (config; then interrupts, outputs, progress, sharding) → numerics
 → physics → models | store → solvers → evaluation → training → registry →
 quickstart → cli.  Every import, lazy ones inside functions included, must
 point to the importer's own package or a lower layer, and the import graph
@@ -23,7 +23,10 @@ LEGACY = Path(__file__).resolve().parent / "data" / "legacy_v0.1.tar.gz"
 
 #: Layer of every top-level part of the package (same number: siblings that must not meet).
 LAYERS = {
-    "neuralpde": 0, "neuralpde.config": 0, "neuralpde.progress": 0, "neuralpde.sharding": 0,
+    "neuralpde": 0, "neuralpde.config": 0,
+    # base utilities beside config, each may use config (its errors), not one another
+    "neuralpde.interrupts": 0.5, "neuralpde.outputs": 0.5, "neuralpde.progress": 0.5,
+    "neuralpde.sharding": 0.5,
     "neuralpde.numerics": 1,
     "neuralpde.physics": 2,
     "neuralpde.models": 3, "neuralpde.store": 3,

@@ -245,3 +245,81 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     resumed = load_solver(run, which="last")
     for a, b in zip(_params(uninterrupted["params"]), _params(resumed.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+class _SignallingBar:
+    """A stand-in progress bar that sends this process ``signum`` when it reaches ``at``."""
+
+    def __init__(self, at, signum, initial=0):
+        self.n, self.at, self.signum = initial, at, signum
+
+    def update(self, n=1):
+        self.n += n
+        if self.n == self.at:
+            import signal
+
+            signal.raise_signal(self.signum)
+
+    def set_postfix(self, **values):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_sigint_saves_the_current_step_and_the_rerun_gives_the_uninterrupted_parameters(
+        data, tmp_path, uninterrupted, monkeypatch, capsys):
+    import signal
+
+    from neuralpde.training import loop
+
+    run = tmp_path / "interrupted"
+    argv = ["train", "--data", str(data), "--out", str(run), "--steps", "40", "--batch-size", "2",
+            "--unroll", "3", "--hidden", "8", "--depth", "2", "--checkpoint-every", "3",
+            "--validate-every", "0", "--validation-samples", "1", "--validation-horizon", "0.2"]
+    # SIGINT (Ctrl-C) after update 17 (not a checkpoint step: checkpoints every 3)
+    monkeypatch.setattr(loop, "progress_bar", lambda enabled, total, description, initial=0:
+                        _SignallingBar(17, signal.SIGINT, initial))
+    assert main(argv) == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == (f"neuralpde train: stopped at step 17 of 40; its checkpoint is saved in "
+                         f"{run / 'checkpoints' / 'last'}: re-run the same command to resume")
+    assert "SIGINT received: stopping at the next safe point" in lines[-2]
+    checkpoints = Checkpoints(run, keep_last=3)
+    assert checkpoints.latest_step() == 17
+    checkpoints.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert main(argv) == 0  # the corrected (same) command resumes from step 17
+    for a, b in zip(_params(uninterrupted["params"]), _params(load_solver(run, which="last").params)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_rerun_resumes(data, tmp_path,
+                                                                          monkeypatch, capsys):
+    import orbax.checkpoint as ocp
+
+    run = tmp_path / "full"
+    argv = ["train", "--data", str(data), "--out", str(run), "--no-progress", "--steps", "4",
+            "--batch-size", "2", "--unroll", "3", "--hidden", "8", "--depth", "2",
+            "--checkpoint-every", "2", "--validate-every", "0", "--validation-samples", "1",
+            "--validation-horizon", "0.2"]
+    original = ocp.CheckpointManager.save
+
+    def save(self, step, *args, **kwargs):  # how orbax reports ENOSPC from TensorStore
+        if step == 4:
+            raise ValueError("RESOURCE_EXHAUSTED: Error writing local file \"x/_sharding\": "
+                             "Failed to write 2401 bytes to file 11: No space left on device "
+                             "[os_error_code='28']")
+        return original(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"neuralpde train: error: cannot write {run.resolve()}/checkpoints/")
+    assert ": the disk is full; free space there or write to another disk and re-run" in err
+    monkeypatch.setattr(ocp.CheckpointManager, "save", original)  # space freed
+    assert main(argv) == 0
+    checkpoints = Checkpoints(run, keep_last=3)
+    assert checkpoints.latest_step() == 4
+    checkpoints.close()

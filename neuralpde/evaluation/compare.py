@@ -45,13 +45,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neuralpde.outputs import write_text_atomic
+
 __all__ = ["load_results", "equivalent_dns", "comparison_table", "to_markdown", "compare"]
 
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.nc"
 TRAJECTORY_FILE = "trajectory.zarr"
 REQUIRED_KEYS = ("solver", "kind", "size", "duration_of_mean")
-KIND_ORDER = ("dns", "weno", "learned")
+KIND_ORDER = ("dns", "weno", "learned", "external")
 FIGURES = ("correlation", "snapshots", "spectra", "pareto")
 DEFAULT_SNAPSHOT_TIMES = (0.0, 1.0, 2.0, 4.0)
 
@@ -368,6 +370,8 @@ def _spectra(rows: Sequence[Mapping], metrics: Mapping[str, xr.Dataset]) -> dict
         ds = metrics.get(row["solver"])
         if ds is None:
             continue
+        if "spectrum_pred" not in ds:  # a vorticity-only external rollout has no spectrum
+            continue
         k = np.asarray(ds["wavenumber"].values, float)
         if not spectra and "spectrum_ref" in ds:
             spectra["reference"] = (k, np.asarray(ds["spectrum_ref"].values, float))
@@ -432,7 +436,10 @@ def _vorticity_frames(ds: xr.Dataset, sample, times: Sequence[float]) -> np.ndar
     out = np.full((len(times), nx, ny), np.nan)
     idx = [int(np.argmin(np.abs(t - s))) for s in times]
     ok = [j for j, (i, s) in enumerate(zip(idx, times)) if abs(t[i] - s) <= 0.5 * spacing + 1e-9]
-    if ok:
+    if ok and "u" not in ds and "vorticity" in ds:  # a vorticity-only external rollout
+        frames = one.isel(time=[idx[j] for j in ok])
+        out[ok] = np.asarray(frames["vorticity"].transpose("time", "x", "y").values, dtype=float)
+    elif ok:
         frames = one.isel(time=[idx[j] for j in ok])
         u = np.asarray(frames["u"].transpose("time", "x", "y").values)
         v = np.asarray(frames["v"].transpose("time", "x", "y").values)
@@ -477,12 +484,6 @@ def _snapshots(rows: Sequence[Mapping], results_dir: Path, requested: Sequence[f
 # --------------------------------------------------------------------------
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
     first = rows[0]
     threshold, horizon = first.get("threshold", 0.8), first.get("horizon")
@@ -505,7 +506,38 @@ def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
     if others:
         lines += ["Compared with another view of the reference (durations not comparable with "
                   "the model-grid rows, no equivalent DNS): " + "; ".join(others) + ".", ""]
+    unlike = scored_unlike(rows)
+    if unlike:
+        lines += ["**Scored with other settings than the first row** (durations not comparable "
+                  "with it): " + "; ".join(unlike) + ".", ""]
+    external = [f"`{r['solver']}`" for r in rows if r.get("kind") == "external"]
+    if external:
+        lines += ["External rollouts (scored from a file, `file:`): " + ", ".join(external)
+                  + "; a latency only where the file states one.", ""]
     return "\n".join(lines)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+#: Summary fields that must agree for two rows' durations to be comparable.
+PROTOCOL_FIELDS = ("n_samples", "horizon", "threshold", "reference")
+
+
+def scored_unlike(rows: Sequence[Mapping]) -> list[str]:
+    """``'`name`: field a (first row: b), ...'`` for every row scored with other
+    :data:`PROTOCOL_FIELDS` than the first row (an empty list when all agree)."""
+    first = rows[0]
+    out = []
+    for row in rows[1:]:
+        differ = [f"{k} {_fmt(row.get(k))} (first row: {_fmt(first.get(k))})"
+                  for k in PROTOCOL_FIELDS if not _same(row.get(k), first.get(k))]
+        if differ:
+            out.append(f"`{row['solver']}`: " + ", ".join(differ))
+    return out
 
 
 def compare(
@@ -545,8 +577,8 @@ def compare(
     table = comparison_table(rows)
     markdown = _markdown_document(rows, to_markdown(table))
     md_path, csv_path = out / "comparison.md", out / "comparison.csv"
-    _write_text(md_path, markdown)
-    _write_text(csv_path, table.to_csv(index=False))
+    write_text_atomic(md_path, markdown)
+    write_text_atomic(csv_path, table.to_csv(index=False))
 
     metrics = {}
     for row in rows:

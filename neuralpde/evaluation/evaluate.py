@@ -9,8 +9,9 @@
 * ``summary.json`` — the summary row (durations, latency, device, divergence,
   where it was compared, what it was made from).
 
-The folder is written under ``<solver name>.writing`` and renamed when
-complete.  Solvers are made from their names (``dns-64``, ``run:<folder>``)
+:func:`evaluate_external` writes the same folder for a rollout produced
+elsewhere (``file:PATH``, :mod:`neuralpde.evaluation.external`).  The folder
+is written under ``<solver name>.writing`` and renamed when complete.  Solvers are made from their names (``dns-64``, ``run:<folder>``)
 by :mod:`neuralpde.registry`, which also evaluates several at once.
 """
 
@@ -25,7 +26,9 @@ from typing import Optional
 import xarray as xr
 
 from neuralpde.config import ConfigError
+from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, score_rollout
 from neuralpde.evaluation.scoring import score
+from neuralpde.outputs import exclusive
 from neuralpde.solvers.base import Solver
 from neuralpde.solvers.rollout import device_name
 
@@ -52,9 +55,19 @@ def evaluate_solver(
     results folder of the same solver name made from another source is not
     overwritten (:class:`ConfigError`): two run folders called ``li``
     evaluated into one ``out_dir`` would otherwise replace each other's results.
+    :class:`~neuralpde.outputs.OutputBusyError` when another process writes
+    the same results folder (lock file ``out_dir/.<solver name>.lock``).
     Other errors: as :func:`neuralpde.evaluation.scoring.score`.
     """
     folder = Path(out_dir) / solver.name
+    with exclusive(out_dir, f".{solver.name}.lock", what=f"the results folder {folder}"):
+        return _evaluate_solver(solver, test, folder, reference_path, horizon, threshold,
+                                n_samples, latency_duration, devices, source)
+
+
+def _evaluate_solver(solver, test, folder, reference_path, horizon, threshold, n_samples,
+                     latency_duration, devices, source) -> dict:
+    """The body of :func:`evaluate_solver`, run while holding the results folder's lock."""
     check_same_source(folder, source)
     scored = score(solver, test, horizon=horizon, n_samples=n_samples, threshold=threshold,
                    latency_duration=latency_duration, devices=devices)
@@ -72,11 +85,53 @@ def evaluate_solver(
         "reference": str(Path(reference_path).resolve()) if reference_path else "",
         "source": source,
     }
+    return _write_results(folder, scored, summary)
+
+
+def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, reference_path: str = "",
+                      threshold: float = 0.8) -> dict:
+    """Score a rollout made elsewhere (:mod:`neuralpde.evaluation.external`) into
+    ``out_dir/<its name>/``, the folder :func:`evaluate_solver` writes for a solver.
+
+    The summary's ``kind`` is ``'external'``, ``source`` is ``file:<absolute
+    path>``, ``latency_s_per_time_unit``/``device`` are what the file states
+    (None/``''`` if nothing), ``dt`` is the frame spacing and ``steps_per_frame``
+    1; a vorticity-only rollout lists the metrics it could not have under
+    ``skipped_metrics``.  Errors as :func:`evaluate_solver`.
+    """
+    folder = Path(out_dir) / rollout.name
+    source = f"{EXTERNAL_PREFIX}{rollout.path.resolve()}"
+    with exclusive(out_dir, f".{rollout.name}.lock", what=f"the results folder {folder}"):
+        check_same_source(folder, source)
+        scored = score_rollout(rollout, test, threshold=threshold)
+        result = scored.rollout
+        summary = {
+            "solver": rollout.name, "kind": rollout.kind, "size": int(test.attrs["model_size"]),
+            "model_size": int(test.attrs["model_size"]), "preset": test.attrs["preset"],
+            "n_samples": scored.n_samples, "threshold": scored.threshold,
+            "horizon": scored.horizon, "dt": result.dt, "steps_per_frame": 1,
+            **{name: float(scored.metrics[name]) for name in DURATION_FIELDS},
+            "latency_s_per_time_unit": scored.latency, "device": rollout.device,
+            "diverged_samples": int((result.diverged_step >= 0).sum()),
+            "diverged_times": result.diverged_time,
+            "compared_on": scored.compared_on,
+            "reference": str(Path(reference_path).resolve()) if reference_path else "",
+            "source": source, "skipped_metrics": rollout.skipped_metrics,
+        }
+        return _write_results(folder, scored, summary)
+
+
+def _write_results(folder: Path, scored, summary: dict) -> dict:
+    """Write ``trajectory.zarr``, ``metrics.nc``, ``summary.json`` under ``<folder>.writing``
+    and rename it to ``folder`` (replacing an older one); returns ``summary``."""
     tmp = folder.with_name(folder.name + ".writing")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     scored.predicted.to_zarr(tmp / "trajectory.zarr", mode="w", consolidated=False)
-    scored.metrics.to_netcdf(tmp / "metrics.nc")
+    metrics = scored.metrics.copy()
+    metrics.attrs = {k: (", ".join(v) if isinstance(v, list) else v)
+                     for k, v in metrics.attrs.items()}
+    metrics.to_netcdf(tmp / "metrics.nc")
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)

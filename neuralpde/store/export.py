@@ -13,9 +13,13 @@ from neuralpde.store.schema import StoreError
 def export_netcdf(store_path, nc_path) -> Path:
     """Write a complete store to one netCDF file (for sharing); returns its path.
 
-    Written to a temporary name and renamed, so no half-written file remains.
+    Written to a temporary name and renamed, so no half-written file remains
+    (an existing file at ``nc_path`` is replaced only by a complete one).
+    Attributes netCDF cannot hold are converted (lists, dicts, booleans to
+    JSON text) or, when unset (None), left out.
     Raises :class:`StoreError` for a store :func:`open_store` refuses, a
-    chunk that does not decode or a non-finite value (nothing is written).
+    chunk that does not decode or a non-finite value, or when ``nc_path`` is
+    a folder (nothing is written).
     """
     import importlib.util
 
@@ -26,15 +30,25 @@ def export_netcdf(store_path, nc_path) -> Path:
                     for name in ds.data_vars}).load()
     for var in ds.variables.values():
         var.encoding = {}
-        var.attrs = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v)
-                     for k, v in var.attrs.items()}
-    ds.attrs = {k: (json.dumps(v) if isinstance(v, (list, dict, bool)) else v)
-                for k, v in ds.attrs.items()}
+        var.attrs = _netcdf_attrs(var.attrs)
+    ds.attrs = _netcdf_attrs(ds.attrs)
     nc_path = Path(nc_path)
+    if nc_path.is_dir():
+        raise StoreError(f"{nc_path} is a folder: pass the path of the netCDF file to write")
     tmp = nc_path.with_name(nc_path.name + ".tmp")
-    ds.to_netcdf(tmp)
-    os.replace(tmp, nc_path)
+    try:
+        ds.to_netcdf(tmp)
+        os.replace(tmp, nc_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return nc_path
+
+
+def _netcdf_attrs(attrs: dict) -> dict:
+    """Attributes netCDF can hold: lists, dicts and booleans as JSON text; unset (None) ones
+    dropped (netCDF has no null; e.g. a custom flow's unmeasured ``stationary_energy``)."""
+    return {k: (json.dumps(v) if isinstance(v, (list, dict, bool)) else v)
+            for k, v in attrs.items() if v is not None}
 
 
 __all__ = ["export_netcdf"]

@@ -46,6 +46,8 @@ import numpy as np
 
 from neuralpde import __version__
 from neuralpde.config import ConfigError, to_dict
+from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
+from neuralpde.outputs import exclusive
 from neuralpde.physics import dns
 from neuralpde.physics.diagnostics import enstrophy, kinetic_energy, vorticity
 from neuralpde.physics.flows import flow_name
@@ -264,12 +266,24 @@ def generate_split(
     store exists at ``path`` that was generated with a different config (a
     failed one is replaced), when this configuration failed there before, and
     when the DNS produces a non-finite value (the store is then marked failed);
-    :class:`~neuralpde.config.ConfigError` for a plan the split cannot serve.
+    :class:`~neuralpde.config.ConfigError` for a plan the split cannot serve;
+    :class:`~neuralpde.outputs.OutputBusyError` when another process is
+    generating the same store (lock file ``.<split>.zarr.lock`` beside it);
+    :class:`~neuralpde.interrupts.Interrupted` after a SIGINT/SIGTERM under
+    the CLI (at a block boundary, everything before it saved).
     """
     path = Path(path)
     spec = preset.split(split)
     plan = plan_split(preset, split)
     attrs = store_attrs(preset, split, plan)
+    with exclusive(path.parent, f".{path.name}.lock", what=str(path)):
+        return _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
+                               stop_after_blocks)
+
+
+def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
+                    stop_after_blocks) -> Path:
+    """The body of :func:`generate_split`, run while holding the store's lock."""
     if path.exists() and _reusable(path, attrs):
         if store.read_attrs(path)["complete"]:
             return path
@@ -311,67 +325,79 @@ def generate_split(
     bar = progress_bar(progress, n_batches * plan.model_steps,
                        f"{split} {preset.model_size}² ← {preset.fine_size}²", unit="model step")
     blocks_written = 0
+
+    def stop_if_requested() -> None:
+        if stop_requested():
+            raise Interrupted(f"stopped while generating {path}; every finished block is saved "
+                              "and its resume record written: re-run the same command to resume",
+                              requested_signal())
+
     try:
-        for batch in range(n_batches):
-            start = batch * preset.batch_size
-            valid = min(preset.batch_size, spec.n_samples - start)
-            if log.is_done(batch):
-                bar.update(plan.model_steps)
-                continue
-            record = log.load(batch)
-            if record is None:
-                indices = jnp.arange(start, start + compute_batch)
-                state = kernels.initial(base_key, shard_batch(indices, sharding))
-                phase, count = "warmup", 0
-            else:
-                saved, phase, count = record
-                state = shard_batch(jnp.asarray(saved), sharding)
-                bar.update(count if phase == "warmup"
-                           else plan.warmup_steps + max(count - 1, 0) * plan.save_every)
-            if phase == "warmup":
-                # the last history - 1 warm-up steps are recorded by the history kernel
-                recorded = max(plan.history - 1, 0)
-                while count < plan.warmup_steps - recorded:
-                    steps = min(warmup_block, plan.warmup_steps - recorded - count)
-                    state = kernels.advance(steps)(state)
-                    count += steps
-                    t = (count - plan.warmup_steps) * plan.dt_model
-                    check(np.asarray(state)[:valid], start,
-                          lambda _, __: f"during the warm-up, at t = {t:.4g}")
-                    log.save(batch, np.asarray(state), "warmup", count)
-                    bar.update(steps)
-                if plan.history:
-                    history, state = kernels.history(state)
-                    history = check(np.asarray(history)[:valid], start, lambda v, i: (
-                        "in the history before t = 0"))
-                    store.write_history(path, start, history)
-                    bar.update(recorded)
-                check(np.asarray(state)[:valid], start, lambda _, __: "at t = 0")
-                for m, frame in zip(initial_sizes, kernels.initial_frames(state)):
-                    store.write_initial(path, m, start, np.asarray(frame)[:valid])
-                energy, enstrophy_ = kernels.diagnostics(state)
-                store.write_diagnostics(path, start, np.asarray(energy)[:valid],
-                                        np.asarray(enstrophy_)[:valid])
-                phase, count = "frames", 0
-            while count < plan.n_frames:
-                if stop_after_blocks is not None and blocks_written >= stop_after_blocks:
-                    return path
-                n = min(preset.time_chunk, plan.n_frames - count)
-                frames, state = kernels.frames(n)(state)
-                first = count
+        with safe_points():
+            for batch in range(n_batches):
+                start = batch * preset.batch_size
+                valid = min(preset.batch_size, spec.n_samples - start)
+                if log.is_done(batch):
+                    bar.update(plan.model_steps)
+                    continue
+                record = log.load(batch)
+                if record is None:
+                    indices = jnp.arange(start, start + compute_batch)
+                    state = kernels.initial(base_key, shard_batch(indices, sharding))
+                    phase, count = "warmup", 0
+                else:
+                    saved, phase, count = record
+                    state = shard_batch(jnp.asarray(saved), sharding)
+                    bar.update(count if phase == "warmup"
+                               else plan.warmup_steps + max(count - 1, 0) * plan.save_every)
+                if phase == "warmup":
+                    # the last history - 1 warm-up steps are recorded by the history kernel
+                    recorded = max(plan.history - 1, 0)
+                    while count < plan.warmup_steps - recorded:
+                        steps = min(warmup_block, plan.warmup_steps - recorded - count)
+                        state = kernels.advance(steps)(state)
+                        count += steps
+                        t = (count - plan.warmup_steps) * plan.dt_model
+                        check(np.asarray(state)[:valid], start,
+                              lambda _, __: f"during the warm-up, at t = {t:.4g}")
+                        log.save(batch, np.asarray(state), "warmup", count)
+                        bar.update(steps)
+                        stop_if_requested()
+                    if plan.history:
+                        history, state = kernels.history(state)
+                        history = check(np.asarray(history)[:valid], start, lambda v, i: (
+                            "in the history before t = 0"))
+                        store.write_history(path, start, history)
+                        bar.update(recorded)
+                    check(np.asarray(state)[:valid], start, lambda _, __: "at t = 0")
+                    for m, frame in zip(initial_sizes, kernels.initial_frames(state)):
+                        store.write_initial(path, m, start, np.asarray(frame)[:valid])
+                    energy, enstrophy_ = kernels.diagnostics(state)
+                    store.write_diagnostics(path, start, np.asarray(energy)[:valid],
+                                            np.asarray(enstrophy_)[:valid])
+                    phase, count = "frames", 0
+                while count < plan.n_frames:
+                    if stop_after_blocks is not None and blocks_written >= stop_after_blocks:
+                        return path
+                    n = min(preset.time_chunk, plan.n_frames - count)
+                    frames, state = kernels.frames(n)(state)
+                    first = count
 
-                def when(values, i):
-                    bad = ~np.isfinite(values[i].reshape(values.shape[1], -1)).all(axis=1)
-                    return f"t = {(first + int(np.argmax(bad))) * plan.frame_dt:.4g}"
+                    def when(values, i):
+                        bad = ~np.isfinite(values[i].reshape(values.shape[1], -1)).all(axis=1)
+                        return f"t = {(first + int(np.argmax(bad))) * plan.frame_dt:.4g}"
 
-                frames = check(np.asarray(frames)[:valid], start, when)
-                store.write_frames(path, start, count, frames)
-                count += n
-                blocks_written += 1
-                bar.update((count - 1 - max(count - n - 1, 0)) * plan.save_every)
-                if count < plan.n_frames:
-                    log.save(batch, np.asarray(state), "frames", count)
-            log.mark_done(batch)
+                    frames = check(np.asarray(frames)[:valid], start, when)
+                    store.write_frames(path, start, count, frames)
+                    count += n
+                    blocks_written += 1
+                    bar.update((count - 1 - max(count - n - 1, 0)) * plan.save_every)
+                    if count < plan.n_frames:
+                        log.save(batch, np.asarray(state), "frames", count)
+                        stop_if_requested()
+                log.mark_done(batch)
+                if batch + 1 < n_batches:
+                    stop_if_requested()
     finally:
         bar.close()
     store.mark_complete(path)

@@ -9,6 +9,8 @@ is ignored on restore.  A checkpoint that cannot be read raises
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,12 +24,42 @@ class CheckpointError(UserInputError, RuntimeError):
     """A checkpoint is missing, corrupted or does not match the run's model."""
 
 
+def _short(error: BaseException, limit: int = 160) -> str:
+    """``Type: first sentence of the message``, at most ``limit`` characters (orbax and
+    TensorStore messages carry kilobytes of spec)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = text.split(" See full TensorStore details")[0].split(". ")[0]
+    text = text if len(text) <= limit else text[:limit] + " ..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+#: TensorStore/orbax report file-system errors in messages, not as OSError.
+_DISK_MESSAGES = ((errno.ENOSPC, ("No space left on device", "os_error_code='28'")),
+                  (errno.EDQUOT, ("Disk quota exceeded", "os_error_code='122'")),
+                  (errno.EROFS, ("Read-only file system", "os_error_code='30'")),
+                  (errno.EACCES, ("Permission denied", "os_error_code='13'")))
+
+
+def _as_os_error(error: BaseException, folder: Path) -> Optional[OSError]:
+    """The :class:`OSError` a save failed with, recovered from orbax's wrapping (or None)."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return error
+    text = str(error)
+    for code, markers in _DISK_MESSAGES:
+        if any(marker in text for marker in markers):
+            return OSError(code, os.strerror(code), str(folder))
+    return None
+
+
 def _manager(folder: Path, options) -> ocp.CheckpointManager:
     try:
         return ocp.CheckpointManager(folder, options=options)
     except Exception as error:  # unreadable metadata of an existing checkpoint
-        raise CheckpointError(f"checkpoints in {folder} are corrupted: "
-                              f"{type(error).__name__}: {error}") from error
+        disk = _as_os_error(error, folder)
+        if disk is not None:
+            raise disk from None
+        raise CheckpointError(f"checkpoints in {folder} are corrupted ({_short(error)}): move the "
+                              "folder away to start the run again") from error
 
 
 class Checkpoints:
@@ -37,19 +69,30 @@ class Checkpoints:
         root = Path(run_dir).resolve() / "checkpoints"
         self.last_dir, self.best_dir = root / "last", root / "best"
         self.last = _manager(self.last_dir, ocp.CheckpointManagerOptions(
-            max_to_keep=keep_last, create=True))
+            max_to_keep=keep_last, create=True, enable_async_checkpointing=False))
         self.best = _manager(self.best_dir, ocp.CheckpointManagerOptions(
             max_to_keep=1, create=True, best_fn=lambda m: m["validation_duration"],
-            best_mode="max"))
+            best_mode="max", enable_async_checkpointing=False))
 
     def save_last(self, step: int, tree: Any) -> None:
-        self.last.save(step, args=ocp.args.StandardSave(tree))
-        self.last.wait_until_finished()
+        self._save(self.last, self.last_dir, step, tree)
 
     def save_best(self, step: int, tree: Any, validation_duration: float) -> None:
-        self.best.save(step, args=ocp.args.StandardSave(tree),
-                       metrics={"validation_duration": float(validation_duration)})
-        self.best.wait_until_finished()
+        self._save(self.best, self.best_dir, step, tree,
+                   metrics={"validation_duration": float(validation_duration)})
+
+    @staticmethod
+    def _save(manager, folder: Path, step: int, tree: Any, **kwargs) -> None:
+        """Save and wait; a full or read-only disk is raised as the :class:`OSError` it is
+        (orbax leaves the partial save in a temporary folder that no restore reads)."""
+        try:
+            manager.save(step, args=ocp.args.StandardSave(tree), **kwargs)
+            manager.wait_until_finished()
+        except Exception as error:
+            disk = _as_os_error(error, folder)
+            if disk is None:
+                raise
+            raise disk from None
 
     def latest_step(self) -> Optional[int]:
         return self.last.latest_step()
@@ -69,8 +112,9 @@ class Checkpoints:
         try:
             return manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as error:  # orbax/tensorstore raise many types for bad files
-            raise CheckpointError(f"checkpoint {folder} is corrupted or does not match this "
-                                  f"model: {type(error).__name__}: {error}") from error
+            raise CheckpointError(f"checkpoint {folder} cannot be restored: its files are "
+                                  "damaged or were written for another model (orbax: "
+                                  f"{_short(error)})") from error
 
     def close(self) -> None:
         self.last.close()

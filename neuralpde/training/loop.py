@@ -43,6 +43,8 @@ import jax.numpy as jnp
 
 from neuralpde.config import ConfigError, require
 from neuralpde.evaluation.scoring import validation_duration
+from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
+from neuralpde.outputs import exclusive, write_text_atomic
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.progress import progress_bar
 from neuralpde.sharding import batch_mesh, replicated
@@ -82,20 +84,28 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional
 
     Returns ``run``, ``step``, ``loss`` (last logged), ``skipped``,
     ``best_validation_duration`` (None without validation), ``params``,
-    ``solver`` (the trained solver), ``seconds``, ``device``.
+    ``solver`` (the trained solver), ``seconds``, ``device``.  Raises
+    :class:`~neuralpde.outputs.OutputBusyError` when another process trains in
+    ``run_dir`` (lock file ``run_dir/.neuralpde.lock``), and
+    :class:`~neuralpde.interrupts.Interrupted` after a SIGINT/SIGTERM under
+    the CLI (the current step's checkpoint saved first).
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
     record = runs.make_record(config, task.record)
     if task.validation is not None:  # refuse a validation that cannot run before any work
         _check_validation(task.validation, config)
+    with exclusive(run_dir, what=f"the run folder {run_dir}"):
+        return _fit(task, config, run_dir, record, progress, stop_after, devices, started)
+
+
+def _fit(task, config, run_dir, record, progress, stop_after, devices, started) -> dict:
+    """The body of :func:`fit`, run while holding the run folder's lock."""
     if (run_dir / "run.json").exists():
         runs.check_same_run(run_dir, runs.read_record(run_dir), record)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(run_dir / "run.json")
+        write_text_atomic(run_dir / "run.json", json.dumps(record, indent=2) + "\n")
 
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
@@ -126,7 +136,7 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional
     last_time, last_step = time.perf_counter(), start
     loss, best = runs.logged_progress(run_dir)
     try:
-        with metrics_path.open("a") as log:
+        with metrics_path.open("a") as log, safe_points():
             for step in range(start, end):
                 params, opt_state, extras, skipped, stats = task.step_fn(
                     params, opt_state, extras, skipped, task.batch(step), jnp.int32(step))
@@ -154,9 +164,14 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional
                     log.flush()
                     checkpoints.save_best(done, {"params": params}, duration)
                     best = duration if best is None else max(best, duration)
-                if done % config.checkpoint_every == 0 or done == config.steps:
+                saved = done % config.checkpoint_every == 0 or done == config.steps
+                if saved or stop_requested():
                     checkpoints.save_last(done, {"params": params, "opt_state": opt_state,
                                                  "step": done, "skipped": skipped, **extras})
+                if stop_requested() and done < end:
+                    raise Interrupted(f"stopped at step {done} of {config.steps}; its checkpoint "
+                                      f"is saved in {run_dir / 'checkpoints' / 'last'}: re-run "
+                                      "the same command to resume", requested_signal())
     finally:
         bar.close()
         checkpoints.close()

@@ -1,0 +1,91 @@
+"""Writing outputs safely: one writer per output folder, and files that are whole or absent.
+
+**Locks.**  ``generate`` locks its data folder, ``train`` its run folder and
+``evaluate`` each solver's results folder (``OUT/.<solver>.lock``), for as long
+as they write there.  A second process that asks for a held lock gets
+:class:`OutputBusyError` at once (a user error: the CLI prints it and exits
+with 2) and writes nothing; the first one's output stays intact.
+
+The lock is an operating-system file lock (``flock`` on POSIX, ``msvcrt`` on
+Windows) through the ``filelock`` package, so a killed process releases it
+with its file handles: a stale lock file never blocks the next command.  The
+lock files (``.neuralpde.lock``) are left in place, empty; nothing reads them.
+File locks are reliable on local disks; on some network file systems they are
+not enforced (see the filelock documentation).
+
+**Atomic files.**  :func:`write_text_atomic` writes a small file (``run.json``,
+``comparison.md``, ...) under a temporary name and renames it, removing the
+temporary when the write fails (a full disk), so a reader sees the old file
+or the new one, never a part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from neuralpde.config import UserInputError
+
+#: The lock file's name inside a locked folder.
+LOCK_NAME = ".neuralpde.lock"
+
+
+class OutputBusyError(UserInputError):
+    """Another process holds the lock of an output this command would write."""
+
+
+@contextlib.contextmanager
+def exclusive(folder, lock_name: str = LOCK_NAME, what: str = "") -> Iterator[Path]:
+    """Hold the lock ``folder/lock_name`` (the folder is created) while the block runs.
+
+    When the block fails, a lock file created here is removed, and so is the
+    folder if it was created here and is left empty: a refused command leaves
+    nothing behind.
+
+    ``what`` names the output in the error (default: the folder).  Raises
+    :class:`OutputBusyError` at once when another process holds it.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    new_lock = not (folder / lock_name).exists()
+    lock = FileLock(folder / lock_name, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputBusyError(
+            f"{what or folder} is being written by another neuralpde process (it holds "
+            f"{folder / lock_name}); wait for it to finish, or write to another --out") from None
+    try:
+        yield folder
+    except BaseException:
+        if new_lock:  # a failed command leaves no lock file it made ...
+            (folder / lock_name).unlink(missing_ok=True)
+        if created and not any(folder.iterdir()):  # ... nor an empty folder it made
+            folder.rmdir()
+        raise
+    finally:
+        lock.release()
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through ``<path>.tmp`` and a rename; returns ``path``.
+
+    On any failure the temporary is removed and the previous ``path`` (if
+    any) is left as it was; the error propagates.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+__all__ = ["LOCK_NAME", "OutputBusyError", "exclusive", "write_text_atomic"]

@@ -1,0 +1,185 @@
+"""Rollouts produced elsewhere (`--solver file:PATH`) are scored exactly like the package's own."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuralpde.cli import main
+from neuralpde.evaluation.external import open_rollout, rollout_dataset
+from neuralpde.evaluation.metrics import vorticity_da
+from neuralpde.physics.decompose import fourier_shift
+from neuralpde.store import open_store
+
+HORIZON = "0.4"
+
+
+@pytest.fixture(scope="module")
+def scored(tiny_data, tmp_path_factory):
+    """dns-8 evaluated on the tiny test store, and its predicted trajectory."""
+    results = tmp_path_factory.mktemp("external") / "results"
+    assert main(["evaluate", "--data", str(tiny_data), "--solver", "dns-8", "--out", str(results),
+                 "--horizon", HORIZON]) == 0
+    trajectory = xr.open_zarr(results / "dns-8" / "trajectory.zarr", consolidated=False).load()
+    return results, trajectory
+
+
+def _summary(folder):
+    return json.loads((folder / "summary.json").read_text())
+
+
+def _evaluate(tiny_data, results, *solvers, horizon=HORIZON):
+    argv = ["evaluate", "--data", str(tiny_data), "--out", str(results)]
+    for solver in solvers:
+        argv += ["--solver", solver]
+    return main(argv + (["--horizon", horizon] if horizon else []))
+
+
+def test_a_copy_of_dns_rollout_scores_exactly_as_dns(tiny_data, scored, tmp_path, capsys):
+    results, trajectory = scored
+    store = open_store(tiny_data / "test.zarr")
+    ds = rollout_dataset(store, u=trajectory.u.values, v=trajectory.v.values, solver="copy")
+    ds.to_zarr(tmp_path / "copy.zarr")
+    ds.assign_attrs(solver="copy-nc", latency_s_per_time_unit=0.25, device="a100").to_netcdf(
+        tmp_path / "copy.nc")
+    capsys.readouterr()
+    assert _evaluate(tiny_data, results, f"file:{tmp_path / 'copy.zarr'}",
+                     f"file:{tmp_path / 'copy.nc'}") == 0
+    out = capsys.readouterr().out
+    assert "copy: duration" in out and "no latency" in out
+    assert "latency 0.2500 s/time unit on a100" in out
+    dns = _summary(results / "dns-8")
+    for name in ("copy", "copy-nc"):
+        copy = _summary(results / name)
+        assert copy["kind"] == "external" and copy["skipped_metrics"] == []
+        for key in ("duration_of_mean", "duration_mean", "duration_std", "duration_min",
+                    "duration_max", "n_samples", "horizon", "threshold", "reference",
+                    "diverged_samples", "compared_on"):
+            assert copy[key] == dns[key], key
+        with xr.open_dataset(results / name / "metrics.nc") as a, \
+                xr.open_dataset(results / "dns-8" / "metrics.nc") as b:
+            for var in b.data_vars:
+                np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=var)
+    assert _summary(results / "copy")["latency_s_per_time_unit"] is None
+    assert _summary(results / "copy-nc")["latency_s_per_time_unit"] == 0.25
+    assert _summary(results / "copy")["source"] == f"file:{(tmp_path / 'copy.zarr').resolve()}"
+
+    # compare tables it as an external row, with no latency unless stated
+    assert main(["compare", "--results", str(results)]) == 0
+    table = (results / "comparison.csv").read_text().splitlines()
+    row = next(line for line in table if line.startswith("copy,"))
+    assert row.startswith("copy,external,8,")
+    markdown = (results / "comparison.md").read_text()
+    assert "External rollouts (scored from a file, `file:`): `copy`, `copy-nc`" in markdown
+    assert "Scored with other settings" not in markdown
+
+
+def test_vorticity_alone_scores_the_correlation_and_skips_velocity_metrics(tiny_data, scored,
+                                                                          tmp_path, capsys):
+    results, trajectory = scored
+    store = open_store(tiny_data / "test.zarr")
+    omega = vorticity_da(trajectory).transpose("sample", "time", "x", "y").values
+    rollout_dataset(store, vorticity=omega, solver="omega").to_zarr(tmp_path / "omega.zarr")
+    # the field sampled at the cell centres, said so by its offset, is moved to the corners
+    # by band-limited interpolation: it scores as the band-limited corner field does
+    centres = fourier_shift(omega, (-0.5, -0.5))
+    rollout_dataset(store, vorticity=fourier_shift(centres, (0.5, 0.5)),
+                    solver="band-limited").to_zarr(tmp_path / "band-limited.zarr")
+    centred = rollout_dataset(store, vorticity=centres, solver="centres")
+    centred["vorticity"].attrs["offset"] = [0.5, 0.5]
+    centred.to_zarr(tmp_path / "centres.zarr")
+    out = results.parent / "vorticity"
+    assert _evaluate(tiny_data, out, "dns-8", *(f"file:{tmp_path / name}.zarr" for name in (
+        "omega", "band-limited", "centres"))) == 0
+    assert "skipped (need the velocity): energy, relative_l2, spectrum" in capsys.readouterr().out
+    dns = _summary(out / "dns-8")
+    summary = _summary(out / "omega")
+    assert summary["skipped_metrics"] == ["energy", "relative_l2", "spectrum"]
+    assert summary["duration_of_mean"] == dns["duration_of_mean"]
+    with xr.open_dataset(out / "omega" / "metrics.nc") as a, \
+            xr.open_dataset(out / "dns-8" / "metrics.nc") as b:
+        np.testing.assert_allclose(a.correlation.values, b.correlation.values, atol=1e-6)
+        np.testing.assert_allclose(a.enstrophy_ref.values, b.enstrophy_ref.values, rtol=1e-5)
+        np.testing.assert_allclose(a.enstrophy_pred.values, b.enstrophy_pred.values, rtol=1e-5)
+        assert "spectrum_pred" not in a and "energy_pred" not in a
+    with xr.open_dataset(out / "centres" / "metrics.nc") as a, \
+            xr.open_dataset(out / "band-limited" / "metrics.nc") as b:
+        np.testing.assert_allclose(a.correlation.values, b.correlation.values, atol=1e-5)
+    assert main(["compare", "--results", str(out)]) == 0  # figures without its spectrum
+    assert (out / "figures" / "snapshots.png").exists()
+
+
+def test_a_diverged_external_rollout_is_recorded_as_diverged(tiny_data, scored, tmp_path):
+    results, trajectory = scored
+    store = open_store(tiny_data / "test.zarr")
+    u = trajectory.u.values.copy()
+    u[1, 3:] = np.nan  # sample 1 blows up at frame 3
+    rollout_dataset(store, u=u, v=trajectory.v.values, solver="blows-up").to_zarr(
+        tmp_path / "b.zarr")
+    out = tmp_path / "r"
+    assert _evaluate(tiny_data, out, f"file:{tmp_path / 'b.zarr'}", horizon=None) == 0
+    summary = _summary(out / "blows-up")
+    frame_dt = float(store.attrs["frame_dt"])
+    assert summary["diverged_samples"] == 1
+    assert summary["diverged_times"] == [None, pytest.approx(3 * frame_dt)]
+    assert summary["duration_of_mean"] <= 3 * frame_dt
+
+
+def _variant(trajectory, store, kind):
+    ds = rollout_dataset(store, u=trajectory.u.values, v=trajectory.v.values)
+    if kind == "grid":
+        return ds.isel(x=slice(0, 4), y=slice(0, 4))
+    if kind == "variables":
+        return ds.rename(u="a", v="b")
+    if kind == "late start":
+        return ds.isel(time=slice(1, None))
+    if kind == "other times":
+        return ds.assign_coords(time=ds.time.values * 2)
+    if kind == "samples":
+        return ds.assign_coords(sample=ds.sample.values + 5)
+    if kind == "dims":
+        return ds.transpose("time", "sample", "x", "y")
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("grid", "is on a 4x4 grid; the test store's model grid is 8x8"),
+    ("variables", "holds ['a', 'b']: accepted u and v (velocity) or vorticity"),
+    ("late start", "accepted the test store's frame times from 0 every"),
+    ("other times", "accepted the test store's frame times from 0 every"),
+    ("samples", "accepted the test store's first samples in order"),
+    ("dims", "has dims ('time', 'sample', 'x', 'y'): accepted ('sample', 'time', 'x', 'y')"),
+    ("missing", "does not exist"),
+    ("horizon", "accepted (0, "),
+])
+def test_a_rollout_that_does_not_fit_the_store_exits_2_naming_it(tiny_data, scored, tmp_path,
+                                                                 capsys, kind, message):
+    results, trajectory = scored
+    store = open_store(tiny_data / "test.zarr")
+    path = tmp_path / "bad.zarr"
+    if kind not in ("missing", "horizon"):
+        _variant(trajectory, store, kind).to_zarr(path)
+    elif kind == "horizon":
+        rollout_dataset(store, u=trajectory.u.values, v=trajectory.v.values).to_zarr(path)
+    out = tmp_path / "r"
+    capsys.readouterr()
+    assert _evaluate(tiny_data, out, "dns-8", f"file:{path}",
+                     horizon="0.5" if kind == "horizon" else HORIZON) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and str(path) in err, err
+    assert not out.exists()  # refused before the first rollout: nothing written
+
+
+def test_open_rollout_selects_samples_and_horizon(tiny_data, scored, tmp_path):
+    _, trajectory = scored
+    store = open_store(tiny_data / "test.zarr")
+    rollout_dataset(store, u=trajectory.u.values, v=trajectory.v.values).to_zarr(
+        tmp_path / "x.zarr")
+    rollout = open_rollout(tmp_path / "x.zarr", store, n_samples=1, horizon=0.2)
+    frame_dt = float(store.attrs["frame_dt"])
+    assert rollout.frames.shape == (1, int(0.2 / frame_dt) + 1, 2, 8, 8)
+    assert rollout.horizon == 0.2
+    assert rollout.name == "x" and rollout.latency is None and rollout.has_velocity
+    shutil.rmtree(tmp_path / "x.zarr")

@@ -1,0 +1,191 @@
+"""Faults underneath a command: interrupts, a second writer, a full or read-only disk.
+
+Each case ends in one line on standard error and a status (2: the user's to fix;
+128 + signal: stopped by a signal), and the corrected command then runs.
+"""
+
+import errno
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuralpde.cli import main
+from neuralpde.outputs import OutputBusyError, exclusive, write_text_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+#: A tiny three-split generation (8² from 32²), as the CLI gives it.
+GENERATE = ["--model-size", "8", "--fine-size", "32", "--samples", "2", "--duration", "0.8",
+            "--warmup", "0.3", "--history", "4", "--initial-sizes", "--time-chunk", "2",
+            "--batch-size", "2"]
+
+
+class _SignallingBar:
+    """A stand-in progress bar that sends this process ``signum`` once it reaches ``at``."""
+
+    def __init__(self, at, signum, initial=0):
+        self.n, self.at, self.signum, self.sent = initial, at, signum, False
+
+    def update(self, n=1):
+        self.n += n
+        if self.n >= self.at and not self.sent:
+            self.sent = True
+            signal.raise_signal(self.signum)
+
+    def set_postfix(self, **values):
+        pass
+
+    def close(self):
+        pass
+
+
+def _stores(folder):
+    return {split: xr.open_zarr(folder / f"{split}.zarr", consolidated=False).load()
+            for split in ("train", "validation", "test")}
+
+
+def test_sigterm_stops_generation_at_a_block_and_the_rerun_gives_the_uninterrupted_stores(
+        tmp_path, monkeypatch, capsys):
+    from neuralpde.store import generate
+
+    reference = tmp_path / "reference"
+    assert main(["generate", "--out", str(reference), "--no-progress", *GENERATE]) == 0
+    out = tmp_path / "stopped"
+    argv = ["generate", "--out", str(out), *GENERATE]
+    # a scheduler's SIGTERM in the validation split (the bar counts model steps of one split)
+    bars = []
+
+    def bar(enabled, total, description, unit="step", initial=0):
+        first = description.startswith("validation") and not any(  # once: not in the rerun
+            b.at == 10 for b in bars)
+        bars.append(_SignallingBar(10 if first else 10 ** 9, signal.SIGTERM, initial))
+        return bars[-1]
+
+    monkeypatch.setattr(generate, "progress_bar", bar)
+    assert main(argv) == 143
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == (f"neuralpde generate: stopped while generating {out / 'validation.zarr'}; "
+                         "every finished block is saved and its resume record written: re-run "
+                         "the same command to resume")
+    assert "SIGTERM received" in lines[-2]
+    assert not (out / "test.zarr").exists()
+    assert main(argv) == 0
+    for split, ds in _stores(reference).items():
+        stopped = _stores(out)[split]
+        for name in ds.data_vars:
+            np.testing.assert_array_equal(ds[name].values, stopped[name].values, err_msg=name)
+
+
+_HARD_STOP = textwrap.dedent("""
+    import sys, time
+    from neuralpde.interrupts import handling_interrupts, safe_points
+    with handling_interrupts("neuralpde demo", describe=lambda: "the demo kept its notes"):
+        with safe_points() if sys.argv[1] == "polling" else open(__file__):
+            print("ready", flush=True)
+            time.sleep(60)
+    print("not reached", flush=True)
+""")
+
+
+@pytest.mark.parametrize("where,signals", [("outside", 1), ("polling", 2)])
+def test_a_signal_outside_a_safe_point_or_a_second_one_stops_at_once(tmp_path, where, signals):
+    script = tmp_path / "demo.py"
+    script.write_text(_HARD_STOP)
+    process = subprocess.Popen([sys.executable, str(script), where], cwd=REPO, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().strip() == "ready"
+    for _ in range(signals):
+        process.send_signal(signal.SIGINT)
+        if signals > 1:
+            import time
+
+            time.sleep(0.5)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "not reached" not in out and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == ("neuralpde demo: stopped at once by SIGINT; the demo "
+                                            "kept its notes")
+
+
+def test_a_second_writer_of_a_store_or_run_folder_exits_2_and_writes_nothing(tmp_data, tmp_path,
+                                                                             capsys):
+    out = tmp_path / "data"
+    with exclusive(out, ".train.zarr.lock"):  # another process generates train.zarr here
+        assert main(["generate", "--out", str(out), "--split", "train", "--no-progress",
+                     *GENERATE]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"neuralpde generate: error: {out / 'train.zarr'} is being written by "
+                       f"another neuralpde process (it holds {out / '.train.zarr.lock'}); wait "
+                       "for it to finish, or write to another --out\n")
+        assert sorted(p.name for p in out.iterdir()) == [".train.zarr.lock"]
+        with pytest.raises(OutputBusyError):
+            with exclusive(out, ".train.zarr.lock"):
+                pass
+    run = tmp_path / "run"
+    with exclusive(run):
+        assert main(["train", "--data", str(tmp_data), "--out", str(run), "--no-progress",
+                     "--steps", "1", "--validation-horizon", "0.2", "--validation-samples",
+                     "1"]) == 2
+        assert "is being written by another neuralpde process" in capsys.readouterr().err
+        assert sorted(p.name for p in run.iterdir()) == [".neuralpde.lock"]
+
+
+@pytest.fixture(scope="module")
+def tmp_data(tiny_data):
+    return tiny_data
+
+
+@pytest.mark.parametrize("code,says", [(errno.EROFS, "the file system is read-only; write "
+                                                     "somewhere writable"),
+                                       (errno.ENOSPC, "the disk is full; free space there")])
+def test_read_only_or_full_disks_are_one_line_with_the_fix(tmp_data, tmp_path, monkeypatch, capsys,
+                                                          code, says):
+    import os
+
+    from neuralpde.evaluation import compare
+
+    def refuse(path, text):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(compare, "write_text_atomic", refuse)
+    results = tmp_path / "results"
+    assert main(["evaluate", "--data", str(tmp_data), "--solver", "dns-8", "--out", str(results),
+                 "--horizon", "0.2"]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"neuralpde compare: error: cannot write {results / 'comparison.md'}: "
+                          f"{says}")
+
+
+def test_atomic_text_writes_leave_the_old_file_or_the_new_one(tmp_path, monkeypatch):
+    path = write_text_atomic(tmp_path / "a.json", "old")
+
+    def fail(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", fail)
+    with pytest.raises(OSError):
+        write_text_atomic(path, "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    monkeypatch.undo()
+    assert path.read_text() == "old"
+
+
+def test_export_replaces_an_existing_file_and_drops_unset_attributes(tmp_data, tmp_path, capsys):
+    target = tmp_path / "test.nc"
+    for _ in range(2):  # the second export replaces the first
+        assert main(["export", str(tmp_data / "test.zarr"), str(target)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.nc"]
+    with xr.open_dataset(target) as ds:
+        assert "stationary_energy" not in ds.attrs  # unset for this custom flow
+        assert ds.u.shape[0] == 2
+    capsys.readouterr()
+    assert main(["export", str(tmp_data / "test.zarr"), str(tmp_path)]) == 2
+    assert "is an existing folder: pass the path of a file to write" in capsys.readouterr().err
