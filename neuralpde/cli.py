@@ -345,6 +345,8 @@ def _print_training(summary: dict, out, data) -> None:
           f"{'–' if best is None else f'{best:.3f}'}  {summary['seconds']:.0f} s")
     print(f"evaluate with: neuralpde evaluate --data {data or '<data folder>'} --solver run:{out} "
           "--out results/")
+    print(f"training curves: tensorboard --logdir {Path(out) / 'tensorboard'}  (or the "
+          f"metrics.jsonl beside it)")
 
 
 def _add_stagger_train(subparsers) -> None:

@@ -237,6 +237,8 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     assert killed_at is not None and killed_at < 40, "the kill came after the end"
     assert subprocess.run(argv, cwd=REPO, env=env, capture_output=True).returncode == 0
 
+    _assert_tensorboard_matches_metrics(run)  # after a kill, a resume and its purge
+
     config = with_overrides(get_train_preset("mini"), architecture="li", steps=40, batch_size=2,
                                      unroll=3, hidden=8, depth=2, checkpoint_every=3,
                                      validate_every=0, validation_samples=1, validation_horizon=0.2)
@@ -290,6 +292,7 @@ def test_sigint_saves_the_current_step_and_the_rerun_gives_the_uninterrupted_par
     checkpoints.close()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     assert main(argv) == 0  # the corrected (same) command resumes from step 17
+    _assert_tensorboard_matches_metrics(run)
     for a, b in zip(_params(uninterrupted["params"]), _params(load_solver(run, which="last").params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -323,3 +326,38 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_rerun_resumes(data,
     checkpoints = Checkpoints(run, keep_last=3)
     assert checkpoints.latest_step() == 4
     checkpoints.close()
+
+
+def _tensorboard_scalars(run):
+    """{(tag, step): value} as TensorBoard shows them: event files in order, and a session
+    START at step P (a resumed writer's purge_step) dropping the earlier files' steps >= P."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars = {}
+    for path in sorted((run / "tensorboard").glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        offset = 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset:offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+            offset += 12 + length + 4
+            if event.HasField("session_log") and event.session_log.status == 1:  # START
+                scalars = {k: v for k, v in scalars.items() if k[1] < event.step}
+            for value in event.summary.value:
+                scalars[(value.tag, event.step)] = value.simple_value
+    return scalars
+
+
+def _assert_tensorboard_matches_metrics(run):
+    expected = {}
+    for line in read_metrics(run):
+        for key, value in line.items():
+            if key != "step":
+                tag = "validation/duration" if key == "validation_duration" else f"train/{key}"
+                expected[(tag, line["step"])] = value
+    found = _tensorboard_scalars(run)
+    assert sorted(found) == sorted(expected), (sorted(set(found) ^ set(expected)))
+    for key, value in expected.items():
+        assert found[key] == pytest.approx(value, rel=1e-6, nan_ok=True), key

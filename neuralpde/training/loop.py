@@ -55,6 +55,7 @@ from neuralpde.training.config import StaggerTrainConfig, TrainConfig
 from neuralpde.training.optim import learning_rate_schedule, make_optimizer
 from neuralpde.training.staggered import stagger_task
 from neuralpde.training.task import Task
+from neuralpde.training.tensorboard import TensorBoardLog
 from neuralpde.training.windowed import windowed_task
 
 
@@ -135,6 +136,7 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
     bar = progress_bar(progress, config.steps, f"train {run_dir.name}", initial=start)
     last_time, last_step = time.perf_counter(), start
     loss, best = runs.logged_progress(run_dir)
+    board = TensorBoardLog(run_dir, first_step=start + 1)
     try:
         with metrics_path.open("a") as log, safe_points():
             for step in range(start, end):
@@ -153,6 +155,7 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
                     bar.set_postfix(loss=f"{loss:.3g}")
                     log.write(json.dumps(line) + "\n")
                     log.flush()
+                    board.write(line)
                 validate = task.validation is not None and (
                     (config.validate_every and done % config.validate_every == 0)
                     or done == config.steps)
@@ -160,8 +163,10 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
                     duration = validation_duration(task.solver.with_params(params),
                                                    task.validation, config.validation_samples,
                                                    config.validation_horizon)
-                    log.write(json.dumps({"step": done, "validation_duration": duration}) + "\n")
+                    line = {"step": done, "validation_duration": duration}
+                    log.write(json.dumps(line) + "\n")
                     log.flush()
+                    board.write(line)
                     checkpoints.save_best(done, {"params": params}, duration)
                     best = duration if best is None else max(best, duration)
                 saved = done % config.checkpoint_every == 0 or done == config.steps
@@ -174,6 +179,7 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
                                       "the same command to resume", requested_signal())
     finally:
         bar.close()
+        board.close()
         checkpoints.close()
     return {"run": str(run_dir), "step": end, "loss": loss, "skipped": int(skipped),
             "best_validation_duration": best, "params": params,

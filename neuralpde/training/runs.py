@@ -23,7 +23,10 @@ A run folder holds
 * ``metrics.jsonl`` — one JSON line per logged step (``step``, ``loss``,
   ``grad_norm``, ``learning_rate``, ``steps_per_s``, ``skipped`` and the
   kind's own terms) and per validation (``step``, ``validation_duration``);
-* ``checkpoints/last/<step>/`` and ``checkpoints/best/<step>/`` (orbax).
+* ``checkpoints/last/<step>/`` and ``checkpoints/best/<step>/`` (orbax);
+* ``tensorboard/`` — the same lines as TensorBoard scalars
+  (:mod:`neuralpde.training.tensorboard`);
+* ``.neuralpde.lock`` — the lock of the process training there (:mod:`neuralpde.outputs`).
 
 Run folders written before the format existed (LI/TSM records without
 ``format``/``kind``; staggered records with ``size`` instead of
