@@ -48,7 +48,7 @@ from neuralpde.solvers.base import Solver, history_frames, reference_view
 from neuralpde.solvers.rollout import Rollout, measure_latency, rollout, steps_per_frame
 from neuralpde.store.reading import (frames_for_horizon, initial_inputs, initial_states,
                                      reference_frames, sample_count)
-from neuralpde.store.schema import OFFSETS, TRAJECTORY_DIMS
+from neuralpde.store.schema import OFFSETS, TRAJECTORY_DIMS, coordinate_attrs
 
 METRIC_SETS = ("all", "correlation")
 
@@ -96,7 +96,10 @@ def frames_dataset(frames: np.ndarray, samples, times, domain_size: float,
     n = frames.shape[-1]
     centres = (np.arange(n) + 0.5) * (domain_size / n)
     coords = {"sample": np.asarray(samples)[:frames.shape[0]],
-              "time": np.asarray(times)[:frames.shape[1]], "x": centres, "y": centres}
+              "time": ("time", np.asarray(times)[:frames.shape[1]],
+                       coordinate_attrs("time", "time since end of warm-up")),
+              "x": ("x", centres, coordinate_attrs("x", "x of cell centres")),
+              "y": ("y", centres, coordinate_attrs("y", "y of cell centres"))}
     return xr.Dataset(
         {"u": (TRAJECTORY_DIMS, frames[:, :, 0], {"offset": list(OFFSETS["u"])}),
          "v": (TRAJECTORY_DIMS, frames[:, :, 1], {"offset": list(OFFSETS["v"])})},

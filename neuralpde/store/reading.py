@@ -29,8 +29,8 @@ import zarr
 from neuralpde.config import ConfigError
 from neuralpde.physics.flows import FlowSpec, flow_from_dict
 from neuralpde.store.schema import (HISTORY_DIMS, REQUIRED_ATTRS, REQUIRED_VARIABLES,
-                                    SCHEMA_VERSION, TRAJECTORY_DIMS, StoreError, history_frames,
-                                    read_attrs)
+                                    SCHEMA_VERSION, TRAJECTORY_DIMS, StoreError, coordinate_attrs,
+                                    history_frames, read_attrs)
 
 
 def open_store(
@@ -79,7 +79,70 @@ def open_store(
     if attrs["complete"]:
         _validate_chunks(path)
         _validate_coordinates(path, ds, attrs)
+    return with_axis_attrs(ds)
+
+
+def with_axis_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the CF ``axis``/``units`` attributes of
+    :func:`~neuralpde.store.schema.coordinate_attrs` on ``time``, ``x``, ``y`` (and
+    ``x_<m>``/``y_<m>``) where they are missing (stores written before they were
+    recorded); nothing is written to disk."""
+    for name in ds.coords:
+        base = str(name).split("_")[0]
+        if base in ("time", "x", "y") and "axis" not in ds[name].attrs and (
+                name in ("time", "x", "y") or str(name)[len(base) + 1:].isdigit()):
+            old = ds[name].attrs.get("long_name", str(name))
+            ds[name].attrs.update(coordinate_attrs(base, old))
     return ds
+
+
+#: Face coordinates of :func:`staggered_view`: (component, axis, face dim).
+FACE_DIMS = (("u", "x", "x_face"), ("v", "y", "y_face"))
+
+
+def staggered_view(ds: xr.Dataset) -> xr.Dataset:
+    """``u`` and ``v`` of a store (or a trajectory) on their own face coordinates, as
+    grid-aware tools (xgcm, COMODO/SGRID conventions) expect.
+
+    The store keeps both components on the cell-centre dims ``(x, y)`` with an
+    ``offset`` attribute (``u`` at (1, ½), ``v`` at (½, 1); the package's
+    convention).  Here ``u`` is on ``(..., x_face, y)`` and ``v`` on ``(..., x,
+    y_face)``, where ``x_face = x + Δ/2`` carries ``axis: X`` and
+    ``c_grid_axis_shift: 0.5`` (COMODO: the right face of each cell), likewise
+    ``y_face``.  Other variables are dropped.  No values are copied.
+    """
+    out = xr.Dataset(attrs=dict(ds.attrs))
+    for name, axis, face in FACE_DIMS:
+        centres = np.asarray(ds[axis].values, dtype=float)
+        step = float(centres[1] - centres[0]) if centres.size > 1 else float(
+            ds.attrs["domain_size"])
+        attrs = {**coordinate_attrs(axis, f"{axis} of the {name}-faces (cell centre + Δ/2)"),
+                 "c_grid_axis_shift": 0.5}
+        var = ds[name].rename({axis: face})
+        out[name] = var.assign_coords({face: (face, centres + step / 2, attrs)})
+    for axis in ("x", "y"):
+        out[axis].attrs.update({"c_grid_axis_shift": 0.0, **{
+            k: v for k, v in ds[axis].attrs.items() if k != "c_grid_axis_shift"}})
+    return out
+
+
+def xgcm_grid(ds: xr.Dataset):
+    """An ``xgcm.Grid`` of :func:`staggered_view` ``ds``: axes X, Y, periodic, cell
+    centres and right faces; returns ``(grid, view)``.  Needs ``pip install xgcm``.
+
+    Vorticity at the cell corners, as :func:`neuralpde.physics.diagnostics.vorticity`::
+
+        grid, view = xgcm_grid(ds)
+        dx = float(ds.x[1] - ds.x[0])
+        omega = grid.diff(view.v, "X") / dx - grid.diff(view.u, "Y") / dx
+    """
+    try:
+        import xgcm
+    except ImportError as error:
+        raise ImportError("xgcm_grid needs xgcm: pip install xgcm") from error
+    view = staggered_view(ds)
+    coords = {"X": {"center": "x", "right": "x_face"}, "Y": {"center": "y", "right": "y_face"}}
+    return xgcm.Grid(view, coords=coords, padding="periodic", autoparse_metadata=False), view
 
 
 def _short(error: Exception, limit: int = 200) -> str:
@@ -321,4 +384,4 @@ def window_frames(ds: xr.Dataset, sample: int, start: int, length: int) -> np.nd
 
 __all__ = ["open_store", "values", "store_flow", "sample_count", "frames_for_horizon",
            "initial_states", "initial_inputs", "reference_frames", "trajectory_frames",
-           "window_frames"]
+           "window_frames", "with_axis_attrs", "staggered_view", "xgcm_grid"]

@@ -125,10 +125,10 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
     n, dx = layout.size, layout.domain_size / layout.size
     _coordinate(group, "sample", np.arange(layout.n_samples, dtype=np.int64), {"long_name": "sample index"})
     _coordinate(group, "time", np.arange(layout.n_frames) * layout.frame_dt,
-                {"units": "time units", "long_name": "time since end of warm-up"})
+                coordinate_attrs("time", "time since end of warm-up"))
     for axis in ("x", "y"):
         _coordinate(group, axis, (np.arange(n) + 0.5) * dx,
-                    {"units": "length units", "long_name": f"{axis} of cell centres"})
+                    coordinate_attrs(axis, f"{axis} of cell centres"))
     for name in REQUIRED_VARIABLES:
         group.create_array(
             name, shape=(layout.n_samples, layout.n_frames, n, n),
@@ -138,7 +138,7 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
     for m in layout.initial_sizes:
         for axis in ("x", "y"):
             _coordinate(group, f"{axis}_{m}", (np.arange(m) + 0.5) * layout.domain_size / m,
-                        {"units": "length units", "long_name": f"{axis} of cell centres on the {m}² grid"})
+                        coordinate_attrs(axis, f"{axis} of cell centres on the {m}² grid"))
         for name in REQUIRED_VARIABLES:
             group.create_array(
                 f"{name}_init_{m}", shape=(layout.n_samples, m, m),
@@ -154,7 +154,8 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
     if layout.history_frames:
         h = layout.history_frames
         _coordinate(group, "lag", (np.arange(h) - (h - 1)) * layout.dt_model,
-                    {"units": "time units", "long_name": "time of the history frame (0: first frame)"})
+                    {"units": "1", "long_name": "time of the history frame (0: first frame), "
+                                                "in the flow's time unit L/U"})
         for name in REQUIRED_VARIABLES:
             group.create_array(
                 f"{name}_history", shape=(layout.n_samples, h, n, n),
@@ -165,6 +166,21 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
     os.replace(tmp, path)
 
 
+#: CF attributes of the coordinates (stores, trajectories, metrics): see :func:`coordinate_attrs`.
+#: The flow is nondimensional (lengths in L, the domain [0, 2π L]; times in L/U): units "1",
+#: which UDUNITS parses, and ``long_name`` says which scale.  ``axis`` lets cf_xarray (and
+#: any CF reader) find X, Y and T.  No CF ``standard_name`` fits nondimensional Cartesian
+#: coordinates or velocities ("time" requires a time unit), so none is set.
+AXES = {"time": ("T", "in units of L/U"), "x": ("X", "in units of L"), "y": ("Y", "in units of L")}
+
+
+def coordinate_attrs(name: str, long_name: str) -> dict:
+    """``units`` "1", ``axis`` and a ``long_name`` naming the scale, for coordinate ``name``
+    (``'time'``, ``'x'``, ``'y'``; a suffixed ``'x_64'`` as ``'x'``)."""
+    axis, scale = AXES[name.split("_")[0]]
+    return {"units": "1", "axis": axis, "long_name": f"{long_name} ({scale})"}
+
+
 def _coordinate(group, name: str, values: np.ndarray, attrs: dict) -> None:
     array = group.create_array(name, shape=values.shape, dtype=values.dtype, fill_value=0,
                                dimension_names=[name], attributes=attrs)
@@ -173,8 +189,9 @@ def _coordinate(group, name: str, values: np.ndarray, attrs: dict) -> None:
 
 def _velocity_attrs(name: str, extra: str = "") -> dict:
     component = "x" if name == "u" else "y"
-    return {"units": "length units / time units", "offset": list(OFFSETS[name]),
-            "long_name": f"{component}-velocity on the {component}-faces{extra}"}
+    return {"units": "1", "offset": list(OFFSETS[name]),
+            "long_name": f"{component}-velocity on the {component}-faces{extra}, in the flow's "
+                         "velocity unit U"}
 
 
 def write_frames(path, sample_start: int, time_start: int, uv: np.ndarray) -> None:
