@@ -123,42 +123,91 @@ def overrides(args: argparse.Namespace, options) -> dict:
     return {field: getattr(args, field, None) for _, field, _ in options}
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows a default only where there is one (no "(default: None)")."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+#: Options of ``neuralpde generate``: (flags, dest, argparse kwargs); unset ones come from
+#: the preset, whose values the help lists (:func:`_generate_preset_values`).
+GENERATE_OPTIONS = (
+    (("--samples",), "samples", dict(type=int, help="trajectories per split")),
+    (("--duration",), "duration", dict(type=float, help="saved time units per trajectory")),
+    (("--warmup",), "warmup", dict(type=float, help="time units integrated and discarded first")),
+    (("--save-every",), "save_every", dict(type=int, help="model steps between saved frames")),
+    (("--seed",), "seed", dict(type=int, help="base PRNG seed in [0, 2^31-1]; sample i of split s "
+                                              "uses fold_in(fold_in(PRNGKey(seed), stream of s), "
+                                              "i), so the splits never share an initial condition")),
+    (("--history",), "history", dict(type=int, help="model-step frames kept up to t = 0 (the "
+                                                    "prefix TSM encodes; 0: none)")),
+    (("--model-size",), "model_size", dict(type=int, help="model grid cells per side")),
+    (("--fine-size",), "fine_size", dict(type=int, help="reference DNS grid, a multiple of the "
+                                                        "model grid")),
+    (("--initial-sizes",), "initial_sizes", dict(type=int, nargs="*", help=(
+        "extra grids whose first test frame is stored (coarse DNS baselines); none: give the "
+        "flag alone"))),
+    (("--batch-size",), "batch_size", dict(type=int, help="trajectories integrated together")),
+    (("--time-chunk",), "time_chunk", dict(type=int, help="frames per zarr chunk / resumable "
+                                                          "block")),
+    (("--flow",), "flow", dict(choices=("kolmogorov", "decaying"), help="flow type")),
+    (("--viscosity",), "viscosity", dict(type=float, help="kinematic viscosity (Re = 1/viscosity)")),
+    (("--domain-size",), "domain_size", dict(type=float, help="side L of the periodic domain "
+                                                              "[0, L]^2 (4π: 12.566370614359172)")),
+    (("--forcing-wavenumber",), "forcing_wavenumber", dict(type=int, help="k_f of the forcing "
+                                                                          "sin(k_f y)")),
+    (("--linear-drag",), "linear_drag", dict(type=float, help="drag coefficient mu in -mu u")),
+    (("--max-velocity",), "max_velocity", dict(type=float, help="initial max speed and CFL "
+                                                                "velocity scale")),
+    (("--peak-wavenumber",), "peak_wavenumber", dict(type=float, help="spectral peak of the "
+                                                                      "initial condition")),
+    (("--courant",), "courant", dict(type=float, help="CFL number of the model time step, in "
+                                                      "(0, 1]")),
+)
+#: Generation presets listed in help (quickstart's data are made by `neuralpde quickstart`).
+GENERATE_PRESETS = ("mini", "paper-lite", "paper")
+
+
+def _generate_preset_values(dest: str) -> str:
+    """``'mini X, paper-lite Y, paper Z'``: the value each preset gives option ``dest``
+    (per split where the splits differ: ``train/validation/test``)."""
+    from neuralpde.store.presets import get_preset
+
+    def value(preset):
+        if dest in ("samples", "duration", "warmup", "save_every", "seed", "history"):
+            field = "n_samples" if dest == "samples" else dest
+            values = [getattr(preset.split(s), field) for s in ("train", "validation", "test")]
+            return str(values[0]) if len(set(values)) == 1 else "/".join(map(str, values))
+        if dest == "flow":
+            return type(preset.flow).__name__.replace("Flow", "").lower()
+        if dest in FLOW_OPTIONS:
+            return f"{getattr(preset.flow, dest, '-'):g}" if isinstance(
+                getattr(preset.flow, dest, None), float) else str(getattr(preset.flow, dest, "-"))
+        found = getattr(preset, dest)
+        return " ".join(map(str, found)) or "none" if isinstance(found, tuple) else str(found)
+
+    return ", ".join(f"{name} {value(get_preset(name))}" for name in GENERATE_PRESETS)
+
+
 def _add_generate(subparsers) -> None:
     p = subparsers.add_parser(
         "generate", help="generate DNS train/test trajectory stores",
         description="Integrate Kolmogorov (or decaying) turbulence on the fine grid, "
                     "downsample to the model grid and write <out>/{train,validation,test}.zarr. "
                     "Interrupted runs resume; finished stores are left alone.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--preset", default="mini", help="mini (2-core CPU), paper-lite or paper (GPU)")
     p.add_argument("--out", required=True, help="output folder; stores go to OUT/<split>.zarr")
     p.add_argument("--split", choices=("train", "validation", "test", "all"), default="all",
                    help="which split to generate (training fits on train, selects checkpoints on "
                         "validation; only evaluation reads test)")
-    p.add_argument("--samples", type=int, help="trajectories per split (overrides the preset)")
-    p.add_argument("--duration", type=float, help="saved time units per trajectory")
-    p.add_argument("--warmup", type=float, help="time units integrated and discarded first")
-    p.add_argument("--save-every", type=int, help="model steps between saved frames")
-    p.add_argument("--seed", type=int,
-                   help="base PRNG seed in [0, 2^31-1]; sample i of split s uses "
-                        "fold_in(fold_in(PRNGKey(seed), stream of s), i), so the splits never "
-                        "share an initial condition")
-    p.add_argument("--history", type=int,
-                   help="model-step frames kept up to t = 0 (the prefix TSM encodes; 0: none)")
-    p.add_argument("--model-size", type=int, help="model grid cells per side")
-    p.add_argument("--fine-size", type=int, help="reference DNS grid, a multiple of the model grid")
-    p.add_argument("--initial-sizes", type=int, nargs="*",
-                   help="extra grids whose first test frame is stored (coarse DNS baselines)")
-    p.add_argument("--batch-size", type=int, help="trajectories integrated together")
-    p.add_argument("--time-chunk", type=int, help="frames per zarr chunk / resumable block")
-    p.add_argument("--flow", choices=("kolmogorov", "decaying"), help="flow type")
-    p.add_argument("--viscosity", type=float, help="kinematic viscosity (Re = 1/viscosity)")
-    p.add_argument("--domain-size", type=float, help="side L of the periodic domain [0, L]^2")
-    p.add_argument("--forcing-wavenumber", type=int, help="k_f of the forcing sin(k_f y)")
-    p.add_argument("--linear-drag", type=float, help="drag coefficient mu in -mu u")
-    p.add_argument("--max-velocity", type=float, help="initial max speed and CFL velocity scale")
-    p.add_argument("--peak-wavenumber", type=float, help="spectral peak of the initial condition")
-    p.add_argument("--courant", type=float, help="CFL number of the model time step, in (0, 1]")
+    for flags, dest, kwargs in GENERATE_OPTIONS:
+        kwargs = dict(kwargs, default=argparse.SUPPRESS)
+        kwargs["help"] += f" (preset: {_generate_preset_values(dest)})"
+        p.add_argument(*flags, dest=dest, **kwargs)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_run_generate)
 
@@ -167,14 +216,15 @@ def _run_generate(args) -> int:
     from neuralpde.store.generate import generate
     from neuralpde.store.presets import get_preset, with_overrides
 
-    flow = {name: getattr(args, name) for name in FLOW_OPTIONS if getattr(args, name) is not None}
+    given = {dest: getattr(args, dest, None) for _, dest, _ in GENERATE_OPTIONS}
+    flow = {name: given[name] for name in FLOW_OPTIONS if given[name] is not None}
     preset = with_overrides(
-        get_preset(args.preset), flow=flow or None, flow_kind=args.flow,
-        n_samples=args.samples, duration=args.duration, warmup=args.warmup,
-        save_every=args.save_every, seed=args.seed, history=args.history, model_size=args.model_size,
-        fine_size=args.fine_size,
-        initial_sizes=tuple(args.initial_sizes) if args.initial_sizes is not None else None,
-        batch_size=args.batch_size, time_chunk=args.time_chunk,
+        get_preset(args.preset), flow=flow or None, flow_kind=given["flow"],
+        n_samples=given["samples"], duration=given["duration"], warmup=given["warmup"],
+        save_every=given["save_every"], seed=given["seed"], history=given["history"],
+        model_size=given["model_size"], fine_size=given["fine_size"],
+        initial_sizes=tuple(given["initial_sizes"]) if given["initial_sizes"] is not None
+        else None, batch_size=given["batch_size"], time_chunk=given["time_chunk"],
         split=None if args.split == "all" else args.split)
     splits = preset.splits if args.split == "all" else (args.split,)
     paths = generate(preset, args.out, splits=splits, progress=not args.no_progress)
@@ -220,7 +270,7 @@ def _add_evaluate(subparsers) -> None:
         description="Roll each solver out from the test store's initial states, compare with the "
                     "reference on the model grid and write OUT/<solver>/{summary.json, metrics.nc, "
                     "trajectory.zarr}.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--data", required=True, help="data folder holding test.zarr")
     p.add_argument("--solver", action="append", required=True,
                    help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] "
@@ -276,7 +326,7 @@ def _add_compare(subparsers) -> None:
         "compare", help="gather evaluated solvers into one table and four figures",
         description="Read RESULTS/*/summary.json and write RESULTS/comparison.{md,csv} and "
                     "RESULTS/figures/{correlation,snapshots,spectra,pareto}.png; print the table.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--results", required=True, help="results folder written by `neuralpde evaluate`")
     p.add_argument("--times", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0],
                    help="times of the vorticity snapshots")
@@ -304,7 +354,7 @@ def _add_train(subparsers) -> None:
         description="Train a learned solver (the finite-volume step with learned convective "
                     "stencils: LI from the current velocity, TSM from the history) on DATA/train.zarr, validating on DATA/validation.zarr; checkpoints and "
                     "metrics go to OUT. Re-running the same command resumes the run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--model", default="li", choices=("li", "tsm-hippo", "tsm-cnn"),
                    help="li: learned interpolation; tsm-hippo: temporal stencil modeling with "
                         "HiPPO memories; tsm-cnn: the last PREFIX frames as channels")
@@ -358,7 +408,7 @@ def _add_stagger_train(subparsers) -> None:
                     "with --data, validation on DATA/validation.zarr picks the best checkpoint. "
                     "Checkpoints and metrics.jsonl go to OUT; re-running the same command resumes. "
                     "The training budget starts from the stagger 'mini' training preset.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
     p.add_argument("--preset", default="mini", help="flow and grid of a physics-only run "
                                                      "(quickstart, mini, paper-lite, paper)")
@@ -398,7 +448,7 @@ def _add_stagger_evaluate(subparsers) -> None:
                     "on (N/s)^2 against the same sub-field of the reference "
                     "(OUT/<run name>-sub<a><b>-<N/s>/). The same as `neuralpde evaluate --solver "
                     "run:RUN [--solver run:RUN#coarse]`; `neuralpde compare` tables both.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--run", action="append", required=True, help="stagger run folder (repeatable)")
     p.add_argument("--data", required=True, help="data folder holding test.zarr")
     p.add_argument("--out", required=True, help="results folder")
@@ -433,7 +483,7 @@ def _add_quickstart(subparsers) -> None:
                     "baselines, train small LI and TSM-HiPPO models, evaluate them, and write "
                     "OUT/results/{comparison.md,figures/}; prints the table. Re-running reuses "
                     "what exists. Budgets are a demonstration, not converged results.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--out", default="quickstart", help="output folder")
     p.add_argument("--steps", type=int, help="training updates per model (default: the "
                                              "quickstart training preset, 120)")

@@ -157,3 +157,45 @@ def test_to_markdown_escapes_and_aligns():
     header, rule, row = md.strip().splitlines()
     assert header.startswith("| name") and rule.endswith(":|")
     assert "a\\|b" in row and "1.235" in row and "–" in row
+
+
+def _overlapping_tick_labels(fig):
+    """Pairs of visible tick labels whose boxes overlap, on every axis of ``fig``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    pairs = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in axis.get_ticklabels(which="both") if t.get_visible()
+                      and t.get_text()]
+            boxes = [t.get_window_extent(renderer) for t in labels]
+            pairs += [(labels[i].get_text(), labels[j].get_text())
+                      for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                      if boxes[i].overlaps(boxes[j])]
+    return pairs
+
+
+@pytest.mark.parametrize("low,high", [(1e-3, 1.6e-3), (0.011, 0.013), (1e-3, 3e-3),
+                                      (2e-4, 8e-3), (1e-5, 10.0)])
+def test_figure_tick_labels_never_overlap(low, high):
+    from neuralpde.evaluation import plots
+
+    latencies = np.geomspace(low, high, 4)
+    rows = [dict(solver=f"dns-{8 * 2 ** i}", kind="dns", size=8 * 2 ** i,
+                 latency_s_per_time_unit=lat, duration_of_mean=0.3 + 0.2 * i)
+            for i, lat in enumerate(latencies)]
+    rows.append(dict(solver="li", kind="learned", size=8,
+                     latency_s_per_time_unit=math.sqrt(low * high), duration_of_mean=0.7))
+    times = np.linspace(0, high / low, 30)  # correlation over short and long horizons
+    k = np.arange(1, 33, dtype=float)
+    figures = [plots.pareto_figure(rows),
+               plots.correlation_figure({"dns-8": (times, np.exp(-times / times[-1]))}),
+               plots.spectra_figure({"reference": (k, k ** -3 * high),
+                                     "dns-8": (k, k ** -3.5 * low)}),
+               plots.snapshots_figure({"reference": np.random.default_rng(0).normal(
+                   size=(3, 8, 8))}, [0.0, 1.0, 2.0], extent=(0, 2 * np.pi, 0, 2 * np.pi))]
+    for fig in figures:
+        assert _overlapping_tick_labels(fig) == []

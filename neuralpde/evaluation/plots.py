@@ -256,6 +256,19 @@ def spectra_figure(
     return fig
 
 
+def _readable_log_ticks(axis, limits) -> None:
+    """Tick labels of a log axis that never overlap: over less than a decade, matplotlib
+    labels every minor tick (1.3e-3, 1.4e-3, ...) and they collide; there a few evenly
+    spaced labelled ticks (3 significant digits) are used instead."""
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
+
+    low, high = (float(v) for v in limits)
+    if low > 0 and high / low < 10:
+        axis.set_major_locator(MaxNLocator(nbins=4))
+        axis.set_major_formatter(FormatStrFormatter("%.3g"))
+        axis.set_minor_formatter(NullFormatter())
+
+
 def pareto_figure(rows: Sequence[Mapping]) -> Figure:
     """Accuracy vs cost: high-correlation duration against latency per simulated time unit.
 
@@ -299,6 +312,7 @@ def pareto_figure(rows: Sequence[Mapping]) -> Figure:
             ax.annotate(name, (lat, dur), xytext=(4, 4), textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
     ax.margins(x=0.15, y=0.12)
+    _readable_log_ticks(ax.xaxis, ax.get_xlim())
     ax.set_xlabel("latency [s per time unit]")
     ax.set_ylabel("high-correlation duration [time units]")
     _style(ax, "Accuracy vs inference cost")
