@@ -335,8 +335,14 @@ def _add_compare(subparsers) -> None:
 
 
 def _run_compare(args) -> int:
+    import math
+
     from neuralpde.evaluation.compare import compare
 
+    bad = [t for t in args.times if not (math.isfinite(t) and t >= 0)]
+    if bad:
+        raise ConfigError(f"invalid --times {bad}: accepted finite times >= 0 (time units from "
+                          "the initial frame)")
     try:
         result = compare(args.results, snapshot_times=tuple(args.times), out_dir=args.out)
     except (FileNotFoundError, ValueError) as error:
@@ -430,6 +436,9 @@ def _run_stagger_train(args) -> int:
     from neuralpde.training.loop import train
 
     preset = get_preset(args.preset)
+    if getattr(args, "size", None) is not None and args.size < 1:  # 0 is the config's "unset"
+        raise ConfigError(f"invalid size={args.size}: accepted an integer >= 1 (omit --size for "
+                          "the store's grid, or the preset's model grid without --data)")
     config = with_overrides(get_train_preset("mini", "stagger"),
                             **overrides(args, LOOP_OPTIONS + STAGGER_OPTIONS))
     if not config.size and args.data is None:
@@ -535,6 +544,9 @@ def check_output_folder(out, is_file: bool = False) -> None:
     when it, or a folder above it, is an existing file (or, for a file
     output, when it is an existing folder).  Checked before any work starts.
     """
+    if not str(out).strip():
+        raise UserInputError(f"--out {out!r} is empty: pass a {'file' if is_file else 'folder'} "
+                             "path")
     path = Path(out)
     if is_file and path.is_dir():
         raise UserInputError(f"{out} is an existing folder: pass the path of a file to write")
@@ -576,7 +588,8 @@ def main(argv=None) -> int:
     """Run one ``neuralpde`` command; returns the exit status.
 
     0: done; 2: a user error (bad option, file or folder; another process
-    writing the same output; a read-only or full disk), printed as one line;
+    writing the same output; a read-only or full disk; sizes beyond the
+    device's memory), printed as one line;
     128 + signal number: stopped by SIGINT/SIGTERM (:mod:`neuralpde.interrupts`),
     with one line saying what was saved and how to resume.
     """
@@ -589,8 +602,9 @@ def main(argv=None) -> int:
     for name in ("absl", "asyncio"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        with handling_interrupts(prefix, describe=lambda: _kept(args)), _closed_loop_quiet():
-            if getattr(args, "out", None):
+        with handling_interrupts(prefix, describe=lambda: _kept(args)), _closed_loop_quiet(), \
+                _one_line_warnings(prefix):
+            if getattr(args, "out", None) is not None:
                 check_output_folder(args.out, is_file=args.command == "export")
             return args.handler(args)
     except UserInputError as error:
@@ -607,6 +621,13 @@ def main(argv=None) -> int:
         fix = "free space there or write to another disk" if full else "write somewhere writable"
         _reported(f"{prefix}: error: cannot write {where}: {DISK_ERRORS[error.errno]}; {fix} "
                   "and re-run (finished work is kept and resumed; nothing half-written is read)")
+        return 2
+    except Exception as error:  # out of device memory: the user's sizes, not a bug
+        if type(error).__name__ not in ("JaxRuntimeError", "XlaRuntimeError") or \
+                "RESOURCE_EXHAUSTED" not in str(error):
+            raise
+        _reported(f"{prefix}: error: out of memory: {str(error).splitlines()[0][:160]}; reduce "
+                  "the batch size or the grid sizes")
         return 2
 
 
@@ -634,6 +655,25 @@ def _closed_loop_quiet():
         yield
     finally:
         sys.unraisablehook = previous
+
+
+@contextlib.contextmanager
+def _one_line_warnings(prefix: str):
+    """While a command runs, a warning prints as ``neuralpde <command>: warning: <message>``
+    (one line, no source line); restored after."""
+    import warnings
+
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"{prefix}: warning: {text}", file=sys.stderr if file is None else file)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def _reported(message: str) -> None:

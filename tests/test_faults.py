@@ -189,3 +189,27 @@ def test_export_replaces_an_existing_file_and_drops_unset_attributes(tmp_data, t
     capsys.readouterr()
     assert main(["export", str(tmp_data / "test.zarr"), str(tmp_path)]) == 2
     assert "is an existing folder: pass the path of a file to write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["generate", "--out", "", "--no-progress"], "--out '' is empty: pass a folder path"),
+    (["generate", "--out", "{tmp}/g", "--model-size", "0"],
+     "invalid model_size=0: accepted an integer >= 1"),
+    (["stagger-train", "--out", "{tmp}/s", "--size", "0"], "invalid size=0: accepted an integer"),
+    (["compare", "--results", "{tmp}", "--times", "nan"], "invalid --times [nan]: accepted finite"),
+    (["compare", "--results", "{tmp}"], "summary.json is not a readable JSON summary"),
+    (["export", "{tmp}/missing.zarr", "{tmp}/no/such/folder.nc"], "no trajectory store at"),
+])
+def test_more_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "summary.json").write_bytes(b"\xd4\x80\x00garbage")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_export_into_a_missing_folder_names_it(tmp_data, tmp_path, capsys):
+    assert main(["export", str(tmp_data / "test.zarr"), str(tmp_path / "no" / "x.nc")]) == 2
+    assert f"folder {tmp_path / 'no'} does not exist" in capsys.readouterr().err

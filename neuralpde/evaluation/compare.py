@@ -107,7 +107,7 @@ def load_results(results_dir: str | os.PathLike) -> list[dict]:
     for file in files:
         try:
             row = json.loads(file.read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{file} is not a readable JSON summary: {error}") from error
         if not isinstance(row, dict):
             raise ValueError(f"{file} must hold a JSON object, got {type(row).__name__}")

@@ -24,7 +24,8 @@ trajectories, in order), ``time`` = the test store's frame times from 0 (the
 initial frame included, i.e. ``0, frame_dt, 2 frame_dt, ...``; any number of
 frames up to the store's).  ``x``/``y`` coordinates, if present, are not read
 (the positions are the convention above).  Optional global attributes:
-``solver`` (the row's name; default: the file name without suffix),
+``solver`` (the row's name: letters, digits, ``. _ + -``, at most 64
+characters; otherwise, or without it, the file name without suffix),
 ``latency_s_per_time_unit`` and ``device`` (the row then carries that latency;
 without it the row has none).  A non-finite value is the model's divergence,
 as for the package's solvers: the sample's correlation is NaN from that frame
@@ -38,6 +39,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -137,9 +140,11 @@ def _open(path: Path) -> xr.Dataset:
     if not path.exists():
         raise ExternalRolloutError(f"rollout file {path} does not exist")
     try:
-        if path.is_dir():
-            return xr.open_zarr(path, consolidated=None)
-        return xr.open_dataset(path)
+        with warnings.catch_warnings():  # an unconsolidated zarr folder is fine here
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if path.is_dir():
+                return xr.open_zarr(path, consolidated=None)
+            return xr.open_dataset(path)
     except Exception as error:  # xarray raises many types for what it cannot read
         raise ExternalRolloutError(f"{path} is not a readable zarr folder or netCDF file "
                                    f"({type(error).__name__}: {str(error)[:160]})") from None
@@ -155,7 +160,8 @@ def open_rollout(path, store: xr.Dataset, n_samples: Optional[int] = None,
     """
     path = Path(path)
     ds = _open(path)
-    name = str(ds.attrs.get("solver") or path.name.split(".")[0])
+    stated = str(ds.attrs.get("solver", ""))
+    name = stated if re.fullmatch(r"[A-Za-z0-9._+-]{1,64}", stated) else path.name.split(".")[0]
     where = f"rollout file {path}"
     n = int(store.attrs["model_size"])
     velocity = {"u", "v"} <= set(ds.data_vars)

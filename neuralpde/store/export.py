@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 from neuralpde.store.reading import open_store, values
@@ -35,6 +37,12 @@ def export_netcdf(store_path, nc_path) -> Path:
     nc_path = Path(nc_path)
     if nc_path.is_dir():
         raise StoreError(f"{nc_path} is a folder: pass the path of the netCDF file to write")
+    folder = nc_path.resolve().parent
+    if not folder.is_dir():
+        raise StoreError(f"folder {folder} does not exist: create it, or pass a netCDF path in "
+                         "an existing folder")
+    if shutil.disk_usage(folder).free < ds.nbytes:  # netCDF reports a full disk as EACCES
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(nc_path))
     tmp = nc_path.with_name(nc_path.name + ".tmp")
     try:
         ds.to_netcdf(tmp)

@@ -277,8 +277,20 @@ def generate_split(
     plan = plan_split(preset, split)
     attrs = store_attrs(preset, split, plan)
     with exclusive(path.parent, f".{path.name}.lock", what=str(path)):
-        return _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
-                               stop_after_blocks)
+        try:
+            return _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
+                                   stop_after_blocks)
+        except jax.errors.JaxRuntimeError as error:
+            if "RESOURCE_EXHAUSTED" not in str(error):
+                raise
+            message = (f"out of memory on {jax.devices()[0].device_kind}: the {split} split "
+                       f"integrates {preset.batch_size} trajectories of the {preset.fine_size}² "
+                       "DNS at once, more than the device holds; reduce --batch-size or "
+                       "--fine-size")
+            if path.exists():  # the corrected command (other sizes) then replaces it
+                _fail(path, store.ResumeLog(path), f"{message} (the incomplete store {path} is "
+                                                   "marked failed)")
+            raise store.StoreError(message) from None
 
 
 def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,

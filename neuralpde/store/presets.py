@@ -284,6 +284,9 @@ def with_overrides(
     ``split`` is None).  ``None`` values are ignored.  A new flow or reference
     grid drops the ``stationary`` reference (it was measured for the old one).
     """
+    for name in ("model_size", "fine_size", "batch_size", "time_chunk"):
+        if fields.get(name) is not None:
+            require_positive_int(name, fields[name])
     fields = {k: v for k, v in fields.items() if v is not None}
     split_names = {f.name for f in dataclasses.fields(SplitSpec)}
     split_fields = {k: v for k, v in fields.items() if k in split_names}

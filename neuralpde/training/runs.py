@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -131,18 +132,20 @@ def check_same_run(run_dir, existing: dict, record: dict) -> None:
     the training data (preset and generation key; a run made without a store
     has none).
     """
-    differing = [key for key in ("kind", "model_size", "generation_key")
+    differing = [f"{key} ({existing.get(key)} -> {record.get(key)})"
+                 if key != "generation_key" else "training data (generation_key)"
+                 for key in ("kind", "model_size", "generation_key")
                  if existing.get(key) != record.get(key)]
     if None not in (existing.get("preset"), record.get("preset")) \
             and existing["preset"] != record["preset"]:
-        differing.append("preset")
+        differing.append(f"preset ({existing['preset']} -> {record['preset']})")
     if flow_from_dict(existing["flow"]) != flow_from_dict(record["flow"]):
         differing.append("flow")
     changed = config_changes(comparable(run_config(existing)), comparable(run_config(record)))
     if changed:
         differing.insert(0, "train_config (" + ", ".join(changed) + ")")
     if differing:
-        raise ConfigError(f"{run_dir} holds a run with a different {', '.join(differing)}: "
+        raise ConfigError(f"{run_dir} holds a run with a different {'; '.join(differing)}: "
                           "use another --out to start a new run")
 
 
@@ -219,7 +222,8 @@ def load_solver(run_dir, store: Optional[xr.Dataset] = None, which: str = "best"
     (viscosity, forcing, domain) and model grid instead — the generalisation
     experiments: the towers are periodic convolutions, so they apply to any
     grid with the same cells per unit length.  A run without a best
-    checkpoint (no validation) loads its last one;
+    checkpoint (no validation) loads its last one, with a warning when the run
+    validates (its best checkpoint is then missing);
     :class:`~neuralpde.training.checkpoint.CheckpointError` when there is none.
     """
     run_dir = Path(run_dir)
@@ -247,6 +251,10 @@ def load_solver(run_dir, store: Optional[xr.Dataset] = None, which: str = "best"
             raise CheckpointError(f"no checkpoint in {run_dir / 'checkpoints'}: the run has not "
                                   "finished a checkpoint yet")
         source = which if (which == "last" or checkpoints.best_step() is not None) else "last"
+        if source != which and record.get("data"):  # validated runs always save a best one
+            warnings.warn(f"run {run_dir} has no best checkpoint (checkpoints/best is empty or "
+                          "missing: validation never finished, or it was removed): using its "
+                          f"last checkpoint, step {checkpoints.latest_step()}", stacklevel=2)
         target = {"params": solver.params}
         if source == "last":  # the last checkpoints also hold the optimiser state and extras
             target.update(opt_state=make_optimizer(config).init(solver.params), step=0,
