@@ -1,5 +1,5 @@
 """The ``neuralpde`` command line: ``quickstart | generate | export | evaluate | compare | train |
-stagger-train | stagger-evaluate``.
+stagger-train | stagger-evaluate | import``.
 
 Every sub-command validates its options and exits with status 2 and a
 one-line message naming the bad value and the accepted range.  Options that
@@ -517,8 +517,34 @@ def _run_quickstart(args) -> int:
     return 0
 
 
+def _add_import(subparsers) -> None:
+    p = subparsers.add_parser(
+        "import", help="import a jax-cfd-layout reference set as a test store",
+        description="Write a data set in jax-cfd's xarray layout (u, v over sample, time, x, y on "
+                    "the staggered grid; e.g. the published Kolmogorov Re=1000 evaluation sets) "
+                    "as OUT/test.zarr, for `neuralpde evaluate --data OUT`. The file does not "
+                    "state the whole flow: it is taken from --preset and checked against the "
+                    "file's grid, domain and frame spacing (docs/store.md).",
+        formatter_class=_HelpFormatter)
+    p.add_argument("source", help="zarr folder or netCDF file in jax-cfd's layout")
+    p.add_argument("--out", required=True, help="data folder; the store goes to OUT/test.zarr")
+    p.add_argument("--preset", default="paper",
+                   help="preset whose flow the data follow (paper: the published Re=1000 flow)")
+    p.set_defaults(handler=_run_import)
+
+
+def _run_import(args) -> int:
+    from neuralpde.store.importing import import_jax_cfd
+    from neuralpde.store.presets import get_preset
+
+    get_preset(args.preset)  # an unknown preset is refused before anything is read
+    path = import_jax_cfd(args.source, Path(args.out) / "test.zarr", preset=args.preset)
+    print(f"test: {path}  (evaluate with: neuralpde evaluate --data {args.out} --solver dns ...)")
+    return 0
+
+
 COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train,
-            _add_stagger_train, _add_stagger_evaluate]
+            _add_stagger_train, _add_stagger_evaluate, _add_import]
 
 
 class _Parser(argparse.ArgumentParser):

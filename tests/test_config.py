@@ -101,7 +101,7 @@ def test_cli_help_documents_every_generate_option(capsys):
 
 
 @pytest.mark.parametrize("command", ["quickstart", "generate", "export", "evaluate", "compare",
-                                     "train", "stagger-train", "stagger-evaluate"])
+                                     "train", "stagger-train", "stagger-evaluate", "import"])
 def test_every_help_shows_real_defaults(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])

@@ -183,3 +183,52 @@ def test_open_rollout_selects_samples_and_horizon(tiny_data, scored, tmp_path):
     assert rollout.horizon == 0.2
     assert rollout.name == "x" and rollout.latency is None and rollout.has_velocity
     shutil.rmtree(tmp_path / "x.zarr")
+
+
+def _jax_cfd_layout(store, time_offset=5.0, **attrs):
+    """The test store's frames as jax-cfd's xarray utilities write them."""
+    return xr.Dataset(
+        {"u": (("sample", "time", "x", "y"), store.u.values, {"offset": (1.0, 0.5)}),
+         "v": (("sample", "time", "x", "y"), store.v.values, {"offset": (0.5, 1.0)})},
+        coords={"x": store.x.values, "y": store.y.values, "sample": store.sample.values,
+                "time": store.time.values + time_offset},
+        attrs={"ndim": 2, "save_grid_size": int(store.attrs["model_size"]),
+               "domain_size": float(store.attrs["domain_size"]), **attrs})
+
+
+def test_a_jax_cfd_layout_file_imports_and_evaluates_as_the_store_it_holds(tiny_data, scored,
+                                                                          tmp_path, capsys):
+    results, _ = scored
+    store = open_store(tiny_data / "test.zarr")
+    _jax_cfd_layout(store).to_netcdf(tmp_path / "reference.nc")
+    assert main(["import", str(tmp_path / "reference.nc"), "--out", str(tmp_path / "data"),
+                 "--preset", "mini"]) == 0
+    imported = open_store(tmp_path / "data" / "test.zarr", split="test")
+    assert imported.attrs["time_offset"] == 5.0
+    assert imported.attrs["imported_from"] == str((tmp_path / "reference.nc").resolve())
+    np.testing.assert_array_equal(imported.u.values, store.u.values)
+    out = tmp_path / "results"
+    assert _evaluate(tmp_path / "data", out, "dns-8") == 0
+    assert _summary(out / "dns-8")["duration_of_mean"] == _summary(results / "dns-8")[
+        "duration_of_mean"]
+    with xr.open_dataset(out / "dns-8" / "metrics.nc") as a, \
+            xr.open_dataset(results / "dns-8" / "metrics.nc") as b:
+        np.testing.assert_array_equal(a.correlation.values, b.correlation.values)
+    capsys.readouterr()
+    # what it cannot import: another frame spacing, another staggering, an existing store
+    bad = _jax_cfd_layout(store)
+    bad = bad.assign_coords(time=bad.time.values * 1.37)
+    bad.to_netcdf(tmp_path / "spacing.nc")
+    assert main(["import", str(tmp_path / "spacing.nc"), "--out", str(tmp_path / "d2"),
+                 "--preset", "mini"]) == 2
+    assert "are not a whole number of the mini flow's model time step" in capsys.readouterr().err
+    shifted = _jax_cfd_layout(store)
+    shifted["u"].attrs["offset"] = (0.5, 0.5)
+    shifted.to_netcdf(tmp_path / "centred.nc")
+    assert main(["import", str(tmp_path / "centred.nc"), "--out", str(tmp_path / "d3"),
+                 "--preset", "mini"]) == 2
+    assert "u has offset [0.5, 0.5]: accepted [1.0, 0.5]" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "reference.nc"), "--out", str(tmp_path / "data"),
+                 "--preset", "mini"]) == 2
+    assert "exists: import into a new path" in capsys.readouterr().err
+    assert not (tmp_path / "d2").exists() and not (tmp_path / "d3").exists()

@@ -1,0 +1,174 @@
+"""Import a reference data set in jax-cfd's xarray layout as a neuralpde test store.
+
+jax-cfd's own xarray utilities (``jax_cfd.data.xarray_utils``) write a 2-D
+velocity trajectory as ``u``, ``v`` over ``(sample, time, x, y)`` (``sample``
+optional), with ``x``/``y`` the cell centres of [0, L], each component's
+staggered position in an ``offset`` attribute ((1, ½) and (½, 1): the MAC
+grid this package uses too), and dataset attributes such as ``ndim``,
+``save_grid_size`` and ``domain_size`` (older files: ``domain_size_multiple``
+× 2π).  The published Kolmogorov Re = 1000 evaluation sets (Kochkov et al.
+2021, PNAS 118, e2101784118) use it.
+
+Such a file does not state the whole flow (viscosity, forcing, drag, the CFL
+velocity), so the import takes it from a preset (``paper`` is the published
+Re = 1000 flow) and checks what the file does state against it: the grid,
+the domain, and a frame spacing that is a whole number of the model time step
+(``courant · Δ / max_velocity``; 0.0070125 on 64² for the published flow) —
+the classical and learned solvers step on that time step.  The frames are
+copied unchanged (time shifted to start at 0; the offset is recorded in
+``time_offset``); the store has no history frames and no finer initial
+states, so TSM models and ``dns-N`` on finer grids are refused by their usual
+messages, and every model-grid solver evaluates on it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import xarray as xr
+
+from neuralpde.config import ConfigError
+from neuralpde.outputs import exclusive
+from neuralpde.physics import dns
+from neuralpde.store import schema as store
+from neuralpde.store.generate import plan_split, store_attrs
+from neuralpde.store.presets import get_preset, with_overrides
+from neuralpde.store.schema import OFFSETS, StoreError
+
+#: Where the import records what it was made from.
+SOURCE_ATTR = "imported_from"
+
+
+def _open(path: Path) -> xr.Dataset:
+    if not path.exists():
+        raise StoreError(f"no data set at {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return xr.open_zarr(path, consolidated=None) if path.is_dir() else xr.open_dataset(path)
+    except Exception as error:
+        raise StoreError(f"{path} is not a readable zarr folder or netCDF file "
+                         f"({type(error).__name__}: {str(error)[:160]})") from None
+
+
+def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64) -> Path:
+    """Write the jax-cfd-layout data set ``source`` as a complete test store at ``out_path``.
+
+    Args:
+      source: a zarr folder or netCDF file in the layout of the module docstring.
+      out_path: the store to write (``DATA/test.zarr``); refused if it exists.
+      preset: the preset whose flow the data follow (its model grid is
+        replaced by the file's).
+      time_chunk: frames per zarr chunk.
+
+    Returns the store path.  Raises :class:`StoreError` naming the file and
+    what is accepted for a layout it cannot read (variables, dims, grid,
+    offsets, domain, times, non-finite values), and :class:`ConfigError` when
+    its frame spacing is not a whole number of the preset flow's time step.
+    """
+    source, out_path = Path(source), Path(out_path)
+    if out_path.exists():
+        raise StoreError(f"{out_path} exists: import into a new path (or delete it)")
+    ds = _open(source)
+    where = f"{source} (jax-cfd layout)"
+    missing = [v for v in ("u", "v") if v not in ds.data_vars]
+    if missing:
+        raise StoreError(f"{where} lacks {missing}: accepted velocity components u and v")
+    if "sample" not in ds.dims:
+        ds = ds.expand_dims(sample=[0])
+    for name in ("u", "v"):
+        dims = set(ds[name].dims)
+        if dims != {"sample", "time", "x", "y"}:
+            raise StoreError(f"{where}: {name} has dims {tuple(ds[name].dims)}: accepted (sample,) "
+                             "time, x, y")
+        offset = ds[name].attrs.get("offset")
+        if offset is not None and tuple(float(o) for o in np.ravel(offset)) != OFFSETS[name]:
+            raise StoreError(f"{where}: {name} has offset {np.ravel(offset).tolist()}: accepted "
+                             f"{list(OFFSETS[name])} (the staggered MAC grid)")
+    n = int(ds.sizes["x"])
+    if int(ds.sizes["y"]) != n:
+        raise StoreError(f"{where}: a {n}x{ds.sizes['y']} grid: accepted a square grid")
+    if "save_grid_size" in ds.attrs and int(ds.attrs["save_grid_size"]) != n:
+        raise StoreError(f"{where}: attr save_grid_size={ds.attrs['save_grid_size']} but x has {n}")
+    domain = _domain(ds, n, where)
+    base = get_preset(preset)
+    flow = None if math.isclose(domain, base.flow.domain_size, rel_tol=1e-9) else {
+        "domain_size": domain}
+    target = with_overrides(base, flow=flow, model_size=n)
+    dt_model = dns.model_time_step(target.flow, n)
+
+    times = np.asarray(ds["time"].values, dtype=float)
+    if times.size < 2 or not np.all(np.isfinite(times)):
+        raise StoreError(f"{where}: needs at least 2 finite times, found {times.size}")
+    spacing = np.diff(times)
+    frame_dt = float(spacing.mean())
+    if not np.allclose(spacing, frame_dt, rtol=1e-5):
+        raise StoreError(f"{where}: times are not evenly spaced ({spacing.min():g} to "
+                         f"{spacing.max():g}): accepted frames a fixed interval apart")
+    save_every = round(frame_dt / dt_model)
+    if save_every < 1 or abs(save_every * dt_model - frame_dt) > 1e-4 * frame_dt:
+        raise ConfigError(
+            f"{where}: frames {frame_dt:.6g} apart are not a whole number of the {preset} flow's "
+            f"model time step {dt_model:.6g} on {n}² (courant x dx / max_velocity): accepted a "
+            "preset whose flow the data follow (--preset), with the same max_velocity and courant")
+    samples = int(ds.sizes["sample"])
+    target = with_overrides(target, split="test", n_samples=samples, history=0,
+                            duration=(times.size - 1) * save_every * dt_model, warmup=0.0,
+                            save_every=save_every)
+    target = with_overrides(target, initial_sizes=())
+    plan = plan_split(target, "test")
+    if plan.n_frames != times.size:
+        raise StoreError(f"{where}: {times.size} frames do not give a whole duration on the "
+                         f"model time step (planned {plan.n_frames})")
+    attrs = {**store_attrs(target, "test", plan), SOURCE_ATTR: str(source.resolve()),
+             "time_offset": float(times[0]), "source_frame_dt": frame_dt,
+             "source_attrs": {k: (v if isinstance(v, (int, float, str)) else str(v))
+                              for k, v in ds.attrs.items()}}
+    layout = store.StoreLayout(
+        n_samples=samples, n_frames=times.size, size=n, domain_size=domain,
+        frame_dt=plan.frame_dt, sample_chunk=min(samples, 8),
+        time_chunk=min(time_chunk, times.size), initial_sizes=(), history_frames=0,
+        dt_model=plan.dt_model, diagnostics=False)
+    with exclusive(out_path.parent, f".{out_path.name}.lock", what=str(out_path)):
+        store.create_store(out_path, layout, attrs)
+        for start in range(0, samples, layout.sample_chunk):
+            stop = min(samples, start + layout.sample_chunk)
+            part = ds.isel(sample=slice(start, stop))
+            uv = np.stack([part[c].transpose("sample", "time", "x", "y").values
+                           for c in ("u", "v")], axis=2).astype(np.float32)
+            bad = ~np.isfinite(uv.reshape(uv.shape[0], uv.shape[1], -1)).all(axis=2)
+            if bad.any():
+                s, t = np.argwhere(bad)[0]
+                store.mark_failed(out_path, "non-finite value in the source")
+                raise StoreError(f"{where} holds a non-finite value (sample {start + s}, time "
+                                 f"{times[t]:g}): nothing reads the store {out_path} (marked "
+                                 "failed); delete it")
+            store.write_frames(out_path, start, 0, uv)
+        store.mark_complete(out_path)
+    ds.close()
+    return out_path
+
+
+def _domain(ds: xr.Dataset, n: int, where: str) -> float:
+    """The side L: attr ``domain_size``, else 2π × ``domain_size_multiple``, else from ``x``;
+    checked against the ``x`` cell centres."""
+    if "domain_size" in ds.attrs:
+        domain = float(ds.attrs["domain_size"])
+    elif "domain_size_multiple" in ds.attrs:
+        domain = 2 * math.pi * float(ds.attrs["domain_size_multiple"])
+    else:
+        x = np.asarray(ds["x"].values, dtype=float)
+        domain = float((x[1] - x[0]) * n)
+    centres = (np.arange(n) + 0.5) * domain / n
+    if "x" in ds.coords and not (np.allclose(ds["x"].values, centres, rtol=1e-6)
+                                 and np.allclose(ds["y"].values, centres, rtol=1e-6)):
+        raise StoreError(f"{where}: x/y are not the {n} cell centres of [0, {domain:g}]: accepted "
+                         "jax-cfd's cell-centre coordinates")
+    return domain
+
+
+__all__ = ["SOURCE_ATTR", "import_jax_cfd"]
