@@ -199,7 +199,8 @@ def _add_generate(subparsers) -> None:
                     "downsample to the model grid and write <out>/{train,validation,test}.zarr. "
                     "Interrupted runs resume; finished stores are left alone.",
         formatter_class=_HelpFormatter)
-    p.add_argument("--preset", default="mini", help="mini (2-core CPU), paper-lite or paper (GPU)")
+    p.add_argument("--preset", default="mini",
+                   help="quickstart or mini (2-core CPU), paper-lite or paper (GPU)")
     p.add_argument("--out", required=True, help="output folder; stores go to OUT/<split>.zarr")
     p.add_argument("--split", choices=("train", "validation", "test", "all"), default="all",
                    help="which split to generate (training fits on train, selects checkpoints on "
@@ -312,7 +313,7 @@ def _print_rows(rows, out) -> None:
         where = "" if row["compared_on"] == "model grid" else f" [{row['compared_on']}]"
         latency = row["latency_s_per_time_unit"]
         cost = ("no latency" if latency is None else
-                f"latency {latency:.4f} s/time unit on {row['device'] or 'an unnamed device'}")
+                f"latency {latency:.3g} s/time unit on {row['device'] or 'an unnamed device'}")
         skipped = (f"; skipped (need the velocity): {', '.join(row['skipped_metrics'])}"
                    if row.get("skipped_metrics") else "")
         print(f"{row['solver']:>16}: duration {row['duration_of_mean']:.3f} "
@@ -401,8 +402,8 @@ def _print_training(summary: dict, out, data) -> None:
           f"{'–' if best is None else f'{best:.3f}'}  {summary['seconds']:.0f} s")
     print(f"evaluate with: neuralpde evaluate --data {data or '<data folder>'} --solver run:{out} "
           "--out results/")
-    print(f"training curves: tensorboard --logdir {Path(out) / 'tensorboard'}  (or the "
-          f"metrics.jsonl beside it)")
+    print(f"training curves: tensorboard --logdir {Path(out) / 'tensorboard'}  (pip install "
+          "tensorboard; or read the metrics.jsonl beside it)")
 
 
 def _add_stagger_train(subparsers) -> None:
@@ -539,7 +540,8 @@ def _run_import(args) -> int:
 
     get_preset(args.preset)  # an unknown preset is refused before anything is read
     path = import_jax_cfd(args.source, Path(args.out) / "test.zarr", preset=args.preset)
-    print(f"test: {path}  (evaluate with: neuralpde evaluate --data {args.out} --solver dns ...)")
+    print(f"test: {path}  (evaluate with: neuralpde evaluate --data {args.out} --solver dns "
+          "--out results/)")
     return 0
 
 

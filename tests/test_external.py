@@ -49,7 +49,7 @@ def test_a_copy_of_dns_rollout_scores_exactly_as_dns(tiny_data, scored, tmp_path
                      f"file:{tmp_path / 'copy.nc'}") == 0
     out = capsys.readouterr().out
     assert "copy: duration" in out and "no latency" in out
-    assert "latency 0.2500 s/time unit on a100" in out
+    assert "latency 0.25 s/time unit on a100" in out
     dns = _summary(results / "dns-8")
     for name in ("copy", "copy-nc"):
         copy = _summary(results / name)
@@ -74,6 +74,20 @@ def test_a_copy_of_dns_rollout_scores_exactly_as_dns(tiny_data, scored, tmp_path
     markdown = (results / "comparison.md").read_text()
     assert "External rollouts (scored from a file, `file:`): `copy`, `copy-nc`" in markdown
     assert "Scored with other settings" not in markdown
+    from neuralpde.evaluation.compare import equivalent_dns, load_results
+
+    rows = {r["solver"]: r for r in equivalent_dns(load_results(results))}
+    assert rows["copy-nc"]["speedup_vs_dns"] is None  # timed on an 'a100', DNS on this CPU
+
+    # a file whose first frames are missing (every frame early) is scored with a warning
+    late = rollout_dataset(store, u=trajectory.u.values[:, 3:], v=trajectory.v.values[:, 3:],
+                           solver="late")
+    late.to_zarr(tmp_path / "late.zarr")
+    capsys.readouterr()
+    assert _evaluate(tiny_data, tmp_path / "late-results", f"file:{tmp_path / 'late.zarr'}",
+                     horizon=None) == 0
+    err = capsys.readouterr().err
+    assert "neuralpde evaluate: warning: " in err and "frame 0 correlates" in err, err
 
 
 def test_vorticity_alone_scores_the_correlation_and_skips_velocity_metrics(tiny_data, scored,

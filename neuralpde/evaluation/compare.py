@@ -210,11 +210,12 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
       ``summary["compared_on"]``); None otherwise.
     * ``speedup_vs_dns`` (float or None): DNS latency at that resolution
       (log-latency interpolated against log2 size) divided by this row's
-      latency; None when out of range or a latency is missing.  1 for DNS rows
-      with a latency.
+      latency; None when out of range, a latency is missing, or the row was
+      timed on another device than the DNS rows.  1 for DNS rows with a latency.
     """
     rows = [dict(r) for r in rows]
     d_log2, d_vals, l_log2, l_vals = _dns_curves(rows)
+    dns_devices = {r.get("device") for r in rows if r.get("kind") == "dns"}
     for row in rows:
         resolution: float | None = None
         note: str | None = None
@@ -240,7 +241,9 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
             log2_res = _resolution_for(duration, d_log2, d_vals)
             resolution = float(2.0 ** log2_res)
             dns_latency = _dns_latency_at(log2_res, l_log2, l_vals)
-            if dns_latency is not None and latency is not None:
+            # a speed-up only against DNS timed on the same device
+            if dns_latency is not None and latency is not None and dns_devices == {
+                    row.get("device")}:
                 speedup = dns_latency / latency
         row["equivalent_dns_resolution"] = resolution
         row["equivalent_dns_note"] = note
@@ -497,7 +500,8 @@ def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
         f"(within {_fmt(horizon)} time units); *duration mean ± std*, *min*, *max*: over samples; "
         "*latency*: wall-clock seconds per simulated time unit (batch 1, compile excluded); "
         "*equivalent DNS*: grid at which DNS lasts as long (log2-interpolated); "
-        "*speed-up vs DNS*: DNS latency at that grid / the solver's latency.",
+        "*speed-up vs DNS*: DNS latency at that grid / the solver's latency (only for rows "
+        "timed on the DNS rows' device).",
         "",
         table.rstrip("\n"),
         "",
@@ -527,14 +531,33 @@ def _same(a: Any, b: Any) -> bool:
 PROTOCOL_FIELDS = ("n_samples", "horizon", "threshold", "reference")
 
 
+def _frames(row: Mapping) -> Any:
+    """The frames a row's horizon covers (floor(horizon / frame spacing) + 1), else the horizon."""
+    try:
+        spacing = float(row["dt"]) * int(row["steps_per_frame"])
+        return int(math.floor(float(row["horizon"]) / spacing + 1e-6)) + 1
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return row.get("horizon")
+
+
+def _differs(key: str, row: Mapping, first: Mapping) -> bool:
+    if key == "horizon":  # 0.45 and 0.5 cover the same frames: the same scoring
+        return _frames(row) != _frames(first)
+    if key == "reference":  # a moved results folder: compare only stores that are both found
+        a, b = Path(str(row.get(key, ""))), Path(str(first.get(key, "")))
+        return a.exists() and b.exists() and a.resolve() != b.resolve()
+    return not _same(row.get(key), first.get(key))
+
+
 def scored_unlike(rows: Sequence[Mapping]) -> list[str]:
     """``'`name`: field a (first row: b), ...'`` for every row scored with other
-    :data:`PROTOCOL_FIELDS` than the first row (an empty list when all agree)."""
+    :data:`PROTOCOL_FIELDS` than the first row (an empty list when all agree; horizons
+    are compared by the frames they cover, reference stores only when both exist)."""
     first = rows[0]
     out = []
     for row in rows[1:]:
         differ = [f"{k} {_fmt(row.get(k))} (first row: {_fmt(first.get(k))})"
-                  for k in PROTOCOL_FIELDS if not _same(row.get(k), first.get(k))]
+                  for k in PROTOCOL_FIELDS if _differs(k, row, first)]
         if differ:
             out.append(f"`{row['solver']}`: " + ", ".join(differ))
     return out

@@ -29,7 +29,9 @@ characters; otherwise, or without it, the file name without suffix),
 ``latency_s_per_time_unit`` and ``device`` (the row then carries that latency;
 without it the row has none).  A non-finite value is the model's divergence,
 as for the package's solvers: the sample's correlation is NaN from that frame
-on (recorded in ``diverged_times``).
+on (recorded in ``diverged_times``).  Frame 0 must be the store's initial
+state: a sample-mean correlation below 0.99 there is warned about (a missing
+frame 0, transposed axes or an unstated vorticity offset).
 
 :func:`rollout_dataset` builds such a dataset from NumPy arrays (a PyTorch
 tensor: ``tensor.detach().cpu().numpy()``) and the test store.
@@ -59,6 +61,9 @@ from neuralpde.store.schema import TRAJECTORY_DIMS
 EXTERNAL_PREFIX = "file:"
 #: Metrics that need the velocity (skipped for a vorticity-only rollout).
 VELOCITY_METRICS = ("energy", "relative_l2", "spectrum")
+#: Frame 0 of a rollout is the test store's initial state: a lower sample-mean correlation
+#: there means a misaligned file (frame 0 missing, x/y transposed, vorticity offset unsaid).
+FRAME0_CORRELATION = 0.99
 #: Where a vorticity may sit (cell offsets); the package's vorticity is at (1, 1).
 VORTICITY_OFFSETS = ((1.0, 1.0), (0.5, 0.5))
 
@@ -279,6 +284,13 @@ def score_rollout(rollout: ExternalRollout, store: xr.Dataset, *, threshold: flo
                                               {"offset": [1.0, 1.0]})}, coords=coords, attrs=attrs)
         scores = vorticity_metrics(predicted["vorticity"], metric_fns.vorticity_da(ref_ds),
                                    threshold, horizon)
+    first = float(np.nanmean(scores["correlation"].isel(time=0).values))
+    if not first >= FRAME0_CORRELATION:
+        warnings.warn(
+            f"{rollout.path}: frame 0 correlates {first:.3f} with the test store's t = 0 state "
+            f"(a rollout starts from it: expected >= {FRAME0_CORRELATION}); check that frame 0 "
+            "is the initial state (not the first prediction), that x and y are not transposed, "
+            "and the vorticity's offset", stacklevel=2)
     result = Rollout(frames=rollout.frames, diverged_step=diverged.astype(np.int64),
                      dt=frame_dt, steps_per_frame=1)
     return Score(predicted=predicted, reference=ref_ds, metrics=scores, rollout=result,

@@ -467,7 +467,7 @@ def vorticity_da(ds: xr.Dataset, chunk_size: int = DEFAULT_CHUNK_SIZE) -> xr.Dat
         name="vorticity",
         attrs={
             "long_name": "vorticity dv/dx - du/dy (periodic forward differences)",
-            "units": "1/time",
+            "units": "1",
             "offset": (1.0, 1.0),
             "grid_step": (dx, dy),
         },

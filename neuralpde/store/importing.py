@@ -96,6 +96,13 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
         raise StoreError(f"{where}: attr save_grid_size={ds.attrs['save_grid_size']} but x has {n}")
     domain = _domain(ds, n, where)
     base = get_preset(preset)
+    for name in ("viscosity", "max_velocity"):  # what a file may state of the flow
+        stated = ds.attrs.get(name)
+        if stated is not None and not math.isclose(float(stated), getattr(base.flow, name),
+                                                    rel_tol=1e-6):
+            raise ConfigError(f"{where} states {name}={float(stated):g}; the {preset} flow has "
+                              f"{getattr(base.flow, name):g}: accepted a --preset whose flow the "
+                              "data follow")
     flow = None if math.isclose(domain, base.flow.domain_size, rel_tol=1e-9) else {
         "domain_size": domain}
     target = with_overrides(base, flow=flow, model_size=n)
@@ -126,8 +133,7 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
                          f"model time step (planned {plan.n_frames})")
     attrs = {**store_attrs(target, "test", plan), SOURCE_ATTR: str(source.resolve()),
              "time_offset": float(times[0]), "source_frame_dt": frame_dt,
-             "source_attrs": {k: (v if isinstance(v, (int, float, str)) else str(v))
-                              for k, v in ds.attrs.items()}}
+             "source_attrs": {k: _plain(v) for k, v in ds.attrs.items()}}
     layout = store.StoreLayout(
         n_samples=samples, n_frames=times.size, size=n, domain_size=domain,
         frame_dt=plan.frame_dt, sample_chunk=min(samples, 8),
@@ -151,6 +157,15 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
         store.mark_complete(out_path)
     ds.close()
     return out_path
+
+
+def _plain(value):
+    """A JSON-ready attribute value (NumPy scalars as numbers, arrays as lists)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value if isinstance(value, (int, float, str, list, bool)) else str(value)
 
 
 def _domain(ds: xr.Dataset, n: int, where: str) -> float:
