@@ -72,8 +72,9 @@ def exclusive(folder, lock_name: str = LOCK_NAME, what: str = "") -> Iterator[Pa
         lock.release()
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through ``<path>.tmp`` and a rename; returns ``path``.
+@contextlib.contextmanager
+def replaced_atomically(path) -> Iterator[Path]:
+    """Yield ``<path>.tmp`` to write; on success it is renamed to ``path``.
 
     On any failure the temporary is removed and the previous ``path`` (if
     any) is left as it was; the error propagates.
@@ -81,11 +82,17 @@ def write_text_atomic(path, text: str) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
 
 
-__all__ = ["LOCK_NAME", "OutputBusyError", "exclusive", "write_text_atomic"]
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through :func:`replaced_atomically`; returns ``path``."""
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+__all__ = ["LOCK_NAME", "OutputBusyError", "exclusive", "replaced_atomically", "write_text_atomic"]

@@ -71,21 +71,27 @@ def _evaluate_solver(solver, test, folder, reference_path, horizon, threshold, n
     check_same_source(folder, source)
     scored = score(solver, test, horizon=horizon, n_samples=n_samples, threshold=threshold,
                    latency_duration=latency_duration, devices=devices)
+    summary = _summary(solver.name, solver.kind, solver.size, test, scored, solver.dt,
+                       device_name(), reference_path, source)
+    return _write_results(folder, scored, summary)
+
+
+def _summary(name, kind, size, test, scored, dt, device, reference_path, source) -> dict:
+    """The ``summary.json`` row of a scored solver or rollout."""
     result = scored.rollout
-    summary = {
-        "solver": solver.name, "kind": solver.kind, "size": solver.size,
+    return {
+        "solver": name, "kind": kind, "size": size,
         "model_size": int(test.attrs["model_size"]), "preset": test.attrs["preset"],
         "n_samples": scored.n_samples, "threshold": scored.threshold, "horizon": scored.horizon,
-        "dt": solver.dt, "steps_per_frame": result.steps_per_frame,
-        **{name: float(scored.metrics[name]) for name in DURATION_FIELDS},
-        "latency_s_per_time_unit": scored.latency, "device": device_name(),
+        "dt": dt, "steps_per_frame": result.steps_per_frame,
+        **{field: float(scored.metrics[field]) for field in DURATION_FIELDS},
+        "latency_s_per_time_unit": scored.latency, "device": device,
         "diverged_samples": int((result.diverged_step >= 0).sum()),
         "diverged_times": result.diverged_time,
         "compared_on": scored.compared_on,
         "reference": str(Path(reference_path).resolve()) if reference_path else "",
         "source": source,
     }
-    return _write_results(folder, scored, summary)
 
 
 def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, reference_path: str = "",
@@ -104,20 +110,9 @@ def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, refer
     with exclusive(out_dir, f".{rollout.name}.lock", what=f"the results folder {folder}"):
         check_same_source(folder, source)
         scored = score_rollout(rollout, test, threshold=threshold)
-        result = scored.rollout
-        summary = {
-            "solver": rollout.name, "kind": rollout.kind, "size": int(test.attrs["model_size"]),
-            "model_size": int(test.attrs["model_size"]), "preset": test.attrs["preset"],
-            "n_samples": scored.n_samples, "threshold": scored.threshold,
-            "horizon": scored.horizon, "dt": result.dt, "steps_per_frame": 1,
-            **{name: float(scored.metrics[name]) for name in DURATION_FIELDS},
-            "latency_s_per_time_unit": scored.latency, "device": rollout.device,
-            "diverged_samples": int((result.diverged_step >= 0).sum()),
-            "diverged_times": result.diverged_time,
-            "compared_on": scored.compared_on,
-            "reference": str(Path(reference_path).resolve()) if reference_path else "",
-            "source": source, "skipped_metrics": rollout.skipped_metrics,
-        }
+        summary = _summary(rollout.name, rollout.kind, int(test.attrs["model_size"]), test,
+                           scored, scored.rollout.dt, rollout.device, reference_path, source)
+        summary["skipped_metrics"] = rollout.skipped_metrics
         return _write_results(folder, scored, summary)
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from neuralpde.outputs import replaced_atomically
 from neuralpde.store.reading import open_store, values
 from neuralpde.store.schema import StoreError
 
@@ -27,13 +28,7 @@ def export_netcdf(store_path, nc_path) -> Path:
 
     if importlib.util.find_spec("netCDF4") is None:
         raise StoreError("netCDF export needs the netCDF4 package: pip install 'neuralpde[netcdf]'")
-    ds = open_store(store_path)
-    ds = ds.assign({name: (ds[name].dims, values(ds, name), ds[name].attrs)
-                    for name in ds.data_vars}).load()
-    for var in ds.variables.values():
-        var.encoding = {}
-        var.attrs = _netcdf_attrs(var.attrs)
-    ds.attrs = _netcdf_attrs(ds.attrs)
+    ds = open_store(store_path)  # validated, not yet read
     nc_path = Path(nc_path)
     if nc_path.is_dir():
         raise StoreError(f"{nc_path} is a folder: pass the path of the netCDF file to write")
@@ -41,14 +36,16 @@ def export_netcdf(store_path, nc_path) -> Path:
     if not folder.is_dir():
         raise StoreError(f"folder {folder} does not exist: create it, or pass a netCDF path in "
                          "an existing folder")
+    ds = ds.assign({name: (ds[name].dims, values(ds, name), ds[name].attrs)
+                    for name in ds.data_vars}).load()
+    for var in ds.variables.values():
+        var.encoding = {}
+        var.attrs = _netcdf_attrs(var.attrs)
+    ds.attrs = _netcdf_attrs(ds.attrs)
     if shutil.disk_usage(folder).free < ds.nbytes:  # netCDF reports a full disk as EACCES
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(nc_path))
-    tmp = nc_path.with_name(nc_path.name + ".tmp")
-    try:
+    with replaced_atomically(nc_path) as tmp:
         ds.to_netcdf(tmp)
-        os.replace(tmp, nc_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return nc_path
 
 
