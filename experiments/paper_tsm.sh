@@ -5,15 +5,11 @@
 #   PRESET=paper-lite bash experiments/paper_tsm.sh   # 64² from 1024², 16 + 16 trajectories
 #   PRESET=paper      bash experiments/paper_tsm.sh   # 64² from 2048², 128 train trajectories
 #
-# Expected cost on one H100, ESTIMATED from the measured anchors in
-# /work/shared/reference/anchors.md (finite volume: ~14.5 k sample-steps/s at 1024², batch 8;
-# ~3.6 k at 2048², batch 4; 6x256 tower at 64²: 2.1 ms per forward pass of batch 16):
-#   data   paper-lite: train 16 x 60 t.u. + test 16 x 60.9 t.u. at 1024²  ~ 5 min
-#          paper:      train 128 x 120 t.u. at 2048²                        ~ 5.5 h (+ ~20 min test)
-#   train  per model, paper training preset (50,000 updates, batch 64, unroll 32):
-#          LI ~ 32 tower calls/update ~ 0.8 s/update -> ~11 h; TSM-HiPPO (bundle 4)
-#          ~ 8 tower calls/update -> ~3 h.  Use --steps to shorten.
-#   evaluate: minutes.
+# Before launching: `neuralpde plan --preset paper --devices N` prints each step's memory per
+# device, FLOPs and a roofline lower bound of the time on common GPUs (docs/scaling.md), and
+# `python experiments/gpu_check.py` measures generation, a DNS study, the paper training
+# update and TSM/LI latency on the GPU at hand in under 10 minutes.  The paper training
+# preset rematerialises its 32 unrolled steps (--remat, on by default there).
 # Latency: python benchmarks/tsm_latency.py --preset paper
 set -euo pipefail
 PRESET=${PRESET:-paper-lite}

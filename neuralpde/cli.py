@@ -59,6 +59,10 @@ TRAIN_OPTIONS = (
     (("--decompose",), "decompose",
      dict(type=int, help="run the tower on the s² interleaved sub-fields at N/s (1: off)")),
     (("--loss",), "loss", dict(choices=("mse", "relative_mse"), help="training loss")),
+    (("--remat",), "remat",
+     dict(action=argparse.BooleanOptionalAction,
+          help="rematerialise each unrolled step in the backward pass: the same gradients in "
+               "far less memory, about a third more compute")),
 )
 #: Options of ``neuralpde stagger-train`` besides :data:`LOOP_OPTIONS`.
 STAGGER_OPTIONS = (
@@ -545,8 +549,83 @@ def _run_import(args) -> int:
     return 0
 
 
+def _add_plan(subparsers) -> None:
+    from neuralpde.planning import DEVICE_CLASSES
+    from neuralpde.training.config import TRAIN_PRESETS
+
+    p = subparsers.add_parser(
+        "plan", help="memory, FLOPs and time of a run, compiled but not run",
+        description="Compile (without running) the fine DNS step and a generation block of "
+                    "--preset's splits and the training update of each --model, and print each "
+                    "step's memory per device (XLA's buffer assignment), its FLOPs and bytes "
+                    "(XLA's cost analysis), the stores' sizes and a roofline lower bound of the "
+                    "wall time on each --device-class (docs/scaling.md). Without --remat, the "
+                    "training update is planned with and without rematerialisation.",
+        formatter_class=_HelpFormatter)
+    p.add_argument("--preset", default="paper", help="data preset: quickstart, mini, paper-lite, "
+                                                     "paper")
+    p.add_argument("--train-preset", default=None,
+                   help="training preset (default: paper for the GPU data presets, else the "
+                        "data preset's name)")
+    p.add_argument("--model", nargs="+", default=["li", "tsm-hippo"],
+                   choices=("li", "tsm-hippo", "tsm-cnn"), help="models whose update is planned")
+    p.add_argument("--devices", type=int, default=1,
+                   help="devices the batches are split over (data parallel)")
+    p.add_argument("--device-class", nargs="+", default=["h100", "h200", "a100"],
+                   choices=sorted(DEVICE_CLASSES), help="device classes to estimate time on")
+    p.add_argument("--no-generation", action="store_true", help="plan training only")
+    p.add_argument("--no-training", action="store_true", help="plan generation only")
+    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS, TRAIN_PRESETS, "from --train-preset")
+    p.set_defaults(handler=_run_plan)
+
+
+def _run_plan(args) -> int:
+    import jax
+
+    from neuralpde.config import with_overrides
+    from neuralpde.planning import (DEVICE_CLASSES, format_bytes, generation_costs, plan_table,
+                                    training_cost)
+    from neuralpde.store.presets import get_preset
+    from neuralpde.training.config import get_train_preset
+
+    preset = get_preset(args.preset)
+    if args.devices < 1:
+        raise ConfigError(f"invalid --devices {args.devices}: accepted an integer >= 1")
+    train_name = args.train_preset or ("paper" if args.preset.startswith("paper") else args.preset)
+    given = overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS)
+    configs = []
+    for model in ([] if args.no_training else args.model):
+        base = with_overrides(get_train_preset(train_name, model), **given)
+        remats = [base.remat] if given.get("remat") is not None else [False, True]
+        configs += [with_overrides(base, remat=r) for r in remats]
+    backend = jax.devices()[0]
+    print(f"neuralpde plan: data preset {args.preset}, training preset {train_name}, "
+          f"{args.devices} device(s); compiled for {backend.platform} "
+          f"({getattr(backend, 'device_kind', '')}), nothing run", flush=True)
+    costs, sizes = [], {}
+    if not args.no_generation:
+        split_costs, sizes = generation_costs(preset, args.devices)
+        costs += list(split_costs.values())
+    for config in configs:
+        print(f"  compiling the {config.kind} update (remat {'on' if config.remat else 'off'})",
+              flush=True)
+        costs.append(training_cost(config, preset.flow, preset.model_size, args.devices))
+    print()
+    print(plan_table(costs, args.device_class))
+    if sizes:
+        print("\nstores (uncompressed float32): " + ", ".join(
+            f"{split} {format_bytes(size)}" for split, size in sizes.items()))
+    print("\ntimes: roofline lower bounds for the whole job per device (generation: fine steps "
+          "of every batch; training: every update), at " + "; ".join(
+              f"{DEVICE_CLASSES[d].name}: {DEVICE_CLASSES[d].fp32_flops / 1e12:g} (FP32) / "
+              f"{DEVICE_CLASSES[d].tensor_flops / 1e12:g} (tensor) TFLOP/s, "
+              f"{DEVICE_CLASSES[d].bandwidth / 1e12:g} TB/s, "
+              f"{format_bytes(DEVICE_CLASSES[d].memory)}" for d in args.device_class))
+    return 0
+
+
 COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train,
-            _add_stagger_train, _add_stagger_evaluate, _add_import]
+            _add_stagger_train, _add_stagger_evaluate, _add_import, _add_plan]
 
 
 class _Parser(argparse.ArgumentParser):

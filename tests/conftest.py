@@ -15,6 +15,16 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + " --xla_backend_optimization_level=0").strip()
 
+# One persistent XLA compilation cache for the run, outside the checkout: the xdist
+# workers, the CLI subprocesses and the notebook kernels compile many of the same tiny
+# programs, and each compiles it once.  NEURALPDE_TEST_XLA_CACHE names another folder;
+# an empty value turns the cache off.  A JAX_COMPILATION_CACHE_DIR already set wins.
+_cache = os.environ.get("NEURALPDE_TEST_XLA_CACHE",
+                        os.path.join(os.path.expanduser("~"), ".cache", "neuralpde-tests", "xla"))
+if _cache and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
 
 def tiny_preset(**overrides):
     """An 8² model grid from a 32² DNS: the mini preset's code path, in seconds."""

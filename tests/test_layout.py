@@ -33,7 +33,7 @@ LAYERS = {
     "neuralpde.solvers": 4,
     "neuralpde.evaluation": 5,
     "neuralpde.training": 6,
-    "neuralpde.registry": 7,
+    "neuralpde.registry": 7, "neuralpde.planning": 7,
     "neuralpde.quickstart": 8,
     "neuralpde.cli": 9,
 }

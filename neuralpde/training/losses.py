@@ -86,7 +86,7 @@ arrays in the layout of :mod:`neuralpde.physics.dns`.
 from __future__ import annotations
 
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -100,12 +100,28 @@ from neuralpde.solvers.base import history_frames, step_with_velocities, substep
 Array = jax.Array
 
 
-def window_loss(solver, window: jax.Array, kind: str = "mse") -> jax.Array:
+def window_loss(solver, window: jax.Array, kind: str = "mse", remat: bool = False,
+                scan_unroll: Optional[int] = None) -> jax.Array:
     """Mean squared velocity error of ``M`` unrolled model steps against the window's last M frames.
 
     ``window``: ``(K + M, 2, n, n)``, the prefix (``max(history_frames, 1)``
     frames) and the M targets; a solver that bundles B steps per call is
     unrolled M / B calls.  ``kind``: ``'mse'`` or ``'relative_mse'``.
+
+    ``remat``: rematerialise each solver call in the backward pass
+    (``jax.checkpoint``, Griewank & Walther's checkpointing of a time-stepping
+    loop): the backward pass keeps only the state between calls and recomputes
+    each call's activations, so the activation memory of the update falls from
+    O(M × tower activations) to O(M × state + one call's activations), for
+    about one more forward pass of compute.  The loss and its gradient are
+    unchanged (to float round-off).
+
+    ``scan_unroll``: the calls run in a ``lax.scan`` unrolled this many calls
+    per iteration (rematerialised or not); by default the calls are unrolled
+    in Python without ``remat`` and rolled (1) with it.  The planner
+    (:mod:`neuralpde.planning`) compiles rolled loops: the memory of a plain
+    scan equals that of the Python loop (every call's activations are kept),
+    and it compiles in seconds where the unrolled loop takes minutes.
     """
     k = max(history_frames(solver), 1)
     targets = window[k:]
@@ -120,11 +136,21 @@ def window_loss(solver, window: jax.Array, kind: str = "mse") -> jax.Array:
     # fully unrolled ``lax.scan`` of ONE call (a TSM window of one bundle, the
     # quickstart preset) is ~10x slower than this loop; with more calls the two are
     # alike (benchmarks/loss_unroll.py, benchmarks/results/loss_unroll_cpu.txt).
-    predicted = []
-    for _ in range(n_calls):
-        state, velocities = step_with_velocities(solver, state)
-        predicted.append(velocities)
-    predicted = jnp.stack(predicted).reshape(targets.shape)
+    if remat or scan_unroll is not None:
+        # with remat a rolled scan of rematerialised calls: its backward loop recomputes one
+        # call at a time, so only the states between calls stay alive (in an unrolled loop
+        # XLA's scheduler may recompute every call early and keep them all)
+        body = lambda s, _: step_with_velocities(solver, s)
+        body = jax.checkpoint(body) if remat else body
+        _, predicted = jax.lax.scan(body, state, None, length=n_calls,
+                                    unroll=scan_unroll or 1)
+    else:
+        predicted = []
+        for _ in range(n_calls):
+            state, velocities = step_with_velocities(solver, state)
+            predicted.append(velocities)
+        predicted = jnp.stack(predicted)
+    predicted = predicted.reshape(targets.shape)
     squared = jnp.mean((predicted - targets) ** 2, axis=(1, 2, 3))
     if kind == "relative_mse":
         squared = squared / jnp.mean(targets ** 2, axis=(1, 2, 3))

@@ -39,17 +39,20 @@ from neuralpde.training.windows import WindowSource
 FEATURE_SCALE_PREFIXES = 64
 
 
-def make_train_step(solver, optimizer: optax.GradientTransformation, loss_kind: str):
+def make_train_step(solver, optimizer: optax.GradientTransformation, loss_kind: str,
+                    remat: bool = False, scan_unroll: Optional[int] = None):
     """The jitted update ``(params, opt_state, extras, skipped, batch, step) -> (..., stats)``.
 
     ``batch``: windows ``(B, K + M, 2, n, n)``; ``stats``: ``loss`` (the
     batch mean of the window loss) and ``grad_norm`` (global norm before
     clipping).  A non-finite loss or gradient keeps the old parameters and
-    optimiser state and counts one skipped update.
+    optimiser state and counts one skipped update.  ``remat``, ``scan_unroll``:
+    see :func:`~neuralpde.training.losses.window_loss`.
     """
     def loss_fn(params, batch):
         model_solver = solver.with_params(params)
-        return jnp.mean(jax.vmap(lambda w: window_loss(model_solver, w, loss_kind))(batch))
+        return jnp.mean(jax.vmap(
+            lambda w: window_loss(model_solver, w, loss_kind, remat, scan_unroll))(batch))
 
     def train_step(params, opt_state, extras, skipped, batch, step):
         del step  # the windows already depend on it
@@ -83,7 +86,7 @@ def cached_train_step(config: TrainConfig, flow, size: int, feature_scale=None):
 @functools.lru_cache(maxsize=4)
 def _train_step_for(config: TrainConfig, flow, size: int, feature_scale=None):
     solver = build_solver(config.model, config.seed, flow, size, feature_scale=feature_scale)
-    return make_train_step(solver, make_optimizer(config), config.loss)
+    return make_train_step(solver, make_optimizer(config), config.loss, config.remat)
 
 
 def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optional[dict] = None,
