@@ -233,8 +233,11 @@ def _run_generate(args) -> int:
         split=None if args.split == "all" else args.split)
     splits = preset.splits if args.split == "all" else (args.split,)
     paths = generate(preset, args.out, splits=splits, progress=not args.no_progress)
-    for split, path in paths.items():
-        print(f"{split}: {path}  {warmup_report(path)}")
+    import jax
+
+    if jax.process_index() == 0:  # one report for all processes
+        for split, path in paths.items():
+            print(f"{split}: {path}  {warmup_report(path)}")
     return 0
 
 
@@ -691,6 +694,15 @@ def _kept(args) -> str:
     return "nothing half-written is left: re-run the same command"
 
 
+def _start_processes(command: str) -> None:
+    """``NEURALPDE_DISTRIBUTED=1``: join the other processes (``jax.distributed``) first;
+    only ``generate`` divides its work among them (docs/scaling.md)."""
+    from neuralpde.sharding import initialize_from_environment, require_one_process
+
+    if initialize_from_environment() and command != "generate":
+        require_one_process(f"`neuralpde {command}`")
+
+
 def main(argv=None) -> int:
     """Run one ``neuralpde`` command; returns the exit status.
 
@@ -704,6 +716,11 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)
     prefix = f"neuralpde {args.command}"
+    try:
+        _start_processes(args.command)
+    except UserInputError as error:
+        _reported(f"{prefix}: error: {error}")
+        return 2
     # orbax logs its background threads' failures through absl and asyncio before the
     # error reaches the command, which reports it in one line (below)
     for name in ("absl", "asyncio"):
@@ -802,6 +819,9 @@ def entry() -> None:
     if code:
         sys.stdout.flush()
         sys.stderr.flush()
+        from neuralpde.sharding import shutdown
+
+        shutdown()  # a multi-process job: leave it cleanly, or JAX aborts the others
         os._exit(code)
     sys.exit(code)
 

@@ -33,7 +33,7 @@ PARSED_ONLY = ["experiments/README.md", "benchmarks/README.md"]
 TINY = {
     "generate": "--model-size 8 --fine-size 32 --initial-sizes 16 32 --samples 2 --duration 0.6 "
                 "--warmup 0.3 --history 4 --batch-size 2 --time-chunk 4 --no-progress",
-    "train": "--steps 2 --batch-size 2 --hidden 4 --depth 1 --unroll 2 --checkpoint-every 2 "
+    "train": "--steps 2 --batch-size 2 --hidden 4 --depth 1 --unroll 1 --checkpoint-every 2 "
              "--validate-every 2 --validation-samples 1 --validation-horizon 0.2 --no-progress",
     "stagger-train": "--size 8 --steps 2 --batch-size 2 --pool-size 2 --hidden 4 --depth 1 "
                      "--spinup-time 0.2 --warmup-time 0 --validation-samples 1 "
@@ -157,7 +157,7 @@ def _shrink_presets(monkeypatch):
 
     def train_preset(name="mini", kind="li"):
         config = real_train(name, kind)
-        return with_overrides(config, steps=2, batch_size=2, hidden=4, depth=1, unroll=2,
+        return with_overrides(config, steps=2, batch_size=2, hidden=4, depth=1, unroll=1,
                               prefix=4, bundle=1, hippo_order=4, checkpoint_every=2,
                               validate_every=2, validation_samples=1, validation_horizon=0.2)
 

@@ -416,8 +416,10 @@ def test_help_shows_the_presets_values_not_none(capsys):
         text = " ".join(capsys.readouterr().out.split())
         text = text[text.index("options:"):]                  # the option list, not the usage
         for flags, _, _ in options:
-            start = text.index(flags[0] + " ")
+            start = text.index(flags[0] + (", " if flags[0] == "--remat" else " "))
             nxt = min([text.find(" --", start + len(flags[0]) + 1)] + [len(text)])
+            if flags[0] == "--remat":  # "--remat, --no-remat  help"
+                nxt = min([text.find(" --", text.index("--no-remat", start) + 11)] + [len(text)])
             assert "(default: None)" not in text[start:nxt], (command, flags)
     steps = ", ".join(f"{name} {config.steps}" for name, config in TRAIN_PRESETS.items())
     parser = build_parser()

@@ -52,7 +52,7 @@ from neuralpde.physics import dns
 from neuralpde.physics.diagnostics import enstrophy, kinetic_energy, vorticity
 from neuralpde.physics.flows import flow_name
 from neuralpde.progress import progress_bar
-from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
+from neuralpde.sharding import barrier, batch_mesh, batch_sharding, padded_batch, shard_batch
 from neuralpde.store import schema as store
 from neuralpde.store.presets import SPLIT_STREAMS, Preset, split_key
 
@@ -276,7 +276,10 @@ def generate_split(
     spec = preset.split(split)
     plan = plan_split(preset, split)
     attrs = store_attrs(preset, split, plan)
-    with exclusive(path.parent, f".{path.name}.lock", what=str(path)):
+    # process 0 takes the store's lock (a second command is refused), the others their own
+    index = jax.process_index()
+    lock = f".{path.name}.lock" if index == 0 else f".{path.name}.process{index}.lock"
+    with exclusive(path.parent, lock, what=str(path)):
         try:
             return _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                                    stop_after_blocks)
@@ -295,11 +298,16 @@ def generate_split(
 
 def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                     stop_after_blocks) -> Path:
-    """The body of :func:`generate_split`, run while holding the store's lock."""
-    if path.exists() and _reusable(path, attrs):
-        if store.read_attrs(path)["complete"]:
-            return path
-    else:
+    """The body of :func:`generate_split`, run while holding the store's lock.
+
+    With several processes (``jax.distributed``), process 0 checks or creates
+    the store, every process generates the sample batches ``b`` with ``b mod
+    process_count == process_index`` (disjoint zarr chunks: a chunk holds one
+    batch's samples; one resume file per batch), and process 0 marks the store
+    complete once all have finished.
+    """
+    index, n_processes = jax.process_index(), jax.process_count()
+    if index == 0 and not (path.exists() and _reusable(path, attrs)):
         path.parent.mkdir(parents=True, exist_ok=True)
         layout = store.StoreLayout(
             n_samples=spec.n_samples, n_frames=plan.n_frames, size=preset.model_size,
@@ -309,6 +317,9 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
             history_frames=plan.history, dt_model=plan.dt_model, diagnostics=True)
         store.ResumeLog(path).clear()
         store.create_store(path, layout, attrs)
+    barrier(f"created {path}")
+    if store.read_attrs(path)["complete"]:
+        return path
 
     mesh = batch_mesh(devices)
     sharding = batch_sharding(mesh)
@@ -334,7 +345,7 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                              f"store {path} is marked failed and nothing reads it")
         return values
 
-    bar = progress_bar(progress, n_batches * plan.model_steps,
+    bar = progress_bar(progress and index == 0, n_batches * plan.model_steps,
                        f"{split} {preset.model_size}² ← {preset.fine_size}²", unit="model step")
     blocks_written = 0
 
@@ -349,6 +360,9 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
             for batch in range(n_batches):
                 start = batch * preset.batch_size
                 valid = min(preset.batch_size, spec.n_samples - start)
+                if batch % n_processes != index:  # another process's batch
+                    bar.update(plan.model_steps)
+                    continue
                 if log.is_done(batch):
                     bar.update(plan.model_steps)
                     continue
@@ -412,8 +426,11 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                     stop_if_requested()
     finally:
         bar.close()
-    store.mark_complete(path)
-    log.clear()
+    barrier(f"written {path}")
+    if index == 0:
+        store.mark_complete(path)
+        log.clear()
+    barrier(f"complete {path}")
     return path
 
 
