@@ -592,6 +592,9 @@ def _run_plan(args) -> int:
     from neuralpde.training.config import get_train_preset
 
     preset = get_preset(args.preset)
+    if args.no_generation and args.no_training:
+        raise ConfigError("--no-generation and --no-training leave nothing to plan: give at most "
+                          "one of them")
     if args.devices < 1:
         raise ConfigError(f"invalid --devices {args.devices}: accepted an integer >= 1")
     train_name = args.train_preset or ("paper" if args.preset.startswith("paper") else args.preset)

@@ -79,7 +79,13 @@ def initialize_from_environment() -> bool:
                 raise ConfigError(f"invalid {name}={os.environ[name]!r}: accepted an integer "
                                   ">= 0") from None
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(**kwargs)
+    try:
+        jax.distributed.initialize(**kwargs)
+    except (ValueError, RuntimeError) as error:  # no cluster found, coordinator unreachable
+        raise ConfigError(f"{DISTRIBUTED_ENV}=1 but jax.distributed could not start ({error}): "
+                          "run under SLURM, Open MPI or on a Cloud TPU, or set "
+                          "JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES "
+                          f"and JAX_PROCESS_ID; unset {DISTRIBUTED_ENV} for one process") from None
     return True
 
 

@@ -90,3 +90,12 @@ def test_commands_that_do_not_divide_their_work_refuse_several_processes(tmp_pat
     for status, _, err in results:
         assert status == 2, err[-3000:]
         assert "runs in one process only" in err and "NEURALPDE_DISTRIBUTED" in err
+    # without a cluster or a coordinator address: one line, exit 2
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "NEURALPDE_DISTRIBUTED": "1"}
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-m", "neuralpde.cli", "compare", "--results",
+                           str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "could not start" in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1
+

@@ -64,5 +64,7 @@ def test_plan_prints_memory_flops_sizes_and_times_without_running(tiny_data, cap
     # bad input: one line, exit 2
     assert main(argv + ["--devices", "0"]) == 2
     assert "invalid --devices 0" in capsys.readouterr().err
+    assert main(argv + ["--no-generation", "--no-training"]) == 2
+    assert "leave nothing to plan" in capsys.readouterr().err
     assert main(argv + ["--devices", "4", "--no-generation"]) == 2
     assert "invalid batch_size=1: accepted a multiple of --devices 4" in capsys.readouterr().err
