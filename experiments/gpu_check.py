@@ -151,6 +151,12 @@ def study_stage(report, sizes, workdir: Path) -> None:
                "generate")
     report.run([*cli, "evaluate", "--data", str(data), "--out", str(results), *sizes["evaluate"]],
                "evaluate")
+    from neuralpde.store.schema import read_attrs
+
+    if (data / "test.zarr").exists():
+        attrs = read_attrs(data / "test.zarr")
+        report(f"  reference: {attrs['fine_size']}² DNS downsampled to {attrs['model_size']}² "
+               "(the test store, in a temporary folder removed at the end)")
     for summary in sorted(results.glob("*/summary.json")):
         s = json.loads(summary.read_text())
         report(f"  {s['solver']:<10} duration {s['duration_of_mean']:.3f}  latency "
@@ -173,6 +179,8 @@ def training_stage(report, spec, device_class) -> None:
     report("\n## 3. The paper training update (LI), with and without rematerialisation")
     flow, size = KolmogorovFlow(), spec["size"]
     device = jax.devices()[0]
+    if False not in spec["remat"]:
+        report("  (--tiny: the update without remat is not run)")
     for remat in spec["remat"]:  # the smaller peak first: memory_stats' peak only grows
         if report.left() < 60:
             report(f"[skipped: time budget spent] remat {remat}")
@@ -240,7 +248,8 @@ def main(argv=None) -> int:
         generation_stage(report, sizes["generation"], device_class)
         study_stage(report, sizes, Path(tmp))
         training_stage(report, sizes["train"], device_class)
-        report("\n## 4. TSM-HiPPO vs LI latency")
+        report("\n## 4. TSM-HiPPO vs LI latency" + (" (--tiny: multiply-add counts only, no "
+                                                    "timing)" if args.tiny else ""))
         report.run([sys.executable, "benchmarks/tsm_latency.py", *sizes["latency"]], "latency")
     report.close()
     return 0

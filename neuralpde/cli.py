@@ -602,6 +602,9 @@ def _run_plan(args) -> int:
     configs = []
     for model in ([] if args.no_training else args.model):
         base = with_overrides(get_train_preset(train_name, model), **given)
+        if base.batch_size % args.devices:  # refused before anything is compiled
+            raise ConfigError(f"invalid batch_size={base.batch_size}: accepted a multiple of "
+                              f"--devices {args.devices}")
         remats = [base.remat] if given.get("remat") is not None else [False, True]
         configs += [with_overrides(base, remat=r) for r in remats]
     backend = jax.devices()[0]

@@ -23,5 +23,8 @@ def test_gpu_check_runs_every_stage_at_a_tiny_size(tmp_path):
     assert "[exit" not in text and "skipped" not in text, text
     assert "pipeline / plain (median of 1)" in text and "measured/roofline = " in text
     assert "dns-16     duration " in text and "dns-8      duration " in text
+    assert "reference: 32² DNS downsampled to 8²" in text
+    assert "(--tiny: the update without remat is not run)" in text
+    assert "(--tiny: multiply-add counts only, no timing)" in text
     assert "remat on : batch 2, unroll 2: first call" in text and "planner " in text
     assert "network multiply-adds per cell and model step" in text
