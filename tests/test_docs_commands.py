@@ -186,13 +186,12 @@ def test_every_documented_command_and_example_runs_at_a_tiny_size(tmp_path, monk
     from neuralpde.cli import main
 
     monkeypatch.chdir(tmp_path)
-    done, ran = set(), []
+    done = set()
     for path in DOCS:
         for lang, line, text, fragment in fenced_blocks(path):
             where = f"{path}:{line}"
             if lang == "python":
                 _run_python(text, where, fragment, monkeypatch)
-                ran.append(where)
                 continue
             if lang not in ("bash", "sh", ""):
                 continue
@@ -212,8 +211,7 @@ def test_every_documented_command_and_example_runs_at_a_tiny_size(tmp_path, monk
                     err = capsys.readouterr().err
                     assert status == 0, f"{where}: neuralpde {shlex.join(argv)} -> {status}\n{err}"
                     done.add(tuple(argv))
-                    ran.append(where)
-    # what the commands promise to leave behind
+        # what the commands promise to leave behind
     assert {p.name for p in Path("data/mini").glob("*.zarr")} == {"train.zarr", "validation.zarr",
                                                                     "test.zarr"}
     assert (Path("results/mini") / "comparison.md").exists() and Path("test.nc").exists()
