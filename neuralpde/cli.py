@@ -315,6 +315,11 @@ def _run_evaluate(args) -> int:
 
 
 def _print_rows(rows, out) -> None:
+    """The summary rows of an evaluation (process 0 alone prints in a multi-process job)."""
+    import jax
+
+    if jax.process_index():
+        return
     for row in rows:
         diverged = f", {row['diverged_samples']} diverged" if row["diverged_samples"] else ""
         where = "" if row["compared_on"] == "model grid" else f" [{row['compared_on']}]"
@@ -395,7 +400,9 @@ def _run_train(args) -> int:
         from neuralpde.solvers.learned import unscaled_encoder
 
         note = memory_history_note(unscaled_encoder(config.model))
-        if note:
+        import jax
+
+        if note and jax.process_index() == 0:
             print(note, file=sys.stderr)
     summary = train(config, args.out, data_dir=args.data, progress=not args.no_progress)
     _print_training(summary, args.out, args.data)
@@ -403,6 +410,11 @@ def _run_train(args) -> int:
 
 
 def _print_training(summary: dict, out, data) -> None:
+    """The end of a training run (process 0 alone prints in a multi-process job)."""
+    import jax
+
+    if jax.process_index():
+        return
     best = summary["best_validation_duration"]
     print(f"run: {summary['run']}  step {summary['step']}  loss {summary['loss']:.4g}  "
           f"skipped {summary['skipped']}  best validation duration "
@@ -702,10 +714,12 @@ def _kept(args) -> str:
 
 def _start_processes(command: str) -> None:
     """``NEURALPDE_DISTRIBUTED=1``: join the other processes (``jax.distributed``) first;
-    only ``generate`` divides its work among them (docs/scaling.md)."""
-    from neuralpde.sharding import initialize_from_environment, require_one_process
+    the commands of :data:`neuralpde.sharding.MULTI_PROCESS_COMMANDS` divide their work
+    among them, the others refuse (docs/scaling.md)."""
+    from neuralpde.sharding import (MULTI_PROCESS_COMMANDS, initialize_from_environment,
+                                    require_one_process)
 
-    if initialize_from_environment() and command != "generate":
+    if initialize_from_environment() and command not in MULTI_PROCESS_COMMANDS:
         require_one_process(f"`neuralpde {command}`")
 
 

@@ -7,10 +7,23 @@ everything is a no-op.
 
 Several processes (hosts): :func:`initialize_from_environment` starts
 ``jax.distributed`` when ``NEURALPDE_DISTRIBUTED=1`` (the ``neuralpde`` command
-calls it first); each process then shards over its own devices, and
-:func:`barrier` waits for all of them.  Today ``generate`` divides its sample
-batches among the processes (docs/scaling.md); the other commands refuse to
-run in more than one process.
+calls it first).  Then
+
+* ``generate`` divides its sample batches among the processes, each sharding
+  its own batches over its own devices (:func:`batch_mesh`);
+* ``train`` runs one data-parallel update over every process's devices
+  (:func:`global_mesh`): parameters replicated, each process feeding only its
+  rows of the global batch (:func:`local_rows`, :func:`global_batch`);
+* rollouts (``evaluate``, training validation) give each process a block of
+  the samples (:func:`process_samples`) and gather the results in every
+  process (:func:`gather_samples`); process 0 alone writes
+  (:func:`is_writer`).
+
+A refusal must reach every process, or the others wait for it in the next
+collective: :func:`together` runs a check in all processes and raises in all
+of them when it fails in one.  Commands other than ``generate``, ``train``,
+``stagger-train``, ``evaluate`` and ``stagger-evaluate`` refuse to run in more
+than one process.
 """
 
 from __future__ import annotations
@@ -26,9 +39,121 @@ BATCH_AXIS = "batch"
 
 
 def batch_mesh(devices=None) -> Mesh:
-    """A 1-D mesh named ``'batch'`` over ``devices`` (default: all local devices)."""
+    """A 1-D mesh named ``'batch'`` over ``devices`` (default: this process's devices)."""
     devices = jax.local_devices() if devices is None else devices
     return Mesh(np.asarray(devices), (BATCH_AXIS,))
+
+
+def global_mesh(devices=None) -> Mesh:
+    """A 1-D mesh named ``'batch'`` over ``devices`` (default: every process's devices).
+
+    ``jax.devices()`` lists the devices process by process, so process ``p``
+    holds one contiguous block of a batch split over this mesh.  With one
+    process it is :func:`batch_mesh`.
+    """
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), (BATCH_AXIS,))
+
+
+def is_writer() -> bool:
+    """Whether this process writes shared outputs (process 0; always true with one process)."""
+    return jax.process_index() == 0
+
+
+def local_rows(sharding: NamedSharding, batch: int) -> slice:
+    """The rows of a ``(batch, ...)`` array split by ``sharding`` that this process's devices hold.
+
+    All rows with one process.  Raises ``ValueError`` when they are not one
+    contiguous block (a mesh whose devices are not ordered by process).
+    """
+    index = sharding.addressable_devices_indices_map((batch,))
+    rows = sorted({range(batch)[spec[0]] for spec in index.values()},
+                  key=lambda r: r.start)
+    start, stop = rows[0].start, rows[0].stop
+    for block in rows[1:]:
+        if block.start != stop:
+            raise ValueError(f"this process's rows of the batch are not contiguous: {rows}")
+        stop = block.stop
+    return slice(start, stop)
+
+
+def global_batch(local: np.ndarray, sharding: NamedSharding, batch: int) -> jax.Array:
+    """The global ``(batch, ...)`` array of which this process holds ``local`` (its :func:`local_rows`)."""
+    if jax.process_count() == 1:
+        return jax.device_put(local, sharding)
+    return jax.make_array_from_process_local_data(sharding, local, (batch,) + local.shape[1:])
+
+
+def local_copy(tree):
+    """Replace each replicated array spanning several processes by this process's copy.
+
+    Lets parameters trained on the :func:`global_mesh` run in a rollout on this
+    process's devices; other leaves are returned as they are.
+    """
+    def one(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            if not leaf.is_fully_replicated:
+                raise ValueError(f"a {leaf.shape} array split over processes has no local copy")
+            return leaf.addressable_data(0)
+        return leaf
+    return jax.tree.map(one, tree)
+
+
+def process_samples(n: int) -> np.ndarray:
+    """The sample indices this process rolls out: block ``p`` of ``ceil(n / P)`` indices.
+
+    The last block is padded with index ``n - 1`` (its results are dropped by
+    :func:`gather_samples`), so every process has the same, non-empty work.
+    ``arange(n)`` with one process.
+    """
+    count = jax.process_count()
+    per = math.ceil(n / count)
+    return np.minimum(np.arange(per) + jax.process_index() * per, n - 1)
+
+
+def gather_samples(local: np.ndarray, n: int) -> np.ndarray:
+    """All ``n`` samples from every process's block (:func:`process_samples`), in every process."""
+    if jax.process_count() == 1:
+        return local[:n]
+    from jax.experimental import multihost_utils
+
+    gathered = np.asarray(multihost_utils.process_allgather(local))  # (P, per, ...)
+    return gathered.reshape((-1,) + gathered.shape[2:])[:n]
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true in any process (a collective: every process must call it)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.asarray([bool(flag)], np.int32))))
+
+
+def together(check, what: str):
+    """Run ``check()`` in every process; a user error in one is raised in all of them.
+
+    The failing process raises its own error; the others raise a
+    :class:`~neuralpde.config.ConfigError` naming it (its message says why).
+    Without this, a refusal in one process (e.g. process 0 finding the output
+    locked) would leave the others waiting in the next collective.  With one
+    process it is ``check()``.
+    """
+    if jax.process_count() == 1:
+        return check()
+    from neuralpde.config import ConfigError, UserInputError
+
+    error, result = None, None
+    try:
+        result = check()
+    except UserInputError as caught:
+        error = caught
+    if any_process(error is not None) and error is None:
+        raise ConfigError(f"another process refused {what} (its message says why); this process "
+                          f"{jax.process_index()} stopped with it")
+    if error is not None:
+        raise error
+    return result
 
 
 def batch_sharding(mesh: Mesh | None = None) -> NamedSharding:
@@ -52,6 +177,10 @@ def shard_batch(tree, sharding: NamedSharding):
 
 #: Set to ``1`` to run a command as one process of several (``jax.distributed``).
 DISTRIBUTED_ENV = "NEURALPDE_DISTRIBUTED"
+
+#: The commands that divide their work among several processes.
+MULTI_PROCESS_COMMANDS = ("generate", "train", "stagger-train", "evaluate", "stagger-evaluate")
+MULTI_PROCESS_COMMANDS_TEXT = ", ".join(f"`neuralpde {c}`" for c in MULTI_PROCESS_COMMANDS)
 
 
 def initialize_from_environment() -> bool:
@@ -104,8 +233,8 @@ def require_one_process(what: str) -> None:
 
         raise ConfigError(f"{what} runs in one process only (this is process "
                           f"{jax.process_index()} of {jax.process_count()}): unset "
-                          f"{DISTRIBUTED_ENV} and run it once; only `neuralpde generate` divides "
-                          "its work among processes")
+                          f"{DISTRIBUTED_ENV} and run it once; {MULTI_PROCESS_COMMANDS_TEXT} "
+                          "divide their work among processes")
 
 
 def shutdown() -> None:

@@ -1,7 +1,11 @@
 """Several processes (``jax.distributed`` on localhost, CPU, Gloo collectives).
 
 ``generate`` divides its sample batches between 2 processes and writes the
-1-process store; the other commands refuse to run in more than one process.
+1-process store; ``train`` runs one data-parallel update over both processes'
+devices and ends with the 1-process parameters, also after a kill and resume;
+``evaluate`` splits the samples and writes the 1-process results; a refusal in
+one process stops both; the other commands refuse to run in more than one
+process.
 """
 
 import os
@@ -90,6 +94,7 @@ def test_commands_that_do_not_divide_their_work_refuse_several_processes(tmp_pat
     for status, _, err in results:
         assert status == 2, err[-3000:]
         assert "runs in one process only" in err and "NEURALPDE_DISTRIBUTED" in err
+        assert "`neuralpde train`" in err  # names the commands that do divide their work
     # without a cluster or a coordinator address: one line, exit 2
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "NEURALPDE_DISTRIBUTED": "1"}
     for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
@@ -99,3 +104,88 @@ def test_commands_that_do_not_divide_their_work_refuse_several_processes(tmp_pat
     assert done.returncode == 2 and "could not start" in done.stderr, done.stderr[-2000:]
     assert len(done.stderr.strip().splitlines()) == 1
 
+
+
+TRAIN = ["--model", "li", "--steps", "24", "--batch-size", "2", "--hidden", "4", "--depth", "1",
+         "--unroll", "1", "--checkpoint-every", "2", "--validate-every", "0",
+         "--validation-samples", "2", "--validation-horizon", "0.2", "--no-progress"]
+
+
+def _logged(run):
+    """The (step, loss, grad_norm) lines of a run's metrics.jsonl."""
+    import json
+
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(d["step"], d["loss"], d["grad_norm"]) for d in lines if "loss" in d]
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_after_a_kill_and_evaluate_like_one(tmp_path, tiny_data):
+    import time
+
+    import xarray as xr
+
+    from neuralpde.cli import main
+    from neuralpde.training.runs import load_solver
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", "--data", str(tiny_data), "--out", str(one), *TRAIN]) == 0
+    argv = ["train", "--data", str(tiny_data), "--out", str(two), *TRAIN]
+    procs = _start(argv)  # SIGKILL both once the first checkpoint is written
+    last = two / "checkpoints" / "last"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (last.exists() and any(
+            p.name.isdigit() for p in last.iterdir())):
+        assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+        time.sleep(0.02)
+    for p in procs:
+        p.kill()
+        p.communicate()
+    steps = [int(p.name) for p in last.iterdir() if p.name.isdigit()]
+    assert steps and max(steps) < 24, f"the kill came after the end: {steps}"
+    results = _in_processes(argv)  # the same command resumes from the last checkpoint
+    assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
+    assert "run: " in results[0][1] and "run: " not in results[1][1]  # one report
+    # the global batch is the 1-process batch: the same losses and parameters to round-off
+    logged_one, logged_two = _logged(one), _logged(two)
+    assert [l[0] for l in logged_two] == [l[0] for l in logged_one]
+    np.testing.assert_allclose([l[1:] for l in logged_two], [l[1:] for l in logged_one],
+                               rtol=1e-5)
+    params_one, params_two = load_solver(one).params, load_solver(two).params
+    for a, b in zip(jax_leaves(params_one), jax_leaves(params_two)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-7)
+    # evaluation: each process rolls out its sample, process 0 writes the 1-process results
+    evaluate = ["evaluate", "--data", str(tiny_data), "--solver", f"run:{one}", "--solver",
+                "weno5-z", "--horizon", "0.2"]
+    assert main([*evaluate, "--out", str(tmp_path / "r1")]) == 0
+    results = _in_processes([*evaluate, "--out", str(tmp_path / "r2")])
+    assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
+    assert "results: " in results[0][1] and "results: " not in results[1][1]
+    for solver in ("one", "weno5-z-8"):
+        a = xr.open_dataset(tmp_path / "r1" / solver / "metrics.nc")
+        b = xr.open_dataset(tmp_path / "r2" / solver / "metrics.nc")
+        for name in a.data_vars:
+            np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-6,
+                                       err_msg=f"{solver} {name}")
+        frames = [xr.open_zarr(tmp_path / r / solver / "trajectory.zarr", consolidated=False)
+                  for r in ("r1", "r2")]
+        np.testing.assert_allclose(frames[1].u.values, frames[0].u.values, rtol=1e-6)
+
+
+def jax_leaves(tree):
+    import jax
+
+    return jax.tree.leaves(tree)
+
+
+@pytest.mark.slow
+def test_a_refusal_in_one_process_stops_every_process(tmp_path, tiny_data):
+    from neuralpde.outputs import exclusive
+
+    run = tmp_path / "run"
+    with exclusive(run, what="held by the test"):  # process 0 cannot take the run's lock
+        results = _in_processes(["train", "--data", str(tiny_data), "--out", str(run), *TRAIN])
+    (status0, _, err0), (status1, _, err1) = results
+    assert status0 == 2 and "being written by another neuralpde process" in err0, err0[-2000:]
+    assert status1 == 2 and "another process refused" in err1, err1[-2000:]
+    assert not (run / "run.json").exists() and not (run / "checkpoints").exists()

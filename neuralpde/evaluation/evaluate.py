@@ -11,7 +11,9 @@
 
 :func:`evaluate_external` writes the same folder for a rollout produced
 elsewhere (``file:PATH``, :mod:`neuralpde.evaluation.external`).  The folder
-is written under ``<solver name>.writing`` and renamed when complete.  Solvers are made from their names (``dns-64``, ``run:<folder>``)
+is written under ``<solver name>.writing`` and renamed when complete.  In a
+multi-process job every process scores its block of the samples and process 0
+alone locks and writes the folder.  Solvers are made from their names (``dns-64``, ``run:<folder>``)
 by :mod:`neuralpde.registry`, which also evaluates several at once.
 """
 
@@ -28,7 +30,8 @@ import xarray as xr
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, score_rollout
 from neuralpde.evaluation.scoring import score
-from neuralpde.outputs import exclusive
+from neuralpde.outputs import exclusive_in_process_0
+from neuralpde.sharding import is_writer, together
 from neuralpde.solvers.base import Solver
 from neuralpde.solvers.rollout import device_name
 
@@ -60,7 +63,8 @@ def evaluate_solver(
     Other errors: as :func:`neuralpde.evaluation.scoring.score`.
     """
     folder = Path(out_dir) / solver.name
-    with exclusive(out_dir, f".{solver.name}.lock", what=f"the results folder {folder}"):
+    with exclusive_in_process_0(out_dir, f".{solver.name}.lock",
+                                what=f"the results folder {folder}"):
         return _evaluate_solver(solver, test, folder, reference_path, horizon, threshold,
                                 n_samples, latency_duration, devices, source)
 
@@ -68,12 +72,12 @@ def evaluate_solver(
 def _evaluate_solver(solver, test, folder, reference_path, horizon, threshold, n_samples,
                      latency_duration, devices, source) -> dict:
     """The body of :func:`evaluate_solver`, run while holding the results folder's lock."""
-    check_same_source(folder, source)
+    together(lambda: check_same_source(folder, source), f"the results folder {folder}")
     scored = score(solver, test, horizon=horizon, n_samples=n_samples, threshold=threshold,
                    latency_duration=latency_duration, devices=devices)
     summary = _summary(solver.name, solver.kind, solver.size, test, scored, solver.dt,
                        device_name(), reference_path, source)
-    return _write_results(folder, scored, summary)
+    return _write_results(folder, scored, summary) if is_writer() else summary
 
 
 def _summary(name, kind, size, test, scored, dt, device, reference_path, source) -> dict:
@@ -107,13 +111,14 @@ def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, refer
     """
     folder = Path(out_dir) / rollout.name
     source = f"{EXTERNAL_PREFIX}{rollout.path.resolve()}"
-    with exclusive(out_dir, f".{rollout.name}.lock", what=f"the results folder {folder}"):
-        check_same_source(folder, source)
+    with exclusive_in_process_0(out_dir, f".{rollout.name}.lock",
+                                what=f"the results folder {folder}"):
+        together(lambda: check_same_source(folder, source), f"the results folder {folder}")
         scored = score_rollout(rollout, test, threshold=threshold)
         summary = _summary(rollout.name, rollout.kind, int(test.attrs["model_size"]), test,
                            scored, scored.rollout.dt, rollout.device, reference_path, source)
         summary["skipped_metrics"] = rollout.skipped_metrics
-        return _write_results(folder, scored, summary)
+        return _write_results(folder, scored, summary) if is_writer() else summary
 
 
 def _write_results(folder: Path, scored, summary: dict) -> dict:

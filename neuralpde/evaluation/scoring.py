@@ -28,6 +28,11 @@ comes from the same rules:
 6. **Latency** — :func:`~neuralpde.solvers.rollout.measure_latency` on the
    first sample (batch 1, compile excluded), unless ``latency_duration`` is None.
 
+In a multi-process job (``jax.distributed``) each process rolls out a block of
+the samples and every process gets all of them
+(:func:`neuralpde.solvers.rollout.rollout`), so every process computes the
+same metrics; only process 0 measures the latency (the others report None).
+
 A reference frame that is not finite (or a chunk that does not decode) is a
 data fault, not a diverged solver: the store readers raise
 :class:`~neuralpde.store.schema.StoreError` naming the store, the sample and
@@ -44,6 +49,7 @@ import xarray as xr
 
 from neuralpde.config import ConfigError, require
 from neuralpde.evaluation import metrics as metric_fns
+from neuralpde.sharding import is_writer
 from neuralpde.solvers.base import Solver, history_frames, reference_view
 from neuralpde.solvers.rollout import Rollout, measure_latency, rollout, steps_per_frame
 from neuralpde.store.reading import (frames_for_horizon, initial_inputs, initial_states,
@@ -167,7 +173,7 @@ def score(
         output_size = reference.shape[-1]
         compared_on = f"{getattr(solver, 'view_name', 'reference view')}, {output_size}²"
     result = rollout(solver, uv0, n_frames, spf, output_size, domain, devices=devices)
-    latency = (None if latency_duration is None else
+    latency = (None if latency_duration is None or not is_writer() else  # process 0 times it
                measure_latency(solver, uv0[0], duration=min(latency_duration, horizon)))
     samples, times = store.sample.values, store.time.values
     attrs = {"solver": solver.name, "kind": solver.kind, "solver_size": solver.size,

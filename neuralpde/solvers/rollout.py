@@ -22,7 +22,8 @@ import numpy as np
 
 from neuralpde.config import ConfigError
 from neuralpde.physics import dns
-from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch, shard_batch
+from neuralpde.sharding import (batch_mesh, batch_sharding, gather_samples, padded_batch,
+                                process_samples, shard_batch)
 from neuralpde.solvers.base import Solver, init_input_shape
 
 NOT_DIVERGED = -1
@@ -136,12 +137,31 @@ def rollout(
     """Roll ``solver`` out from ``uv0`` for ``n_frames`` frames.
 
     ``uv0``: ``(samples, 2, size, size)``, or ``(samples, K, 2, size, size)``
-    (the prefixes) for a solver with ``history_frames = K``.
+    (the prefixes) for a solver with ``history_frames = K``.  The samples are
+    sharded over ``devices`` (default: this process's devices).  In a
+    multi-process job every process rolls out its block of the samples
+    (:func:`neuralpde.sharding.process_samples`) and every process returns
+    all of them (:func:`~neuralpde.sharding.gather_samples`); the solver's
+    parameters must then be this process's copies
+    (:func:`~neuralpde.sharding.local_copy`).
     """
     expected = init_input_shape(solver)
     if uv0.shape[1:] != expected:
         raise ValueError(f"initial states have shape {uv0.shape}: solver {solver.name!r} expects "
                          f"(samples, {', '.join(map(str, expected))})")
+    if jax.process_count() > 1:
+        n = uv0.shape[0]
+        mine = _rollout(solver, uv0[process_samples(n)], n_frames, steps_per_frame, output_size,
+                        domain_size, devices, block_frames)
+        return dataclasses.replace(mine, frames=gather_samples(mine.frames, n),
+                                   diverged_step=gather_samples(mine.diverged_step, n))
+    return _rollout(solver, uv0, n_frames, steps_per_frame, output_size, domain_size, devices,
+                    block_frames)
+
+
+def _rollout(solver, uv0, n_frames, steps_per_frame, output_size, domain_size, devices,
+             block_frames) -> Rollout:
+    """:func:`rollout` of this process's samples on its devices."""
     mesh = batch_mesh(devices)
     sharding = batch_sharding(mesh)
     n = uv0.shape[0]

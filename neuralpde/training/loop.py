@@ -34,6 +34,7 @@ the staggered sub-solvers) and runs :func:`fit`:
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -44,10 +45,11 @@ import jax.numpy as jnp
 from neuralpde.config import ConfigError, require
 from neuralpde.evaluation.scoring import validation_duration
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
-from neuralpde.outputs import exclusive, write_text_atomic
+from neuralpde.outputs import exclusive_in_process_0, write_text_atomic
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.progress import progress_bar
-from neuralpde.sharding import batch_mesh, replicated
+from neuralpde.sharding import (any_process, barrier, global_mesh, is_writer, local_copy,
+                                replicated, together)
 from neuralpde.solvers.rollout import device_name
 from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
@@ -75,6 +77,15 @@ def _check_validation(store, config) -> None:
                                        "units; --validation-horizon)")
 
 
+def _start_record(run_dir: Path, record: dict, writer: bool) -> None:
+    """Check an existing run's ``run.json`` against ``record``, or (process 0) write it."""
+    if (run_dir / "run.json").exists():
+        runs.check_same_run(run_dir, runs.read_record(run_dir), record)
+    elif writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "run.json", json.dumps(record, indent=2) + "\n")
+
+
 def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional[int] = None,
         devices=None) -> dict:
     """Run (or resume) the loop of the module docstring for ``task``; returns a summary.
@@ -96,21 +107,19 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional
     record = runs.make_record(config, task.record)
     if task.validation is not None:  # refuse a validation that cannot run before any work
         _check_validation(task.validation, config)
-    with exclusive(run_dir, what=f"the run folder {run_dir}"):
+    with exclusive_in_process_0(run_dir, what=f"the run folder {run_dir}"):
         return _fit(task, config, run_dir, record, progress, stop_after, devices, started)
 
 
 def _fit(task, config, run_dir, record, progress, stop_after, devices, started) -> dict:
     """The body of :func:`fit`, run while holding the run folder's lock."""
-    if (run_dir / "run.json").exists():
-        runs.check_same_run(run_dir, runs.read_record(run_dir), record)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "run.json", json.dumps(record, indent=2) + "\n")
+    writer = is_writer()
+    together(lambda: _start_record(run_dir, record, writer), f"the run folder {run_dir}")
+    barrier("neuralpde-run-record")  # run.json exists before any process goes on
 
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
-    placed = replicated(batch_mesh(devices))
+    placed = replicated(global_mesh(devices))
     params = jax.device_put(task.solver.params, placed)
     opt_state = jax.device_put(optimizer.init(params), placed)
     extras = jax.device_put(task.extras, placed)
@@ -130,15 +139,19 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
         checkpoints.close()
         raise
     metrics_path = run_dir / "metrics.jsonl"
-    runs.truncate_metrics(metrics_path, start)
+    if writer:
+        runs.truncate_metrics(metrics_path, start)
+    barrier("neuralpde-metrics-cut")  # every process reads the log as process 0 cut it
 
     end = config.steps if stop_after is None else min(config.steps, stop_after)
-    bar = progress_bar(progress, config.steps, f"train {run_dir.name}", initial=start)
+    bar = progress_bar(progress and writer, config.steps, f"train {run_dir.name}",
+                       initial=start)
     last_time, last_step = time.perf_counter(), start
     loss, best = runs.logged_progress(run_dir)
     board = TensorBoardLog(run_dir, first_step=start + 1)
     try:
-        with metrics_path.open("a") as log, safe_points():
+        with (metrics_path.open("a") if writer else open(os.devnull, "w")) as log, \
+                safe_points():
             for step in range(start, end):
                 params, opt_state, extras, skipped, stats = task.step_fn(
                     params, opt_state, extras, skipped, task.batch(step), jnp.int32(step))
@@ -160,7 +173,7 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
                     (config.validate_every and done % config.validate_every == 0)
                     or done == config.steps)
                 if validate:
-                    duration = validation_duration(task.solver.with_params(params),
+                    duration = validation_duration(task.solver.with_params(local_copy(params)),
                                                    task.validation, config.validation_samples,
                                                    config.validation_horizon)
                     line = {"step": done, "validation_duration": duration}
@@ -170,10 +183,11 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
                     checkpoints.save_best(done, {"params": params}, duration)
                     best = duration if best is None else max(best, duration)
                 saved = done % config.checkpoint_every == 0 or done == config.steps
-                if saved or stop_requested():
+                stop = any_process(stop_requested())  # every process stops at the same step
+                if saved or stop:
                     checkpoints.save_last(done, {"params": params, "opt_state": opt_state,
                                                  "step": done, "skipped": skipped, **extras})
-                if stop_requested() and done < end:
+                if stop and done < end:
                     raise Interrupted(f"stopped at step {done} of {config.steps}; its checkpoint "
                                       f"is saved in {run_dir / 'checkpoints' / 'last'}: re-run "
                                       "the same command to resume", requested_signal())
@@ -181,6 +195,7 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
         bar.close()
         board.close()
         checkpoints.close()
+    params = local_copy(params)
     return {"run": str(run_dir), "step": end, "loss": loss, "skipped": int(skipped),
             "best_validation_duration": best, "params": params,
             "solver": task.solver.with_params(params),

@@ -49,7 +49,7 @@ import optax
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.physics import decompose, dns
 from neuralpde.physics.flows import FlowSpec
-from neuralpde.sharding import batch_mesh, replicated
+from neuralpde.sharding import global_mesh, replicated
 from neuralpde.solvers.staggered import StaggeredSolver, build_solver
 from neuralpde.store.reading import open_store, store_flow, trajectory_frames
 from neuralpde.store.schema import StoreError
@@ -214,7 +214,7 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: Optional[FlowS
         fine_dt = dns.model_time_step(flow, size)
     decompose.check_factor(size, config.model.s)
     solver = build_solver(config.model, config.seed, flow, size, fine_dt=fine_dt, name=name)
-    mesh = batch_mesh(devices)
+    mesh = global_mesh(devices)  # replicated: every device runs the whole (small) batch
     if config.loss == "physics":
         seeds = seed_states(jax.random.PRNGKey(config.seed), flow, size, config.pool_size,
                             config.warmup_time, fine_dt, spinup_time=config.spinup_time)
@@ -225,7 +225,7 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: Optional[FlowS
     record.update(flow=to_dict(flow), model_size=size, fine_dt=float(fine_dt))
     return Task(solver=solver, record=record,
                 step_fn=cached_train_step(config, flow, size, float(fine_dt)),
-                extras={"pool": jnp.array(constants[0])}, batch=lambda step: constants,
+                extras={"pool": jnp.array(seeds)}, batch=lambda step: constants,
                 validation=validation)
 
 

@@ -4,9 +4,10 @@ Each update draws ``batch_size`` windows of ``prefix + unroll`` consecutive
 frames from the train store (:class:`~neuralpde.training.windows.WindowSource`;
 the draw depends on (seed, step) only), unrolls the learned solver from each
 prefix and takes the mean of :func:`neuralpde.training.losses.window_loss`
-over the global batch.  The batch is split over all local devices (data
-parallel, parameters replicated); the loss is a mean over the global batch, so
-the number of devices does not change it.
+over the global batch.  The batch is split over all devices of all processes
+(data parallel, parameters replicated; each process reads only the windows of
+its own rows); the loss is a mean over the global batch, so the number of
+devices and processes does not change it.
 
 :func:`windowed_task` builds the :class:`~neuralpde.training.task.Task` the
 loop runs; :func:`cached_train_step` is the compiled update (one compilation
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from neuralpde.config import ConfigError, to_dict
-from neuralpde.sharding import batch_mesh, batch_sharding, shard_batch
+from neuralpde.sharding import batch_sharding, global_batch, global_mesh, local_rows
 from neuralpde.solvers.base import history_frames
 from neuralpde.solvers.learned import build_solver, training_feature_scale
 from neuralpde.store.reading import initial_inputs, open_store, store_flow
@@ -107,10 +108,11 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
     validation = validation_store(data_dir, size)
     windows = WindowSource(train_set, config.unroll, config.seed,
                            prefix=config.model.prefix if config.model.temporal else 1)
-    mesh = batch_mesh(devices)
+    mesh = global_mesh(devices)
     if config.batch_size % mesh.size:
+        where = "" if jax.process_count() == 1 else f" of {jax.process_count()} processes"
         raise ConfigError(f"invalid batch_size={config.batch_size}: accepted a multiple of the "
-                          f"{mesh.size} local devices")
+                          f"{mesh.size} devices{where}")
     flow = store_flow(train_set)
     if existing is not None:
         feature_scale = existing.get("feature_scale")
@@ -127,11 +129,12 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
     if feature_scale is not None:
         record["feature_scale"] = [float(x) for x in feature_scale]
     sharding = batch_sharding(mesh)
+    rows = local_rows(sharding, config.batch_size)  # this process's share of every batch
     return Task(
         solver=solver, record=record,
         step_fn=cached_train_step(config, flow, size, feature_scale), extras={},
-        batch=lambda step: shard_batch(jnp.asarray(windows.batch(step, config.batch_size)),
-                                       sharding),
+        batch=lambda step: global_batch(windows.batch(step, config.batch_size, rows), sharding,
+                                        config.batch_size),
         validation=validation, batch_axis_sharded=True)
 
 

@@ -69,5 +69,10 @@ class WindowSource:
         return np.stack([self.window(sample, start)[:self.prefix]
                          for sample in range(self.n_samples) for start in starts])
 
-    def batch(self, step: int, batch_size: int) -> np.ndarray:
-        return np.stack([self.window(s, t) for s, t in self.indices(step, batch_size)])
+    def batch(self, step: int, batch_size: int, rows: slice = slice(None)) -> np.ndarray:
+        """The windows of update ``step``, ``(rows of batch_size, prefix + unroll, 2, n, n)``.
+
+        ``rows``: the part of the batch to read (a process's share in a
+        multi-process run); the draw is the whole batch's either way.
+        """
+        return np.stack([self.window(s, t) for s, t in self.indices(step, batch_size)[rows]])
