@@ -73,22 +73,6 @@ def exclusive(folder, lock_name: str = LOCK_NAME, what: str = "") -> Iterator[Pa
 
 
 @contextlib.contextmanager
-def exclusive_in_process_0(folder, lock_name: str = LOCK_NAME, what: str = "") -> Iterator[Path]:
-    """:func:`exclusive` for a command that may run as several processes (``jax.distributed``).
-
-    Process 0 holds the lock (it alone writes the shared output); when it
-    cannot, every process raises (:func:`neuralpde.sharding.together`), so none
-    is left waiting for it.  With one process this is :func:`exclusive`.
-    """
-    from neuralpde.sharding import is_writer, together
-
-    with contextlib.ExitStack() as stack:
-        together(lambda: stack.enter_context(exclusive(folder, lock_name, what))
-                 if is_writer() else None, what or str(folder))
-        yield Path(folder)
-
-
-@contextlib.contextmanager
 def replaced_atomically(path) -> Iterator[Path]:
     """Yield ``<path>.tmp`` to write; on success it is renamed to ``path``.
 

@@ -1,4 +1,4 @@
-"""Data parallelism over all local devices with ``jax.sharding``; several processes.
+"""Data parallelism over devices with ``jax.sharding``, in one process or several.
 
 A batch axis (the leading axis of every array) is split over a 1-D
 ``Mesh`` of the local devices; jit-compiled functions that ``vmap`` over that
@@ -28,6 +28,7 @@ than one process.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -121,13 +122,31 @@ def gather_samples(local: np.ndarray, n: int) -> np.ndarray:
     return gathered.reshape((-1,) + gathered.shape[2:])[:n]
 
 
-def any_process(flag: bool) -> bool:
-    """Whether ``flag`` is true in any process (a collective: every process must call it)."""
+def process_max(value: int) -> int:
+    """The largest of every process's ``value`` (a collective: every process must call it)."""
     if jax.process_count() == 1:
-        return bool(flag)
+        return int(value)
     from jax.experimental import multihost_utils
 
-    return bool(np.any(multihost_utils.process_allgather(np.asarray([bool(flag)], np.int32))))
+    return int(np.max(multihost_utils.process_allgather(np.asarray([int(value)], np.int32))))
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true in any process (a collective: every process must call it)."""
+    return process_max(int(bool(flag))) > 0
+
+
+@contextlib.contextmanager
+def in_process_0(context, what: str):
+    """Enter ``context()`` (a context manager factory, e.g. an output's lock) in process 0 only.
+
+    When process 0 cannot enter it (a user error, e.g. the output is locked by
+    another job), every process raises (:func:`together`), so none is left
+    waiting for it.  With one process this is ``with context():``.
+    """
+    with contextlib.ExitStack() as stack:
+        together(lambda: stack.enter_context(context()) if is_writer() else None, what)
+        yield
 
 
 def together(check, what: str):

@@ -2,13 +2,15 @@
 
 ``generate`` divides its sample batches between 2 processes and writes the
 1-process store; ``train`` runs one data-parallel update over both processes'
-devices and ends with the 1-process parameters, also after a kill and resume;
+devices and ends with the 1-process parameters, also after one of them is
+stopped by SIGTERM (both stop after the same update) and the job resumed;
 ``evaluate`` splits the samples and writes the 1-process results; a refusal in
 one process stops both; the other commands refuse to run in more than one
 process.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -131,18 +133,21 @@ def test_two_processes_train_like_one_after_a_kill_and_evaluate_like_one(tmp_pat
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", "--data", str(tiny_data), "--out", str(one), *TRAIN]) == 0
     argv = ["train", "--data", str(tiny_data), "--out", str(two), *TRAIN]
-    procs = _start(argv)  # SIGKILL both once the first checkpoint is written
+    # once the first checkpoint is written, SIGTERM process 1 only (a preempted host): both
+    # processes must stop after the same update, its checkpoint saved, and say how to resume
+    procs = _start(argv)
     last = two / "checkpoints" / "last"
     deadline = time.time() + 240
     while time.time() < deadline and not (last.exists() and any(
             p.name.isdigit() for p in last.iterdir())):
         assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
         time.sleep(0.02)
-    for p in procs:
-        p.kill()
-        p.communicate()
+    procs[1].send_signal(signal.SIGTERM)
+    stopped = [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
+    assert [code for code, _ in stopped] == [128 + signal.SIGTERM] * 2, stopped
+    assert all("re-run the same command to resume" in err for _, err in stopped), stopped
     steps = [int(p.name) for p in last.iterdir() if p.name.isdigit()]
-    assert steps and max(steps) < 24, f"the kill came after the end: {steps}"
+    assert steps and max(steps) < 24, f"the stop came after the end: {steps}"
     results = _in_processes(argv)  # the same command resumes from the last checkpoint
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
     assert "run: " in results[0][1] and "run: " not in results[1][1]  # one report

@@ -30,8 +30,8 @@ import xarray as xr
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, score_rollout
 from neuralpde.evaluation.scoring import score
-from neuralpde.outputs import exclusive_in_process_0
-from neuralpde.sharding import is_writer, together
+from neuralpde.outputs import exclusive
+from neuralpde.sharding import in_process_0, is_writer, together
 from neuralpde.solvers.base import Solver
 from neuralpde.solvers.rollout import device_name
 
@@ -63,8 +63,8 @@ def evaluate_solver(
     Other errors: as :func:`neuralpde.evaluation.scoring.score`.
     """
     folder = Path(out_dir) / solver.name
-    with exclusive_in_process_0(out_dir, f".{solver.name}.lock",
-                                what=f"the results folder {folder}"):
+    what = f"the results folder {folder}"
+    with in_process_0(lambda: exclusive(out_dir, f".{solver.name}.lock", what=what), what):
         return _evaluate_solver(solver, test, folder, reference_path, horizon, threshold,
                                 n_samples, latency_duration, devices, source)
 
@@ -111,8 +111,8 @@ def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, refer
     """
     folder = Path(out_dir) / rollout.name
     source = f"{EXTERNAL_PREFIX}{rollout.path.resolve()}"
-    with exclusive_in_process_0(out_dir, f".{rollout.name}.lock",
-                                what=f"the results folder {folder}"):
+    what = f"the results folder {folder}"
+    with in_process_0(lambda: exclusive(out_dir, f".{rollout.name}.lock", what=what), what):
         together(lambda: check_same_source(folder, source), f"the results folder {folder}")
         scored = score_rollout(rollout, test, threshold=threshold)
         summary = _summary(rollout.name, rollout.kind, int(test.attrs["model_size"]), test,

@@ -64,7 +64,8 @@ class LoopConfig:
     """What the training loop reads for every learned kind.
 
     Args:
-      batch_size: windows (or pool states) per update, split over all local devices.
+      batch_size: windows (or pool states) per update (the global batch), split over the
+        devices of every process.
       steps: optimiser updates.
       optimizer: ``'adamw'`` (decoupled weight decay) or ``'adam'``.
       peak_lr, warmup_fraction: linear warm-up to ``peak_lr``, then cosine decay to 0.

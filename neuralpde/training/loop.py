@@ -12,7 +12,11 @@ the staggered sub-solvers) and runs :func:`fit`:
    resumed from its last checkpoint.  The batches depend on the step number
    only, so a resumed run reproduces the uninterrupted parameters.
 2. **Updates.**  Parameters, optimiser state and the task's extras are
-   replicated over the local devices; the task's batch is split over them.
+   replicated over the devices of every process (one process: its local
+   devices; several: ``jax.distributed``, :mod:`neuralpde.sharding`); the
+   task's batch is split over them, each process feeding its own rows.
+   Process 0 alone writes ``run.json``, the log and the TensorBoard events;
+   every process takes part in the orbax checkpoints.
    An update whose loss or gradient norm is not finite is skipped (the
    parameters and optimiser state are kept) and counted.
 3. **Log.**  ``metrics.jsonl``: a line after the first step, every
@@ -45,11 +49,11 @@ import jax.numpy as jnp
 from neuralpde.config import ConfigError, require
 from neuralpde.evaluation.scoring import validation_duration
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
-from neuralpde.outputs import exclusive_in_process_0, write_text_atomic
+from neuralpde.outputs import exclusive, write_text_atomic
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.progress import progress_bar
-from neuralpde.sharding import (any_process, barrier, global_mesh, is_writer, local_copy,
-                                replicated, together)
+from neuralpde.sharding import (barrier, global_mesh, in_process_0, is_writer, local_copy,
+                                process_max, replicated, together)
 from neuralpde.solvers.rollout import device_name
 from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
@@ -107,7 +111,8 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional
     record = runs.make_record(config, task.record)
     if task.validation is not None:  # refuse a validation that cannot run before any work
         _check_validation(task.validation, config)
-    with exclusive_in_process_0(run_dir, what=f"the run folder {run_dir}"):
+    what = f"the run folder {run_dir}"
+    with in_process_0(lambda: exclusive(run_dir, what=what), what):
         return _fit(task, config, run_dir, record, progress, stop_after, devices, started)
 
 
@@ -183,14 +188,15 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
                     checkpoints.save_best(done, {"params": params}, duration)
                     best = duration if best is None else max(best, duration)
                 saved = done % config.checkpoint_every == 0 or done == config.steps
-                stop = any_process(stop_requested())  # every process stops at the same step
-                if saved or stop:
+                # a signal to any process stops every process after this step
+                signum = process_max(requested_signal() if stop_requested() else 0)
+                if saved or signum:
                     checkpoints.save_last(done, {"params": params, "opt_state": opt_state,
                                                  "step": done, "skipped": skipped, **extras})
-                if stop and done < end:
+                if signum and done < end:
                     raise Interrupted(f"stopped at step {done} of {config.steps}; its checkpoint "
                                       f"is saved in {run_dir / 'checkpoints' / 'last'}: re-run "
-                                      "the same command to resume", requested_signal())
+                                      "the same command to resume", signum)
     finally:
         bar.close()
         board.close()
@@ -215,7 +221,7 @@ def train(config, out_dir, data_dir=None, flow: Optional[FlowSpec] = None, progr
       flow: the flow of a physics-only staggered run without ``data_dir``.
       progress: show a progress bar.
       stop_after: see :func:`fit`.
-      devices: devices the batch is split over (default: all local devices).
+      devices: devices the batch is split over (default: every process's devices).
 
     Returns the summary of :func:`fit`.  Raises
     :class:`~neuralpde.config.ConfigError` /
