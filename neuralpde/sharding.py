@@ -88,14 +88,20 @@ def global_batch(local: np.ndarray, sharding: NamedSharding, batch: int) -> jax.
 def local_copy(tree):
     """Replace each replicated array spanning several processes by this process's copy.
 
-    Lets parameters trained on the :func:`global_mesh` run in a rollout on this
-    process's devices; other leaves are returned as they are.
+    The copy is replicated over this process's devices (:func:`batch_mesh`), as
+    the parameters of a one-process run are: parameters trained on the
+    :func:`global_mesh` then run in a rollout sharded over this process's
+    devices.  Other leaves are returned as they are.
     """
+    local = None
+
     def one(leaf):
+        nonlocal local
         if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
             if not leaf.is_fully_replicated:
                 raise ValueError(f"a {leaf.shape} array split over processes has no local copy")
-            return leaf.addressable_data(0)
+            local = local or replicated(batch_mesh())
+            return jax.device_put(leaf.addressable_data(0), local)
         return leaf
     return jax.tree.map(one, tree)
 

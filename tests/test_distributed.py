@@ -31,12 +31,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(argv, n=2):
-    """Start ``neuralpde argv`` as ``n`` processes of one ``jax.distributed`` job."""
+def _start(argv, n=2, devices=1):
+    """Start ``neuralpde argv`` as ``n`` processes of one ``jax.distributed`` job, each with
+    ``devices`` CPU devices."""
     port = _free_port()
     procs = []
+    flags = os.environ.get("XLA_FLAGS", "")
+    if devices > 1:
+        flags += f" --xla_force_host_platform_device_count={devices}"
     for i in range(n):
-        env = {**os.environ, "JAX_PLATFORMS": "cpu", "NEURALPDE_DISTRIBUTED": "1",
+        env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu",
+               "NEURALPDE_DISTRIBUTED": "1",
                "JAX_COORDINATOR_ADDRESS": f"localhost:{port}", "JAX_NUM_PROCESSES": str(n),
                "JAX_PROCESS_ID": str(i)}
         procs.append(subprocess.Popen([sys.executable, "-m", "neuralpde.cli", *argv], cwd=REPO,
@@ -45,8 +50,8 @@ def _start(argv, n=2):
     return procs
 
 
-def _in_processes(argv, n=2, timeout=300):
-    procs = _start(argv, n)
+def _in_processes(argv, n=2, timeout=300, devices=1):
+    procs = _start(argv, n, devices)
     outputs = [p.communicate(timeout=timeout) for p in procs]
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
 
@@ -108,7 +113,7 @@ def test_commands_that_do_not_divide_their_work_refuse_several_processes(tmp_pat
 
 
 
-TRAIN = ["--model", "li", "--steps", "24", "--batch-size", "2", "--hidden", "4", "--depth", "1",
+TRAIN = ["--model", "li", "--steps", "24", "--batch-size", "4", "--hidden", "4", "--depth", "1",
          "--unroll", "1", "--checkpoint-every", "2", "--validate-every", "0",
          "--validation-samples", "2", "--validation-horizon", "0.2", "--no-progress"]
 
@@ -135,7 +140,7 @@ def test_two_processes_train_like_one_after_a_kill_and_evaluate_like_one(tmp_pat
     argv = ["train", "--data", str(tiny_data), "--out", str(two), *TRAIN]
     # once the first checkpoint is written, SIGTERM process 1 only (a preempted host): both
     # processes must stop after the same update, its checkpoint saved, and say how to resume
-    procs = _start(argv)
+    procs = _start(argv, devices=2)  # 2 processes of 2 devices: 4 devices, 1 window each
     last = two / "checkpoints" / "last"
     deadline = time.time() + 240
     while time.time() < deadline and not (last.exists() and any(
@@ -148,7 +153,7 @@ def test_two_processes_train_like_one_after_a_kill_and_evaluate_like_one(tmp_pat
     assert all("re-run the same command to resume" in err for _, err in stopped), stopped
     steps = [int(p.name) for p in last.iterdir() if p.name.isdigit()]
     assert steps and max(steps) < 24, f"the stop came after the end: {steps}"
-    results = _in_processes(argv)  # the same command resumes from the last checkpoint
+    results = _in_processes(argv, devices=2)  # the same command resumes from the checkpoint
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
     assert "run: " in results[0][1] and "run: " not in results[1][1]  # one report
     # the global batch is the 1-process batch: the same losses and parameters to round-off
@@ -163,7 +168,7 @@ def test_two_processes_train_like_one_after_a_kill_and_evaluate_like_one(tmp_pat
     evaluate = ["evaluate", "--data", str(tiny_data), "--solver", f"run:{one}", "--solver",
                 "weno5-z", "--horizon", "0.2"]
     assert main([*evaluate, "--out", str(tmp_path / "r1")]) == 0
-    results = _in_processes([*evaluate, "--out", str(tmp_path / "r2")])
+    results = _in_processes([*evaluate, "--out", str(tmp_path / "r2")], devices=2)
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
     assert "results: " in results[0][1] and "results: " not in results[1][1]
     for solver in ("one", "weno5-z-8"):

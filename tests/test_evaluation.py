@@ -143,11 +143,21 @@ keys = jax.random.split(jax.random.PRNGKey(0), 3)
 uv0 = np.stack([np.asarray(dns.random_initial_velocity(k, flow, 16)) for k in keys])
 one = rollout(solver, uv0, 4, 5, 8, flow.domain_size, devices=jax.devices()[:1])
 four = rollout(solver, uv0, 4, 5, 8, flow.domain_size)
-print("devices", jax.device_count(), "max difference", float(np.abs(one.frames - four.frames).max()))
+# a learned solver whose parameters sit on one device, as a run restored from its checkpoint
+from neuralpde.models.config import ModelConfig
+from neuralpde.solvers.learned import build_solver
+li = build_solver(ModelConfig(hidden=4, depth=1), 0, flow, 16)
+li = li.with_params(jax.device_put(li.params, jax.devices()[0]))
+li_one = rollout(li, uv0, 3, 1, 8, flow.domain_size, devices=jax.devices()[:1])
+li_four = rollout(li, uv0, 3, 1, 8, flow.domain_size)
+difference = max(float(np.abs(one.frames - four.frames).max()),
+                 float(np.abs(li_one.frames - li_four.frames).max()))
+print("devices", jax.device_count(), "max difference", difference)
 """
 
 
 def test_rollout_is_sharded_over_four_devices_and_matches_one():
+    """A DNS, and a learned solver with its parameters on one device (a restored run)."""
     import os
     import subprocess
     import sys

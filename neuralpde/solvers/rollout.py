@@ -23,7 +23,7 @@ import numpy as np
 from neuralpde.config import ConfigError
 from neuralpde.physics import dns
 from neuralpde.sharding import (batch_mesh, batch_sharding, gather_samples, padded_batch,
-                                process_samples, shard_batch)
+                                process_samples, replicated, shard_batch)
 from neuralpde.solvers.base import Solver, init_input_shape
 
 NOT_DIVERGED = -1
@@ -167,7 +167,11 @@ def _rollout(solver, uv0, n_frames, steps_per_frame, output_size, domain_size, d
     n = uv0.shape[0]
     padded = padded_batch(n, mesh.size)
     uv = np.concatenate([uv0, np.repeat(uv0[-1:], padded - n, axis=0)]) if padded > n else uv0
-    arg = as_jit_argument(solver)
+    # the solver's arrays (parameters) replicated over the mesh: a run restored from its
+    # checkpoint holds them on one device, and jit refuses to mix them with sharded states
+    placed = replicated(mesh)
+    arg = jax.tree.map(lambda x: jax.device_put(x, placed) if isinstance(x, jax.Array) else x,
+                       as_jit_argument(solver))
     sizes = {"output_size": output_size, "domain_size": float(domain_size)}
     state, first = _initial(arg, shard_batch(jnp.asarray(uv, jnp.float32), sharding), **sizes)
     carry = (state, jnp.int32(0), shard_batch(jnp.full((padded,), NOT_DIVERGED, jnp.int32), sharding))
