@@ -233,9 +233,9 @@ def _run_generate(args) -> int:
         split=None if args.split == "all" else args.split)
     splits = preset.splits if args.split == "all" else (args.split,)
     paths = generate(preset, args.out, splits=splits, progress=not args.no_progress)
-    import jax
+    from neuralpde.sharding import is_writer
 
-    if jax.process_index() == 0:  # one report for all processes
+    if is_writer():  # one report for all processes
         for split, path in paths.items():
             print(f"{split}: {path}  {warmup_report(path)}")
     return 0
@@ -316,9 +316,9 @@ def _run_evaluate(args) -> int:
 
 def _print_rows(rows, out) -> None:
     """The summary rows of an evaluation (process 0 alone prints in a multi-process job)."""
-    import jax
+    from neuralpde.sharding import is_writer
 
-    if jax.process_index():
+    if not is_writer():
         return
     for row in rows:
         diverged = f", {row['diverged_samples']} diverged" if row["diverged_samples"] else ""
@@ -400,9 +400,9 @@ def _run_train(args) -> int:
         from neuralpde.solvers.learned import unscaled_encoder
 
         note = memory_history_note(unscaled_encoder(config.model))
-        import jax
+        from neuralpde.sharding import is_writer
 
-        if note and jax.process_index() == 0:
+        if note and is_writer():
             print(note, file=sys.stderr)
     summary = train(config, args.out, data_dir=args.data, progress=not args.no_progress)
     _print_training(summary, args.out, args.data)
@@ -411,9 +411,9 @@ def _run_train(args) -> int:
 
 def _print_training(summary: dict, out, data) -> None:
     """The end of a training run (process 0 alone prints in a multi-process job)."""
-    import jax
+    from neuralpde.sharding import is_writer
 
-    if jax.process_index():
+    if not is_writer():
         return
     best = summary["best_validation_duration"]
     print(f"run: {summary['run']}  step {summary['step']}  loss {summary['loss']:.4g}  "

@@ -52,8 +52,7 @@ def global_mesh(devices=None) -> Mesh:
     holds one contiguous block of a batch split over this mesh.  With one
     process it is :func:`batch_mesh`.
     """
-    devices = jax.devices() if devices is None else devices
-    return Mesh(np.asarray(devices), (BATCH_AXIS,))
+    return batch_mesh(jax.devices() if devices is None else devices)
 
 
 def is_writer() -> bool:
@@ -88,20 +87,16 @@ def global_batch(local: np.ndarray, sharding: NamedSharding, batch: int) -> jax.
 def local_copy(tree):
     """Replace each replicated array spanning several processes by this process's copy.
 
-    The copy is replicated over this process's devices (:func:`batch_mesh`), as
-    the parameters of a one-process run are: parameters trained on the
-    :func:`global_mesh` then run in a rollout sharded over this process's
-    devices.  Other leaves are returned as they are.
+    The copy lies on one of this process's devices; a rollout places it over its
+    own devices (:func:`neuralpde.solvers.rollout.rollout`), so parameters
+    trained on the :func:`global_mesh` run in this process's rollouts.  Other
+    leaves are returned as they are.
     """
-    local = None
-
     def one(leaf):
-        nonlocal local
         if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
             if not leaf.is_fully_replicated:
                 raise ValueError(f"a {leaf.shape} array split over processes has no local copy")
-            local = local or replicated(batch_mesh())
-            return jax.device_put(leaf.addressable_data(0), local)
+            return leaf.addressable_data(0)
         return leaf
     return jax.tree.map(one, tree)
 
