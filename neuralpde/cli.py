@@ -284,7 +284,9 @@ def _add_evaluate(subparsers) -> None:
                    help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] "
                         "(N a multiple of the model grid), run:<training run folder> (LI, TSM, "
                         "staggered), run:<staggered run folder>#coarse[=a,b] (one sub-solver "
-                        "alone, against the same sub-field of the reference), or file:<zarr or "
+                        "alone, against the same sub-field of the reference), pretrained:<name> "
+                        "(weights shipped with the package: li-mini, tsm-hippo-mini) or "
+                        "pretrained:<weights .npz>, or file:<zarr or "
                         ".nc> (a rollout produced elsewhere: u, v or vorticity over sample, "
                         "time, x, y on the model grid; docs/solvers.md)")
     p.add_argument("--out", required=True, help="results folder")

@@ -10,7 +10,14 @@ Stages (each reuses what a previous run left in the output folder):
    test set and scored;
 3. **train** learned interpolation (LI) and TSM-HiPPO with the ``quickstart``
    training preset (3 × 16 tower, 120 updates), then evaluate them the same way;
-4. **compare**: the table (``comparison.md``/``.csv``) and the four figures in
+4. **pretrained**: the weights shipped with the package
+   (:mod:`neuralpde.training.pretrained`: LI and TSM-HiPPO trained on the
+   ``mini`` data with the ``mini`` training preset, 1,000 updates of a
+   4 × 32 tower) evaluated on the same test set, as the rows
+   ``pretrained-li-mini`` and ``pretrained-tsm-hippo-mini``: what the methods
+   do at a real training budget.  Skipped, with a line saying why, when the
+   data set has another flow or model grid than the weights;
+5. **compare**: the table (``comparison.md``/``.csv``) and the four figures in
    ``<out>/results/``; the table is printed.
 
 The budgets are a demonstration of the pipeline, not converged results:
@@ -33,9 +40,13 @@ from neuralpde.training.config import TrainConfig, get_train_preset
 
 BASELINES = ("dns", "dns-64", "weno5-z")
 MODELS = ("li", "tsm-hippo")
-BANNER = ("DEMONSTRATION: quickstart budgets (2 training trajectories of 6 time units, "
-          "{steps} updates of a 3 x 16 tower) show the pipeline; they are not converged "
-          "results. See experiments/README.md for the mini study.")
+PRETRAINED = ("li-mini", "tsm-hippo-mini")
+BANNER = ("DEMONSTRATION: the rows li and tsm-hippo were trained here at quickstart budgets "
+          "(2 training trajectories of 6 time units, {steps} updates of a 3 x 16 tower): they "
+          "show the pipeline, not converged results. The rows pretrained-* are the weights "
+          "shipped with the package (trained on the mini data: 4 trajectories of 16 time units, "
+          "1,000 updates of a 4 x 32 tower), evaluated on this test set. See "
+          "experiments/README.md for the mini study.")
 
 
 def run_quickstart(
@@ -44,13 +55,15 @@ def run_quickstart(
     train_config: Optional[TrainConfig] = None,
     baselines: Sequence[str] = BASELINES,
     models: Sequence[str] = MODELS,
+    pretrained: Sequence[str] = PRETRAINED,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run (or finish) the quickstart study in ``out``; returns the compare result and timings.
 
     ``preset`` and ``train_config`` default to the ``quickstart`` presets
-    (tests pass tiny ones).  Evaluations whose ``summary.json`` exists (and is
+    (tests pass tiny ones); ``pretrained`` names shipped weights
+    (:func:`neuralpde.training.pretrained.available`).  Evaluations whose ``summary.json`` exists (and is
     newer than the run's last metrics, for a learned solver) are reused.
     """
     from neuralpde.evaluation.compare import compare
@@ -58,7 +71,9 @@ def run_quickstart(
     from neuralpde.registry import evaluate
     from neuralpde.solvers.classical import classical_solver
     from neuralpde.store.generate import generate
+    from neuralpde.store.reading import open_store
     from neuralpde.training.loop import train
+    from neuralpde.training.pretrained import check_fits, pretrained_name, weights_path
 
     preset = preset or get_preset("quickstart")
     base = train_config or get_train_preset("quickstart")
@@ -67,7 +82,9 @@ def run_quickstart(
         raise ConfigError(f"unknown quickstart model(s) {unknown}: accepted li, tsm-hippo, tsm-cnn")
     out = Path(out)
     data, results = out / "data", out / "results"
-    n_stages = 2 + len(models) + 1
+    for name in pretrained:
+        weights_path(name)  # an unknown name fails before any work
+    n_stages = 2 + len(models) + (1 if pretrained else 0) + 1
     timings: dict[str, float] = {}
 
     def stage(index: int, label: str):
@@ -103,6 +120,20 @@ def run_quickstart(
                 log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
         timings[model] = time.perf_counter() - start
 
+    if pretrained:
+        start = stage(n_stages - 1, f"pretrained weights {', '.join(pretrained)} (trained on the "
+                                    "mini data) on this test set")
+        with open_store(data / "test.zarr", split="test") as test:
+            reasons = {name: check_fits(name, test) for name in pretrained}
+        for name in pretrained:
+            if reasons[name]:
+                log(f"    {name} skipped: {reasons[name]}")
+            elif not summary_is_current(results / pretrained_name(name),
+                                        newer_than=weights_path(name)):
+                for row in evaluate([f"pretrained:{name}"], data, results):
+                    log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
+        timings["pretrained"] = time.perf_counter() - start
+
     start = stage(n_stages, f"compare -> {results}")
     result = compare(results, snapshot_times=(0.0, 1.0, 2.0, 4.0))
     timings["compare"] = time.perf_counter() - start
@@ -111,4 +142,4 @@ def run_quickstart(
     return {**result, "timings": timings, "banner": BANNER.format(steps=base.steps)}
 
 
-__all__ = ["run_quickstart", "BASELINES", "MODELS"]
+__all__ = ["run_quickstart", "BASELINES", "MODELS", "PRETRAINED"]

@@ -10,6 +10,9 @@ Names (the ``--solver`` of ``neuralpde evaluate``):
 * ``run:<folder>#coarse`` / ``run:<folder>#coarse=a,b`` — one staggered
   sub-solver alone on (N/s)², sub-field ``(a, b)`` (default ``(s-1, s-1)``),
   compared with the same sub-field of the reference;
+* ``pretrained:<name>`` / ``pretrained:<file.npz>`` — shipped or exported
+  pretrained weights (:mod:`neuralpde.training.pretrained`), results folder
+  ``pretrained-<name>``;
 * ``file:<path>`` — a rollout produced elsewhere, read from a zarr folder or
   netCDF file (:mod:`neuralpde.evaluation.external`): scored, not run.
 
@@ -32,6 +35,7 @@ from neuralpde.solvers.base import Solver
 from neuralpde.solvers.classical import classical_solver
 from neuralpde.solvers.staggered import StaggeredSolver
 from neuralpde.store.reading import open_store, store_flow
+from neuralpde.training.pretrained import PRETRAINED_PREFIX, load_pretrained, weights_path
 from neuralpde.training.runs import load_solver
 
 RUN_PREFIX = "run:"
@@ -59,6 +63,8 @@ def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
     multiple of the model grid, ``#coarse`` on a run that is not a staggered
     set, and the errors of :func:`~neuralpde.training.runs.load_solver`.
     """
+    if name.startswith(PRETRAINED_PREFIX):
+        return load_pretrained(name[len(PRETRAINED_PREFIX):], store, transfer=transfer)
     if not name.startswith(RUN_PREFIX):
         return classical_solver(name, store_flow(store), int(store.attrs["model_size"]))
     folder, sub = _split_run_name(name)
@@ -74,7 +80,9 @@ def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
 
 def solver_source(name: str) -> str:
     """What a solver name refers to: ``run:<absolute run folder>[#...]``, ``file:<absolute
-    path>`` or the classical name."""
+    path>``, ``pretrained:<absolute weights file>`` or the classical name."""
+    if name.startswith(PRETRAINED_PREFIX):
+        return PRETRAINED_PREFIX + str(weights_path(name[len(PRETRAINED_PREFIX):]).resolve())
     if name.startswith(EXTERNAL_PREFIX):
         return EXTERNAL_PREFIX + str(Path(name[len(EXTERNAL_PREFIX):]).resolve())
     if not name.startswith(RUN_PREFIX):

@@ -7,8 +7,9 @@ renamed option or function breaks it):
   benchmarks READMEs) must parse with the CLI's own parser;
 * then, in one scratch folder and in document order, every ``neuralpde`` command is
   run in-process with the tiny-size options of ``TINY`` appended (later options win
-  in argparse, so the documented values are overridden, not removed), the same
-  command once; every Python block is executed with the data and training presets
+  in argparse, so the documented values are overridden, not removed; a
+  ``pretrained:`` solver also gets ``--transfer``: the shipped weights are for
+  32², the tiny store is 8²), the same command once; every Python block is executed with the data and training presets
   shrunk to the tiny size; a block after an HTML comment ``<!-- fragment -->`` (an
   interface sketch, a line that needs the reader's own class) is compiled and only
   its imports run.
@@ -108,6 +109,8 @@ def _tiny_argv(words):
     argv = [SUBSTITUTES.get(w, w) for w in words[1:]]
     argv = [("run:" + SUBSTITUTES.get(w[4:], w[4:])) if w.startswith("run:") else w for w in argv]
     extra = TINY.get(argv[0], "")
+    if any(w.startswith("pretrained:") for w in argv):  # the shipped 32² weights on the 8² store
+        extra += " --transfer"
     if argv[0] == "train" and "tsm" in argv[argv.index("--model") + 1]:
         extra += " " + TSM_TINY
     return argv + shlex.split(extra)
@@ -215,7 +218,7 @@ def test_every_documented_command_and_example_runs_at_a_tiny_size(tmp_path, monk
     assert {p.name for p in Path("data/mini").glob("*.zarr")} == {"train.zarr", "validation.zarr",
                                                                     "test.zarr"}
     assert (Path("results/mini") / "comparison.md").exists() and Path("test.nc").exists()
-    assert {"li", "tsm-hippo", "tsm-cnn", "fno", "dns-16", "weno5-z-8"} <= {
+    assert {"li", "tsm-hippo", "tsm-cnn", "fno", "dns-16", "weno5-z-8", "pretrained-li-mini"} <= {
         p.name for p in Path("results/mini").iterdir()}
     assert Path("data/ref/test.zarr").exists() and Path("results/stagger/comparison.md").exists()
     assert len(done) >= 15, sorted(done)

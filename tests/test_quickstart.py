@@ -24,7 +24,11 @@ def test_quickstart_writes_the_report_and_reuses_it(tmp_path):
     assert "| tsm-hippo" in result["markdown"] and "| dns-8" in result["markdown"]
     assert (results / "comparison.md").exists() and (results / "figures" / "correlation.png").exists()
     assert "DEMONSTRATION" in result["banner"]
-    assert any(line.startswith("[4/4] compare") for line in lines)
+    assert any(line.startswith("[5/5] compare") for line in lines)
+    # the shipped mini weights run on 32² Kolmogorov data only: skipped on the 8² grid
+    assert sum("skipped: they were trained on a 32² grid, the store has 8²" in line
+               for line in lines) == 2
+    assert not any(p.name.startswith("pretrained-") for p in results.iterdir())
     # a second run reuses the data, the training run and every evaluation
     stamps = {p: p.stat().st_mtime_ns for p in results.glob("*/summary.json")}
     run_quickstart(tmp_path, **kwargs)
