@@ -270,6 +270,26 @@ def test_sub_solver_variants_in_one_batched_call(dns_pair):
     assert separate.tower.kernels[0][...].shape[0] == 4  # one tower per sub-task
 
 
+def test_quadratic_inputs_are_the_products_and_the_lone_sub_solver_stays_exact(dns_pair):
+    """``quadratic_input``: u², uv, v² per cell of the view; a lone sub-solver still computes
+    exactly its part of the fine step, and the first layer takes 3 more channels per block."""
+    from neuralpde.models.subsolver_net import quadratic_channels
+
+    uv = np.asarray(dns_pair[2])
+    products = np.asarray(quadratic_channels(jnp.asarray(uv), axis=0))
+    np.testing.assert_allclose(products, [uv[0] ** 2, uv[0] * uv[1], uv[1] ** 2], rtol=1e-6)
+    configs = [StaggerModelConfig(s=2, s_time=2, hidden=4, depth=1, quadratic_input=True, **kw)
+               for kw in (dict(weights="separate", view="own"), dict(weights="joint"))]
+    solvers = [StaggeredSolver.from_model(FLOW, N, build_model(c)) for c in configs]
+    frames, sub, joint = (np.asarray(a) for a in _fine_and_coarse(*solvers, jnp.asarray(uv)))
+    assert np.isfinite(frames).all() and np.isfinite(joint).all()
+    np.testing.assert_allclose(sub, frames[-1][:, 0::2, 1::2], atol=1e-5)
+    own = build_model(configs[0]).tower.kernels[0][...]
+    assert own.shape[-2] == 2 + 3 + 2  # velocity, products, forcing of the own sub-field
+    shared = build_model(StaggerModelConfig(s=2, hidden=4, depth=1, quadratic_input=True))
+    assert shared.tower.kernels[0][...].shape[-2] == 4 * 7 + 4  # 4 blocks + the embedding
+
+
 # ---------------------------------------------------------------- decomposed tower
 def test_decomposed_tower_signature_and_shift_equivariance():
     from neuralpde.models.tower import DecomposedTower

@@ -132,6 +132,11 @@ class StaggerModelConfig:
       project: apply the DNS's pressure projection to every rebuilt fine frame
         (exactly divergence-free output; one global FFT solve per frame, so
         the sub-solvers are no longer independent).
+      quadratic_input: add the pointwise products u², u·v, v² of every cell of
+        the view as input channels (3 per block).  The convective term
+        −∇·(u⊗u) is quadratic in u; with the products given, the first
+        convolution can form flux differences linearly instead of the ReLU
+        tower having to approximate products.
     """
 
     s: int = 2
@@ -147,6 +152,7 @@ class StaggerModelConfig:
     view: str = "all"
     forcing_input: bool = True
     project: bool = False
+    quadratic_input: bool = False
 
     def __post_init__(self):
         require_positive_int("s", self.s)
@@ -167,6 +173,8 @@ class StaggerModelConfig:
                 "'all' with weights='joint' (one tower sees the whole field)")
         require(isinstance(self.forcing_input, bool), "forcing_input", self.forcing_input, "a bool")
         require(isinstance(self.project, bool), "project", self.project, "a bool")
+        require(isinstance(self.quadratic_input, bool), "quadratic_input", self.quadratic_input,
+                "a bool")
 
     @property
     def n_spatial(self) -> int:

@@ -23,6 +23,8 @@ Inputs (channels last, on the coarse :math:`M = N/s` grid):
   (:func:`~neuralpde.physics.decompose.relative_view`), 2·s² channels — the
   whole fine field, own sub-field first;
 * ``view='own'``: the own sub-field only, 2 channels;
+* ``quadratic_input``: the pointwise products :math:`u^2, uv, v^2` of every
+  block of the view (3·s² or 3 channels; for ``'joint'``, of the fine field);
 * ``forcing_input``: the static forcing :math:`\mathbf f(\mathbf 0)` seen the
   same way (2·s² or 2 channels);
 * ``weights='shared'``: the sub-task embedding, constant over the grid
@@ -131,6 +133,12 @@ class StackedTower(nnx.Module):
         return self._apply(kernels, biases, x, self.kernel, self.input_scale)
 
 
+def quadratic_channels(uv: Array, axis: int) -> Array:
+    """``(u², u·v, v²)`` of the (u, v) pair on ``axis`` (size 2 -> 3), pointwise."""
+    u, v = jnp.moveaxis(uv, axis, 0)
+    return jnp.moveaxis(jnp.stack([u * u, u * v, v * v]), 0, axis)
+
+
 def _channels_last(blocks: Array) -> Array:
     """``(..., B, C, M, M)`` blocks -> ``(..., M, M, B*C)``."""
     lead = blocks.shape[:-4]
@@ -153,10 +161,10 @@ class SubSolverNet(nnx.Module):
         self.config = config
         c = config
         blocks = c.n_spatial if c.view == "all" else 1
-        frame_channels = 2 * blocks
-        in_channels = frame_channels * (2 if c.forcing_input else 1)
+        per_block = 2 + (3 if c.quadratic_input else 0) + (2 if c.forcing_input else 0)
+        in_channels = per_block * blocks
         if c.weights == "joint":
-            self.tower = DecomposedTower(2 * (2 if c.forcing_input else 1), 2 * c.s_time,
+            self.tower = DecomposedTower(per_block, 2 * c.s_time,
                                          hidden=c.hidden, depth=c.depth, kernel=c.kernel,
                                          input_scale=c.input_scale, s=c.s, rngs=rngs)
             return
@@ -181,8 +189,11 @@ class SubSolverNet(nnx.Module):
         return self.embedding[...][index]
 
     def _coarse_input(self, view: Array, forcing_view: Optional[Array]) -> Array:
-        """View blocks ``(..., B, 2, M, M)`` (+ forcing) -> channels-last ``(..., M, M, C)``."""
+        """View blocks ``(..., B, 2, M, M)`` (+ products, forcing) -> channels-last
+        ``(..., M, M, C)``."""
         x = _channels_last(view)
+        if self.config.quadratic_input:
+            x = jnp.concatenate([x, _channels_last(quadratic_channels(view, axis=-3))], axis=-1)
         if self.config.forcing_input:
             x = jnp.concatenate([x, _channels_last(forcing_view)], axis=-1)
         return x
@@ -201,6 +212,9 @@ class SubSolverNet(nnx.Module):
             raise ValueError("this model takes the static forcing as input: pass forcing=(2, N, N)")
         if c.weights == "joint":
             x = jnp.moveaxis(uv, 0, -1)
+            if c.quadratic_input:
+                x = jnp.concatenate([x, jnp.moveaxis(quadratic_channels(uv, axis=0), 0, -1)],
+                                    axis=-1)
             if c.forcing_input:
                 x = jnp.concatenate([x, jnp.moveaxis(forcing, 0, -1)], axis=-1)
             g = self.tower(x) * c.output_scale                         # (N, N, s_T*2)
@@ -262,4 +276,4 @@ def predict_frames(model: SubSolverNet, uv: Array, forcing: Optional[Array], dt:
     return frames
 
 
-__all__ = ["StackedTower", "SubSolverNet", "predict_frames"]
+__all__ = ["StackedTower", "SubSolverNet", "predict_frames", "quadratic_channels"]
