@@ -121,8 +121,8 @@ def evaluate(
     clashes = {name: found for name, found in by_name.items() if len(set(found)) > 1}
     if clashes:
         raise ConfigError(f"solvers with the same name would share a results folder: {clashes}; "
-                          "rename the run folders (or give a rollout file a `solver` attribute) "
-                          "or evaluate them into different --out folders")
+                          "rename the run folders or weights files (or give a rollout file a "
+                          "`solver` attribute) or evaluate them into different --out folders")
     for solver, source in zip(solvers, sources):
         check_same_source(Path(out_dir) / solver.name, source)
     return [evaluate_external(s, test, out_dir, reference_path=str(test_path), threshold=threshold)

@@ -73,9 +73,18 @@ def test_bad_weights_give_one_line_and_exit_2(tiny_data, tmp_path, capsys):
                                           r"\['li-mini', 'tsm-hippo-mini'\]"):
         load_pretrained("nope")
     damaged = tmp_path / "damaged.npz"
-    damaged.write_bytes(b"not a zip file")
-    with pytest.raises(ConfigError, match="damaged.npz is not a neuralpde weights file"):
-        load_pretrained(damaged)
+    shipped = (REPO / "neuralpde" / "weights" / "li-mini.npz").read_bytes()
+    for content in (b"", b"not a zip file", shipped[: len(shipped) // 2]):
+        damaged.write_bytes(content)
+        with pytest.raises(ConfigError, match=r"damaged.npz is not a neuralpde weights file "
+                                              r"\(not an .npz archive"):
+            load_pretrained(damaged)
+    np.savez(tmp_path / "foreign.npz", x=np.zeros(3))
+    with pytest.raises(ConfigError, match=r"foreign.npz is not a neuralpde weights file"):
+        load_pretrained(tmp_path / "foreign.npz")
+    np.savez(tmp_path / "edited.npz", __meta__=np.array('{"format": 1, "record": {"kind": "li"}}'))
+    with pytest.raises(ConfigError, match=r"edited.npz: its run record lacks \['train_config'"):
+        load_pretrained(tmp_path / "edited.npz")
     out = tmp_path / "results"
     for solver in ("pretrained:nope", f"pretrained:{damaged}", "pretrained:li-mini"):
         assert main(["evaluate", "--data", str(tiny_data), "--out", str(out),
@@ -86,9 +95,14 @@ def test_bad_weights_give_one_line_and_exit_2(tiny_data, tmp_path, capsys):
 
 def test_export_script_refuses_bad_pairs_and_writes_nothing(run, tmp_path):
     script = REPO / "experiments" / "export_pretrained.py"
-    for args in (["no-equals-sign"], [f"{tmp_path}=x"], [f"{run}=a/b"]):
-        done = subprocess.run([sys.executable, str(script), *args, "--out", str(tmp_path / "w")],
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "taken.npz").write_bytes(b"keep me")
+    for args in (["no-equals-sign"], [f"{tmp_path}=x"], [f"{run}=a/b"], [f"{run}=x.npz"],
+                 [f"{run}=taken"], [f"{run}=x", "--out", str(tmp_path / "a-file")]):
+        done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "w"), *args],
                               capture_output=True, text=True)
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
-    assert not (tmp_path / "w").exists()
+    assert [p.name for p in (tmp_path / "w").iterdir()] == ["taken.npz"]
+    assert (tmp_path / "w" / "taken.npz").read_bytes() == b"keep me"  # not replaced without --force

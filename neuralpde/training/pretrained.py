@@ -35,6 +35,7 @@ In ``neuralpde evaluate`` a weights file is the solver ``pretrained:<name>``
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -48,8 +49,8 @@ from neuralpde.outputs import replaced_atomically
 from neuralpde.physics.flows import flow_from_dict
 from neuralpde.store.reading import store_flow
 from neuralpde.training.checkpoint import Checkpoints
-from neuralpde.training.runs import (load_solver, logged_progress, read_record, run_config,
-                                     solver_from_record)
+from neuralpde.training.runs import (KINDS, RECORD_KEYS, load_solver, logged_progress,
+                                     read_record, run_config, solver_from_record)
 
 WEIGHTS_FORMAT = 1
 #: Folder of the weights shipped with the package (package data).
@@ -75,7 +76,12 @@ def weights_path(name_or_path) -> Path:
     path = Path(text)
     if path.suffix == ".npz" and path.is_file():
         return path
-    what = "no such file" if path.suffix == ".npz" else "not a shipped name"
+    if "#" in text:
+        raise ConfigError(f"pretrained weights {text!r}: a '#' suffix is not accepted for weights "
+                          "files; one sub-solver of a staggered set alone is evaluated from its "
+                          "run folder, run:<folder>#coarse")
+    what = ("not a file" if path.exists() else "no such file") if path.suffix == ".npz" \
+        else "not a shipped name"
     raise ConfigError(f"pretrained weights {text!r}: {what}; accepted a shipped name "
                       f"{available()} or the path of a .npz weights file "
                       "(experiments/export_pretrained.py writes one)")
@@ -92,7 +98,10 @@ def write_weights(run_dir, path, which: str = "best") -> dict:
     """
     path = Path(path)
     if path.suffix != ".npz":
-        raise ConfigError(f"weights file {str(path)!r} must end in .npz")
+        raise ConfigError(f"weights file {str(path)!r}: accepted a file name ending in .npz "
+                          "(e.g. li.npz)")
+    if path.is_dir():
+        raise ConfigError(f"weights file {str(path)!r} is a folder: give a file name")
     record = read_record(run_dir)
     solver = load_solver(run_dir, which=which)
     if record.get("data"):  # the folder trained on, without this machine's path
@@ -122,15 +131,28 @@ def read_weights(path) -> tuple[dict, dict]:
     Raises :class:`ConfigError` naming the file when it is not a readable
     weights file of format :data:`WEIGHTS_FORMAT`.
     """
+    hint = "; write one with experiments/export_pretrained.py"
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{path} is not a neuralpde weights file (not an .npz archive: "
+                          f"empty, truncated or another format){hint}")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: np.asarray(data[key]) for key in data.files}
+        if _META not in arrays:
+            raise ValueError(f"no {_META} entry (an .npz written by something else)")
         meta = json.loads(str(arrays.pop(_META)))
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
         raise ConfigError(f"{path} is not a neuralpde weights file ({type(error).__name__}: "
-                          f"{error}); write one with experiments/export_pretrained.py") from error
-    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT or "record" not in meta:
-        raise ConfigError(f"{path} is not a neuralpde weights file of format {WEIGHTS_FORMAT}")
+                          f"{error}){hint}") from error
+    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
+        raise ConfigError(f"{path} is not a neuralpde weights file of format {WEIGHTS_FORMAT}"
+                          f"{hint}")
+    record = meta.get("record")
+    missing = ([key for key in RECORD_KEYS if key not in record]
+               if isinstance(record, dict) else list(RECORD_KEYS))
+    if missing or record.get("kind") not in KINDS:
+        raise ConfigError(f"{path}: its run record lacks {missing or ['a known kind']} (kinds: "
+                          f"{list(KINDS)}): a damaged or hand-edited file{hint}")
     return meta, arrays
 
 
@@ -141,8 +163,14 @@ def pretrained_name(name_or_path) -> str:
 
 def check_fits(name_or_path, store: xr.Dataset) -> Optional[str]:
     """Why the weights do not run on ``store`` as trained (other flow or model grid), or None."""
-    record = read_weights(weights_path(name_or_path))[0]["record"]
-    trained = flow_from_dict(record["flow"]), int(record["model_size"])
+    path = weights_path(name_or_path)
+    record = read_weights(path)[0]["record"]
+    try:
+        trained = flow_from_dict(record["flow"]), int(record["model_size"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: its run record's flow or grid cannot be read "
+                          f"({type(error).__name__}: {error}): a damaged or hand-edited "
+                          "file") from error
     found = store_flow(store), int(store.attrs["model_size"])
     if trained[1] != found[1]:
         return f"they were trained on a {trained[1]}² grid, the store has {found[1]}²"
@@ -171,7 +199,12 @@ def load_pretrained(name_or_path, store: Optional[xr.Dataset] = None, transfer: 
         if reason:
             raise ConfigError(f"pretrained weights {path.stem}: {reason} (evaluate with --transfer "
                               "to run them on it anyway)")
-    solver = solver_from_record(record, flow, size, name=pretrained_name(path))
+    try:
+        solver = solver_from_record(record, flow, size, name=pretrained_name(path))
+    except (KeyError, TypeError, ValueError) as error:  # ConfigError included
+        raise ConfigError(f"{path}: its run record does not describe a model "
+                          f"({type(error).__name__}: {error}): a damaged or hand-edited "
+                          "file") from error
     template = jax.tree_util.tree_leaves_with_path(solver.params)
     keys = [jax.tree_util.keystr(key) for key, _ in template]
     if sorted(keys) != sorted(arrays) or any(
