@@ -4,6 +4,7 @@ Tiny grids (16² fine) and few steps; the module-scoped fixtures compute the
 DNS pair and the one training run once.
 """
 
+import argparse
 import json
 import math
 
@@ -435,11 +436,14 @@ def test_help_shows_the_presets_values_not_none(capsys):
             parser.parse_args([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         text = text[text.index("options:"):]                  # the option list, not the usage
-        for flags, _, _ in options:
-            start = text.index(flags[0] + (", " if flags[0] == "--remat" else " "))
+        for flags, _, kwargs in options:
+            boolean = kwargs.get("action") is argparse.BooleanOptionalAction
+            start = text.index(flags[0] + (", " if boolean else " "))
             nxt = min([text.find(" --", start + len(flags[0]) + 1)] + [len(text)])
-            if flags[0] == "--remat":  # "--remat, --no-remat  help"
-                nxt = min([text.find(" --", text.index("--no-remat", start) + 11)] + [len(text)])
+            if boolean:  # "--remat, --no-remat  help"
+                negative = "--no-" + flags[0][2:]
+                nxt = min([text.find(" --", text.index(negative, start) + len(negative) + 1)]
+                          + [len(text)])
             assert "(default: None)" not in text[start:nxt], (command, flags)
     steps = ", ".join(f"{name} {config.steps}" for name, config in TRAIN_PRESETS.items())
     parser = build_parser()

@@ -277,6 +277,7 @@ TRAIN_PRESETS = {
 
 STAGGER_TRAIN_PRESETS = {
     "mini": StaggerTrainConfig(
+        model=StaggerModelConfig(quadratic_input=True, project=True),
         batch_size=8, steps=1000, optimizer="adam", clip_norm=1.0, checkpoint_every=250,
         keep_last=2, validate_every=250, validation_samples=2, validation_horizon=4.0,
         log_every=25),
