@@ -48,7 +48,6 @@ import numpy as np
 from neuralpde.config import with_overrides
 from neuralpde.evaluation import metrics
 from neuralpde.evaluation.scoring import frames_dataset, score
-from neuralpde.models.config import StaggerModelConfig
 from neuralpde.physics import decompose, dns
 from neuralpde.solvers.classical import FiniteVolumeSolver, classical_solver
 from neuralpde.solvers.rollout import device_name, measure_latency
@@ -264,7 +263,9 @@ def main(argv=None):
           f"{base.time_scheme} residual, projected; lambda_div = {base.div_weight:g}), pool 64 "
           f"seeded by random fields + DNS-{size} spin-up {base.spinup_time:g} + U(0, 5) "
           f"t.u.; evaluation: {args.samples} test trajectories x {args.horizon} t.u., "
-          f"{size}² model grid, reference 256² DNS", flush=True)
+          f"{size}² model grid, reference 256² DNS; network inputs: velocity view, forcing"
+          f"{', products u^2 uv v^2' if base.model.quadratic_input else ''}; rebuilt frames "
+          f"{'pressure-projected' if base.model.project else 'not projected'}", flush=True)
 
     print("\n## Training (physics-constrained, no simulation data)")
     solvers, train_info = train_all(args, flow, size)
@@ -335,8 +336,9 @@ def main(argv=None):
     variants = []
     for s, t in CONFIGS:
         for weights in ("separate", "joint"):
-            model = StaggerModelConfig(s=s, s_time=t, hidden=args.hidden, depth=args.depth,
-                                       weights=weights)
+            model = dataclasses.replace(get_train_preset("mini", "stagger").model, s=s,
+                                        s_time=t, hidden=args.hidden, depth=args.depth,
+                                        weights=weights)
             if s == 1 and weights == "joint":
                 continue  # identical to s=1 shared: one tower on the fine grid
             solver = StaggeredSolver.from_model(flow, size, build_model(model),
