@@ -291,6 +291,27 @@ def test_quadratic_inputs_are_the_products_and_the_lone_sub_solver_stays_exact(d
     assert shared.tower.kernels[0][...].shape[-2] == 4 * 7 + 4  # 4 blocks + the embedding
 
 
+def test_a_lone_sub_solver_of_a_projected_set_projects_its_fine_reconstruction(dns_pair):
+    """``project=True``: one sub-solver alone projects the Fourier-interpolated fine field of its
+    new sub-field and keeps its own points, so it runs on the divergence-free fields the set was
+    trained to produce; without the option the same network's output is left as it is."""
+    from neuralpde.physics.operators import project
+
+    uv = jnp.asarray(dns_pair[2])
+    results = {}
+    for projected in (True, False):
+        config = StaggerModelConfig(s=2, hidden=4, depth=1, quadratic_input=True,
+                                    project=projected)
+        coarse = StaggeredSolver.from_model(FLOW, N, build_model(config)).coarse(1, 1)
+        sub = coarse.reference_view(uv)
+        results[projected] = np.asarray(coarse.step(coarse.init(sub)))
+    # the unprojected step, projected through its band-limited fine reconstruction
+    stack = dc.interpolated_view(jnp.asarray(results[False]), 2, 1, 1, relative=False)
+    expected = dc.subfield(project(dc.merge_space(stack, 2), FLOW.domain_size), 2, 1, 1)
+    np.testing.assert_allclose(results[True], np.asarray(expected), atol=1e-5)
+    assert np.max(np.abs(results[True] - results[False])) > 1e-3  # the projection acts
+
+
 # ---------------------------------------------------------------- decomposed tower
 def test_decomposed_tower_signature_and_shift_equivariance():
     from neuralpde.models.tower import DecomposedTower

@@ -13,8 +13,12 @@ r"""The staggered sub-solvers (NeuralStagger-style, Huang et al., ICML 2023) as 
   band-limited (Fourier) interpolation
   (:func:`~neuralpde.physics.decompose.interpolated_view`), so it runs on
   information the fine run does not lose.  One step: sub-solver
-  ``(a, b, s_T - 1)`` only (the frame ``s_T`` fine steps ahead).  The
-  coarse simulation never projects.  Its ``reference_view`` is sub-field
+  ``(a, b, s_T - 1)`` only (the frame ``s_T`` fine steps ahead).  A set
+  trained with ``project=True`` (its fine frames pressure-projected) is run
+  alone the same way: the new sub-field is Fourier-interpolated to the whole
+  fine grid, projected there, and its own points taken back (one N² FFT
+  solve per step), so the lone sub-solver sees the divergence-free fields it
+  was trained to produce.  Its ``reference_view`` is sub-field
   ``(a, b)`` of a model-grid field, so scoring starts it from that sub-field of
   the reference initial state and compares it with the same sub-field of every
   reference frame (point samples at exactly its points), on (N/s)².
@@ -213,7 +217,12 @@ class CoarseSubSolver(_SubSolverTimes):
         model = nnx.merge(self.graphdef, self.params)
         g = model.subtask_tendency(self._view(state), self._forcing_view(), self.a, self.b,
                                    c.s_time - 1)
-        return state + self.dt * g
+        new = state + self.dt * g
+        if c.project:  # as in the fine set: project, here a band-limited fine reconstruction
+            stack = decompose.interpolated_view(new, c.s, self.a, self.b, relative=False)
+            fine = project(decompose.merge_space(stack, c.s), self.flow.domain_size)
+            new = decompose.subfield(fine, c.s, self.a, self.b)
+        return new
 
     def velocity(self, state: jax.Array) -> jax.Array:
         return state
