@@ -34,3 +34,12 @@ names=()
 for variant in "${variants[@]}"; do names+=("$OUT/s${S}t${ST}-$variant"); done
 python experiments/paired_durations.py --baseline "$OUT/dns-32" "${names[@]}"
 python experiments/paired_durations.py --baseline "${names[0]}" "${names[@]:1}"
+# training residual: mean (P R)^2 over the first logged update and over the last 20 % of updates
+python - "$STEPS" "${variants[@]/#/$RUNS/s${S}t${ST}-}" <<'PY'
+import json, sys
+steps = int(sys.argv[1])
+for run in sys.argv[2:]:
+    rows = [json.loads(line) for line in open(f"{run}/metrics.jsonl") if '"residual"' in line]
+    tail = [r["residual"] for r in rows if r["step"] > 0.8 * steps]
+    print(f"{run}: residual {rows[0]['residual']:.3f} -> {sum(tail) / len(tail):.4f} (last 20 %)")
+PY
