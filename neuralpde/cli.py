@@ -516,9 +516,11 @@ def _add_quickstart(subparsers) -> None:
     p = subparsers.add_parser(
         "quickstart", help="the whole study in minutes on a CPU (a demonstration)",
         description="Generate a small data set (32² from a 128² DNS), evaluate DNS and WENO "
-                    "baselines, train small LI and TSM-HiPPO models, evaluate them, and write "
-                    "OUT/results/{comparison.md,figures/}; prints the table. Re-running reuses "
-                    "what exists. Budgets are a demonstration, not converged results.",
+                    "baselines, train small LI and TSM-HiPPO models, evaluate them and the "
+                    "pretrained LI and TSM-HiPPO weights shipped with the package (trained on "
+                    "the mini data), and write OUT/results/{comparison.md,figures/}; prints the "
+                    "table. Re-running reuses what exists. Its own training budgets are a "
+                    "demonstration, not converged results.",
         formatter_class=_HelpFormatter)
     p.add_argument("--out", default="quickstart", help="output folder")
     p.add_argument("--steps", type=int, help="training updates per model (default: the "
