@@ -33,6 +33,10 @@ def _pairs(texts) -> list[tuple[str, str]]:
             raise UserInputError(f"{pair!r} is not RUN=NAME: accepted a run folder, '=', and a "
                                  "file name without '/' or '.npz' (li-mini writes li-mini.npz)")
         pairs.append((run, name))
+    names = [name for _, name in pairs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UserInputError(f"the names {twice} are given more than once: one file per name")
     return pairs
 
 

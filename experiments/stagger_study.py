@@ -255,7 +255,7 @@ def main(argv=None):
     print("# Staggered sub-solvers on the mini flow")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{device_name()}, JAX {jax.__version__}; load average at start "
-          f"{os.getloadavg()[0]:.1f} (other jobs share the cores)")
+          f"{os.getloadavg()[0]:.1f}")
     print(f"command: python {' '.join(sys.argv)}")
     base = get_train_preset("mini", "stagger")
     print(f"budget: {len(CONFIGS)} configurations x {args.steps} updates, batch {args.batch_size}, "

@@ -22,7 +22,7 @@ Stages (each reuses what a previous run left in the output folder):
 
 The budgets are a demonstration of the pipeline, not converged results:
 ``experiments/`` holds the studies whose numbers the docs quote.  Output
-layout: ``<out>/data/{train,test}.zarr``, ``<out>/runs/<model>/``,
+layout: ``<out>/data/{train,validation,test}.zarr``, ``<out>/runs/<model>/``,
 ``<out>/results/<solver>/`` and ``<out>/results/{comparison.md,figures/}``,
 ``<out>/quickstart.json`` (stage timings).
 """
@@ -41,12 +41,13 @@ from neuralpde.training.config import TrainConfig, get_train_preset
 BASELINES = ("dns", "dns-64", "weno5-z")
 MODELS = ("li", "tsm-hippo")
 PRETRAINED = ("li-mini", "tsm-hippo-mini")
-BANNER = ("DEMONSTRATION: the rows li and tsm-hippo were trained here at quickstart budgets "
-          "(2 training trajectories of 6 time units, {steps} updates of a 3 x 16 tower): they "
-          "show the pipeline, not converged results. The rows pretrained-* are the weights "
-          "shipped with the package (trained on the mini data: 4 trajectories of 16 time units, "
-          "1,000 updates of a 4 x 32 tower), evaluated on this test set. See "
-          "experiments/README.md for the mini study.")
+BANNER = ("DEMONSTRATION: the rows {models} were trained here at quickstart budgets "
+          "({n_train} training trajectories of {duration:g} time units, {steps} updates of a "
+          "{depth} x {hidden} tower): they show the pipeline, not converged results.")
+PRETRAINED_BANNER = (" The rows pretrained-* are the weights shipped with the package (the best "
+                     "checkpoints of 1,000-update runs of a 4 x 32 tower on the mini data: 4 "
+                     "trajectories of 16 time units), evaluated on this test set.")
+BANNER_END = " See experiments/README.md for the mini study."
 
 
 def run_quickstart(
@@ -120,6 +121,7 @@ def run_quickstart(
                 log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
         timings[model] = time.perf_counter() - start
 
+    reasons: dict = {}
     if pretrained:
         start = stage(n_stages - 1, f"pretrained weights {', '.join(pretrained)} (trained on the "
                                     "mini data) on this test set")
@@ -139,7 +141,12 @@ def run_quickstart(
     timings["compare"] = time.perf_counter() - start
     (out / "quickstart.json").write_text(json.dumps(
         {"timings_s": timings, "preset": preset.name, "train_steps": base.steps}, indent=2) + "\n")
-    return {**result, "timings": timings, "banner": BANNER.format(steps=base.steps)}
+    banner = BANNER.format(models=" and ".join(models) or "(none)", n_train=preset.train.n_samples,
+                           duration=preset.train.duration, steps=base.steps,
+                           depth=base.model.depth, hidden=base.model.hidden)
+    if any(not reasons[name] for name in pretrained):
+        banner += PRETRAINED_BANNER
+    return {**result, "timings": timings, "banner": banner + BANNER_END}
 
 
 __all__ = ["run_quickstart", "BASELINES", "MODELS", "PRETRAINED"]

@@ -99,7 +99,8 @@ def test_export_script_refuses_bad_pairs_and_writes_nothing(run, tmp_path):
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "taken.npz").write_bytes(b"keep me")
     for args in (["no-equals-sign"], [f"{tmp_path}=x"], [f"{run}=a/b"], [f"{run}=x.npz"],
-                 [f"{run}=taken"], [f"{run}=x", "--out", str(tmp_path / "a-file")]):
+                 [f"{run}=taken"], [f"{run}=x", "--out", str(tmp_path / "a-file")],
+                 [f"{run}=twice", f"{run}=twice"]):
         done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "w"), *args],
                               capture_output=True, text=True)
         assert done.returncode == 2, done.stderr

@@ -23,7 +23,10 @@ def test_quickstart_writes_the_report_and_reuses_it(tmp_path):
     assert {"dns-8", "weno5-z-8", "tsm-hippo"} <= {p.name for p in results.iterdir()}
     assert "| tsm-hippo" in result["markdown"] and "| dns-8" in result["markdown"]
     assert (results / "comparison.md").exists() and (results / "figures" / "correlation.png").exists()
-    assert "DEMONSTRATION" in result["banner"]
+    assert result["banner"].startswith("DEMONSTRATION: the rows tsm-hippo were trained here at "
+                                       "quickstart budgets (2 training trajectories of 0.6 "
+                                       "time units, 3 updates of a 1 x 4 tower)")
+    assert "pretrained-*" not in result["banner"]  # skipped on this grid
     assert any(line.startswith("[5/5] compare") for line in lines)
     # the shipped mini weights run on 32² Kolmogorov data only: skipped on the 8² grid
     assert sum("skipped: they were trained on a 32² grid, the store has 8²" in line

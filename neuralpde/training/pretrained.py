@@ -109,12 +109,13 @@ def write_weights(run_dir, path, which: str = "best") -> dict:
     checkpoints = Checkpoints(run_dir, run_config(record).keep_last)
     try:
         best = checkpoints.best_step()
-        step = best if which == "best" and best is not None else checkpoints.latest_step()
+        used = "best" if which == "best" and best is not None else "last"  # as load_solver
+        step = best if used == "best" else checkpoints.latest_step()
     finally:
         checkpoints.close()
     _, best_validation = logged_progress(run_dir)
     meta = {"format": WEIGHTS_FORMAT, "record": record, "provenance": {
-        "run": Path(run_dir).resolve().name, "checkpoint": which, "step": step,
+        "run": Path(run_dir).resolve().name, "checkpoint": used, "step": step,
         "best_validation_duration": best_validation, "data_preset": record.get("preset")}}
     arrays = {jax.tree_util.keystr(key): np.asarray(leaf)
               for key, leaf in jax.tree_util.tree_leaves_with_path(solver.params)}
