@@ -165,7 +165,11 @@ def pretrained_name(name_or_path) -> str:
 def check_fits(name_or_path, store: xr.Dataset) -> Optional[str]:
     """Why the weights do not run on ``store`` as trained (other flow or model grid), or None."""
     path = weights_path(name_or_path)
-    record = read_weights(path)[0]["record"]
+    return _fit_reason(path, read_weights(path)[0]["record"], store)
+
+
+def _fit_reason(path: Path, record: dict, store: xr.Dataset) -> Optional[str]:
+    """:func:`check_fits` for a record already read from ``path``."""
     try:
         trained = flow_from_dict(record["flow"]), int(record["model_size"])
     except (KeyError, TypeError, ValueError) as error:
@@ -196,7 +200,7 @@ def load_pretrained(name_or_path, store: Optional[xr.Dataset] = None, transfer: 
     if store is not None and transfer:
         flow, size = store_flow(store), int(store.attrs["model_size"])
     elif store is not None:
-        reason = check_fits(path, store)
+        reason = _fit_reason(path, record, store)
         if reason:
             raise ConfigError(f"pretrained weights {path.stem}: {reason} (evaluate with --transfer "
                               "to run them on it anyway)")
