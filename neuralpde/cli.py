@@ -59,6 +59,8 @@ TRAIN_OPTIONS = (
     (("--decompose",), "decompose",
      dict(type=int, help="run the tower on the s² interleaved sub-fields at N/s (1: off)")),
     (("--loss",), "loss", dict(choices=("mse", "relative_mse"), help="training loss")),
+    (("--train-trajectories",), "train_trajectories",
+     dict(type=int, help="train on the first K trajectories of train.zarr only (0: all)")),
     (("--remat",), "remat",
      dict(action=argparse.BooleanOptionalAction,
           help="rematerialise each unrolled step in the backward pass: the same gradients in "

@@ -360,3 +360,28 @@ def _assert_tensorboard_matches_metrics(run):
     assert sorted(found) == sorted(expected), (sorted(set(found) ^ set(expected)))
     for key, value in expected.items():
         assert found[key] == pytest.approx(value, rel=1e-6, nan_ok=True), key
+
+
+def test_train_trajectories_draws_windows_from_the_first_k_trajectories_only(data, tmp_path, capsys):
+    from neuralpde.store.reading import trajectory_frames
+    from neuralpde.training.windows import WindowSource
+    train_set = open_store(data / "train.zarr")
+    held = train_set.sizes["sample"]
+    assert held >= 2
+    frames = trajectory_frames(train_set)
+    source = WindowSource(train_set, 3, 0, trajectories=1)
+    assert source.n_samples == 1
+    for step in range(5):
+        for (sample, start), window in zip(source.indices(step, 4), source.batch(step, 4)):
+            assert sample == 0
+            np.testing.assert_array_equal(window, frames[0, start:start + 4])
+    assert WindowSource(train_set, 3, 0, trajectories=0).n_samples == held  # 0: all of them
+    with pytest.raises(ConfigError, match=rf"train_trajectories={held + 1}: accepted 0 \(all\) "
+                                          rf"to {held}"):
+        WindowSource(train_set, 3, 0, trajectories=held + 1)
+    # the CLI refuses it before writing anything
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--preset", "quickstart",
+                 "--train-trajectories", str(held + 1), "--no-progress"]) == 2
+    assert not out.exists()
+    assert f"train_trajectories={held + 1}" in capsys.readouterr().err

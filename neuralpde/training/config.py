@@ -141,18 +141,25 @@ class TrainConfig(LoopConfig):
         update.  On in the ``paper`` preset (32 unrolled steps of a 6 × 256
         tower: per 8 windows 10.3 GB without it, 639 MB with it, as compiled by
         ``neuralpde plan --preset paper --devices 8``), off in the CPU presets.
+      train_trajectories: train on the first K trajectories of the train store
+        only (0: all of them); for learning curves against the amount of data
+        at a fixed update budget (``experiments/learning_curve.sh``).
     """
 
     model: ModelConfig = ModelConfig()
     unroll: int = 32
     loss: str = "mse"
     remat: bool = False
+    train_trajectories: int = 0
 
     def __post_init__(self):
         super().__post_init__()
         require_positive_int("unroll", self.unroll)
         require(self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}")
         require(isinstance(self.remat, bool), "remat", self.remat, "True or False")
+        require(isinstance(self.train_trajectories, int) and not isinstance(
+            self.train_trajectories, bool) and self.train_trajectories >= 0,
+            "train_trajectories", self.train_trajectories, "an integer >= 0 (0: all)")
         if self.model.temporal:
             require(self.unroll % self.model.bundle == 0, "unroll", self.unroll,
                     f"a multiple of the TSM bundle {self.model.bundle}")

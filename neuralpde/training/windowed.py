@@ -107,7 +107,8 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
     size = int(train_set.attrs["model_size"])
     validation = validation_store(data_dir, size)
     windows = WindowSource(train_set, config.unroll, config.seed,
-                           prefix=config.model.prefix if config.model.temporal else 1)
+                           prefix=config.model.prefix if config.model.temporal else 1,
+                           trajectories=config.train_trajectories)
     mesh = global_mesh(devices)
     if config.batch_size % mesh.size:
         where = "" if jax.process_count() == 1 else f" of {jax.process_count()} processes"

@@ -28,7 +28,13 @@ class WindowSource:
     by window from zarr.
     """
 
-    def __init__(self, train: xr.Dataset, unroll: int, seed: int, prefix: int = 1):
+    def __init__(self, train: xr.Dataset, unroll: int, seed: int, prefix: int = 1,
+                 trajectories: int = 0):
+        """``trajectories``: train on the first K trajectories of the store only (0: all).
+
+        Raises :class:`ConfigError` for a store not saved every model step, a
+        window longer than its trajectories or more trajectories than it holds.
+        """
         if int(train.attrs["save_every"]) != 1:
             raise ConfigError(f"training needs a train store saved every model step: this one has "
                               f"save_every={train.attrs['save_every']} (accepted 1)")
@@ -37,6 +43,12 @@ class WindowSource:
             raise ConfigError(f"invalid unroll={unroll} with a prefix of {prefix} frames: accepted "
                               f"unroll + prefix <= {n_frames} (the train store holds {n_frames} "
                               "frames per trajectory)")
+        held = train.sizes["sample"]
+        if not (isinstance(trajectories, int) and 0 <= trajectories <= held):
+            raise ConfigError(f"invalid train_trajectories={trajectories}: accepted 0 (all) to "
+                              f"{held} (the train store holds {held} trajectories)")
+        if trajectories:
+            train = train.isel(sample=slice(0, trajectories))
         self.unroll, self.seed, self.prefix = unroll, seed, prefix
         self.length = prefix + unroll
         self.n_samples, self.n_starts = train.sizes["sample"], n_frames - self.length + 1
