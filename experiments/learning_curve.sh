@@ -32,18 +32,18 @@ print(f"train: the first {k} of {b.sizes['sample']} trajectories identical to {s
 if not same:
     sys.exit("the 8-trajectory train store does not extend the mini one")
 PY
-solvers=()
-for k in "${points[@]}"; do
+for k in "${points[@]}"; do  # each point evaluated as soon as it is trained
   data=$DATA
   [ "$k" -gt 4 ] && data=$BIG
+  solvers=()
   for model in "${models[@]}"; do
     /usr/bin/time -f "$model K=$k training wall-clock: %e s" \
       neuralpde train --model "$model" --preset mini --data "$data" --out "$RUNS/$model-t$k" \
       --train-trajectories "$k" --no-progress
     solvers+=(--solver "run:$RUNS/$model-t$k")
   done
+  neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini "${solvers[@]}"
 done
-neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini "${solvers[@]}"
 for model in "${models[@]}"; do
   rows=()
   for k in "${points[@]}"; do rows+=("$OUT/$model-t$k"); done

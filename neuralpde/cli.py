@@ -15,6 +15,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -734,6 +735,28 @@ def _start_processes(command: str) -> None:
         require_one_process(f"`neuralpde {command}`")
 
 
+#: A negative number argparse would otherwise read as an option (``-1e-3``, ``-2.``).
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+
+def joined_negative_values(argv) -> list:
+    """``['--viscosity', '-1e-3']`` -> ``['--viscosity=-1e-3']``.
+
+    argparse takes a token that starts with ``-`` and is not a plain decimal
+    (``-1e-3``, ``-inf``) for an option, so ``--viscosity -1e-3`` would fail
+    with "expected one argument" instead of the value's own error; joining it
+    to the long option before it lets the option's check name the bad value.
+    """
+    joined = []
+    for token in argv:
+        if (joined and joined[-1].startswith("--") and "=" not in joined[-1]
+                and _NEGATIVE_NUMBER.match(token)):
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv=None) -> int:
     """Run one ``neuralpde`` command; returns the exit status.
 
@@ -745,6 +768,7 @@ def main(argv=None) -> int:
     """
     from neuralpde.interrupts import Interrupted, handling_interrupts
 
+    argv = joined_negative_values(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     prefix = f"neuralpde {args.command}"
     try:

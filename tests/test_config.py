@@ -78,6 +78,8 @@ def test_overrides_keep_the_evaluation_spacing_and_valid_initial_sizes():
 
 @pytest.mark.parametrize("argv, message", [
     (["--viscosity", "-1"], "invalid viscosity=-1.0: accepted a finite number > 0"),
+    (["--viscosity", "-1e-3"], "invalid viscosity=-0.001: accepted a finite number > 0"),
+    (["--linear-drag", "-inf"], "linear_drag=-inf"),
     (["--courant", "2"], "invalid courant=2.0: accepted a number in (0, 1]"),
     (["--fine-size", "100"], "invalid fine_size=100"),
     (["--samples", "0"], "invalid n_samples=0"),
