@@ -24,12 +24,15 @@ done
 /usr/bin/time -f "train --samples 8 generation wall-clock: %e s" \
   neuralpde generate --preset mini --out "$BIG" --split train --samples 8 --no-progress
 python - "$DATA" "$BIG" <<'PY'
+# Same seeds, so the first trajectories are the mini ones up to float32 round-off.
 import sys, numpy as np, xarray as xr
 a, b = (xr.open_zarr(f"{d}/train.zarr", consolidated=False) for d in sys.argv[1:])
 k = a.sizes["sample"]
-same = all(np.array_equal(a[c].values, b[c].values[:k]) for c in ("u", "v"))
-print(f"train: the first {k} of {b.sizes['sample']} trajectories identical to {sys.argv[1]}: {same}")
-if not same:
+start = max(float(abs(a[c].values[:, 0] - b[c].values[:k, 0]).max()) for c in ("u", "v"))
+drift = max(float(abs(a[c].values - b[c].values[:k]).max()) for c in ("u", "v"))
+print(f"train: the first {k} of {b.sizes['sample']} trajectories vs {sys.argv[1]}: max |difference|"
+      f" at t = 0 {start:.1e}, any frame {drift:.1e} (velocity RMS ~1)")
+if start > 1e-5:
     sys.exit("the 8-trajectory train store does not extend the mini one")
 PY
 for k in "${points[@]}"; do  # each point evaluated as soon as it is trained

@@ -13,8 +13,8 @@
 # Validation and test need 131 frames of history: data/mini-h131 holds validation/test stores
 # generated with --history 131 (the same trajectories as data/mini: same seeds and warm-up,
 # checked below) and links data/mini's train store.
-# Then one evaluation on the 8 test trajectories and the paired differences against the
-# default memory (3 seeds), LI (3 seeds), WENO5-Z and DNS-64.
+# Then one evaluation on the 8 test trajectories, beside the seed-0 default memory and LI,
+# WENO5-Z and DNS-64, and the paired differences against them and the 3-seed groups.
 set -euo pipefail
 DATA=${DATA:-data/mini-h131}
 MINIDATA=${MINIDATA:-data/mini}
@@ -28,15 +28,20 @@ for split in validation test; do
     neuralpde generate --preset mini --out "$DATA" --split "$split" --history 131 --no-progress
 done
 python - "$MINIDATA" "$DATA" <<'PY'
+# Same seeds and warm-up, so the same trajectories up to float32 round-off (the two runs
+# compile differently: ~1e-6 at t = 0, growing chaotically along the reference).
 import sys, numpy as np, xarray as xr
 for split in ("validation", "test"):
     a, b = (xr.open_zarr(f"{d}/{split}.zarr", consolidated=False) for d in sys.argv[1:])
-    same = np.array_equal(a.u.values, b.u.values) and np.array_equal(a.v.values, b.v.values)
-    last = np.array_equal(a.u_history.values, b.u_history.values[:, -a.sizes["lag"]:])
-    print(f"{split}: frames identical to {sys.argv[1]}: {same}; last {a.sizes['lag']} history "
-          f"frames identical: {last}")
-    if not (same and last):
-        sys.exit(f"{split}: the --history 131 store is not the same trajectories")
+    lag = a.sizes["lag"]
+    start = max(float(abs(a[c].values[:, 0] - b[c].values[:, 0]).max()) for c in ("u", "v"))
+    history = max(float(abs(a[f"{c}_history"].values - b[f"{c}_history"].values[:, -lag:]).max())
+                  for c in ("u", "v"))
+    drift = max(float(abs(a[c].values - b[c].values).max()) for c in ("u", "v"))
+    print(f"{split}: max |difference| to {sys.argv[1]}: t = 0 {start:.1e}, last {lag} history "
+          f"frames {history:.1e}, any frame {drift:.1e} (velocity RMS ~1)")
+    if max(start, history) > 1e-5:
+        sys.exit(f"{split}: the --history 131 store does not start from the same states")
 PY
 train() {  # name extra-args...
   local name=$1; shift
@@ -49,16 +54,21 @@ train tsm-hippo-lagt32-p32 --hippo-measure lagt --hippo-order 32 --hippo-theta 0
 train tsm-hippo-legs8 --hippo-measure legs --hippo-order 8 --hippo-theta 0 --prefix 32
 train tsm-hippo-lagt8-p34 --hippo-measure lagt --hippo-order 8 --hippo-theta 0 --prefix 34
 names=(tsm-hippo-lagt32-p131 tsm-hippo-lagt32-p32 tsm-hippo-legs8 tsm-hippo-lagt8-p34)
-# the default memory (seed 0) again on these stores: must reproduce results/mini/tsm-hippo
-solvers=(--solver "run:runs/mini/tsm-hippo")
+# beside them on these stores: the default memory and LI (seed 0 of runs/mini), WENO5-Z, DNS-64
+solvers=(--solver "run:runs/mini/tsm-hippo" --solver "run:runs/mini/li" --solver weno5-z
+         --solver dns-64)
 for name in "${names[@]}"; do solvers+=(--solver "run:$RUNS/$name"); done
 neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini "${solvers[@]}"
 rows=()
 for name in "${names[@]}"; do rows+=("$OUT/$name"); done
-for baseline in "$MINI/tsm-hippo,$MINI/tsm-hippo-seed1,$MINI/tsm-hippo-seed2" \
-    "$MINI/li,$MINI/li-seed1,$MINI/li-seed2" "$MINI/weno5-z-32" "$MINI/dns-64"; do
+# the reference and initial states differ from data/mini's by round-off only: the seed-0
+# rows evaluated on both stores show by how much that moves a duration
+python experiments/paired_durations.py --baseline "$MINI/tsm-hippo" "$OUT/tsm-hippo"
+python experiments/paired_durations.py --baseline "$MINI/li" "$OUT/li"
+for baseline in "$OUT/tsm-hippo" "$OUT/li" "$OUT/weno5-z-32" "$OUT/dns-64" \
+    "$MINI/tsm-hippo,$MINI/tsm-hippo-seed1,$MINI/tsm-hippo-seed2" \
+    "$MINI/li,$MINI/li-seed1,$MINI/li-seed2"; do
   python experiments/paired_durations.py --baseline "$baseline" "${rows[@]}"
 done
-python experiments/paired_durations.py --baseline "$MINI/tsm-hippo" "$OUT/tsm-hippo"
 python experiments/paired_durations.py --baseline "$OUT/tsm-hippo-lagt32-p32" \
   "$OUT/tsm-hippo-lagt32-p131"
