@@ -101,7 +101,7 @@ def run_quickstart(
     todo = []
     for name in baselines:
         solver_name = classical_solver(name, preset.flow, flow_size).name
-        if not summary_is_current(results / solver_name):
+        if not summary_is_current(results / solver_name, reference=data / "test.zarr"):
             todo.append(name)
     if todo:
         for row in evaluate(todo, data, results):
@@ -116,7 +116,8 @@ def run_quickstart(
         summary = train(config, run, data_dir=data, progress=progress)
         if summary["loss"] == summary["loss"]:  # nan when the run was already finished
             log(f"    training loss {summary['loss']:.3g}")
-        if not summary_is_current(results / model, newer_than=run / "metrics.jsonl"):
+        if not summary_is_current(results / model, newer_than=run / "metrics.jsonl",
+                                  reference=data / "test.zarr"):
             for row in evaluate([f"run:{run}"], data, results):
                 log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
         timings[model] = time.perf_counter() - start
@@ -131,7 +132,8 @@ def run_quickstart(
             if reasons[name]:
                 log(f"    {name} skipped: {reasons[name]}")
             elif not summary_is_current(results / pretrained_name(name),
-                                        newer_than=weights_path(name)):
+                                        newer_than=weights_path(name),
+                                        reference=data / "test.zarr"):
                 for row in evaluate([f"pretrained:{name}"], data, results):
                     log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
         timings["pretrained"] = time.perf_counter() - start

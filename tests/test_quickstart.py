@@ -1,6 +1,7 @@
 """The quickstart job end to end at a tiny size: every stage, the report, and reuse on re-run."""
 
 import dataclasses
+import shutil
 
 from conftest import tiny_preset
 from neuralpde.quickstart import run_quickstart
@@ -36,3 +37,7 @@ def test_quickstart_writes_the_report_and_reuses_it(tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in results.glob("*/summary.json")}
     run_quickstart(tmp_path, **kwargs)
     assert stamps == {p: p.stat().st_mtime_ns for p in results.glob("*/summary.json")}
+    # a test store regenerated in place makes every score stale: each is made again
+    shutil.rmtree(tmp_path / "data" / "test.zarr")
+    run_quickstart(tmp_path, **kwargs)
+    assert all(p.stat().st_mtime_ns > stamps[p] for p in stamps), stamps

@@ -149,18 +149,33 @@ def check_same_source(folder: Path, source: str) -> None:
                           "solver name): evaluate into another --out folder or rename the run folder")
 
 
-def summary_is_current(folder, newer_than=None) -> bool:
-    """Whether ``folder/summary.json`` exists (and is newer than the file ``newer_than``).
+def summary_is_current(folder, newer_than=None, reference=None) -> bool:
+    """Whether ``folder/summary.json`` exists and still scores what it would score now.
 
     Lets drivers (quickstart, experiments) skip evaluations that are already
-    done, e.g. ``newer_than = <run>/metrics.jsonl`` for a trained model.
+    done.  ``newer_than``: a file the summary must be newer than, e.g.
+    ``<run>/metrics.jsonl`` for a trained model (a missing file is no
+    constraint).  ``reference``: the test store the evaluation must have used:
+    the summary must name it (``summary["reference"]``, resolved) and be newer
+    than it, so a test store regenerated in the same place makes older scores
+    stale instead of silently reused.  An unreadable summary is not current.
     """
     summary = Path(folder) / "summary.json"
     if not summary.exists():
         return False
-    if newer_than is None or not Path(newer_than).exists():
-        return True
-    return summary.stat().st_mtime > Path(newer_than).stat().st_mtime
+    stamp = summary.stat().st_mtime
+    if reference is not None:
+        reference = Path(reference)
+        try:
+            recorded = json.loads(summary.read_text()).get("reference")
+        except (OSError, ValueError, AttributeError):
+            return False
+        if (not reference.exists() or recorded != str(reference.resolve())
+                or stamp <= reference.stat().st_mtime):
+            return False
+    if newer_than is not None and Path(newer_than).exists():
+        return stamp > Path(newer_than).stat().st_mtime
+    return True
 
 
 __all__ = ["evaluate_solver", "check_same_source", "summary_is_current", "DURATION_FIELDS"]
