@@ -664,8 +664,19 @@ COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_com
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (no usage block) and exit 2."""
 
+    commands: dict = {}
+
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but a leftover argument is reported by the command that got it
+        (``neuralpde stagger-train: error: unrecognized arguments: 1``), not by the top level."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            owner = self.commands.get(getattr(parsed, "command", None), self)
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -674,6 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(subparsers)
+    parser.commands = dict(subparsers.choices)
     return parser
 
 

@@ -132,3 +132,11 @@ def test_the_larger_domain_example_of_the_docs_is_accepted():
                             model_size=args.model_size, fine_size=args.fine_size)
     for split in preset.splits:
         plan_split(preset, split)
+
+
+def test_a_leftover_argument_is_reported_by_its_command(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stagger-train", "--out", str(tmp_path / "run"), "--project", "1"])
+    assert exit_info.value.code == 2 and not (tmp_path / "run").exists()
+    assert ("neuralpde stagger-train: error: unrecognized arguments: 1 "
+            "(see `neuralpde stagger-train --help`)") in capsys.readouterr().err
