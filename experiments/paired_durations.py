@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def per_sample(folder) -> np.ndarray:
         raise SystemExit(f"{folder} is not a results folder (no metrics.nc): run neuralpde evaluate")
     with xr.open_dataset(path) as scores:
         return np.asarray(scores["duration_per_sample"].values, dtype=float)
+
+
+def references(group: str) -> set:
+    """The test stores the folders of ``group`` were scored against (``summary.json``)."""
+    found = set()
+    for folder in (f for f in group.split(",") if f):
+        try:
+            found.add(json.loads((Path(folder) / "summary.json").read_text()).get("reference", ""))
+        except (OSError, ValueError):
+            found.add("")
+    return found
 
 
 def group_per_sample(group: str) -> np.ndarray:
@@ -71,6 +83,10 @@ def main(argv=None) -> None:
         if values.shape != base.shape:
             raise SystemExit(f"{folder} has {len(values)} samples, the baseline {len(base)}: "
                              "evaluate both on the same test store and --samples")
+        if references(folder) != references(args.baseline):
+            print(f"note: {group_name(folder)} was scored against {sorted(references(folder))}, "
+                  f"the baseline against {sorted(references(args.baseline))}: the pairing holds "
+                  "only if those stores hold the same trajectories")
         diff = values - base
         error = diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
         print(f"| {group_name(folder)} | {' '.join(f'{v:.2f}' for v in values)} | "
