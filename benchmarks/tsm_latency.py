@@ -16,6 +16,11 @@ Usage::
     python benchmarks/tsm_latency.py --preset paper       # 64², 6 x 256 tower, N = 256 (GPU)
     python benchmarks/tsm_latency.py --count-only         # multiply-adds per cell and step only
     python benchmarks/tsm_latency.py --hippo-measure legt --hippo-order 8 --hippo-theta 16
+    python benchmarks/tsm_latency.py --decompose 2        # also both towers on the 4 sub-fields
+
+With ``--decompose S`` the LI and TSM-HiPPO towers run a second time on the s²
+interleaved sub-fields at N/S (``ModelConfig.decompose``), in the same
+interleaved rounds, and their ratios to the undecomposed models are printed.
 """
 
 from __future__ import annotations
@@ -105,6 +110,8 @@ def main(argv=None) -> None:
     parser.add_argument("--hippo-theta", type=float, help="LegT window in frames (0: the prefix)")
     parser.add_argument("--duration", type=float, default=0.5, help="simulated time units per run")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--decompose", type=int, default=1,
+                        help="also time both towers on the S^2 interleaved sub-fields (1: no)")
     parser.add_argument("--count-only", action="store_true",
                         help="print the multiply-add counts and stop (no timing)")
     args = parser.parse_args(argv)
@@ -116,6 +123,10 @@ def main(argv=None) -> None:
                    base, architecture="tsm-hippo", bundle=args.bundle,
                    hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
                    hippo_theta=args.hippo_theta).model}
+    if args.decompose > 1:
+        for name in ("li", "tsm-hippo"):
+            configs[f"{name}-decompose{args.decompose}"] = with_overrides(
+                configs[name], decompose=args.decompose)
     solvers = {"dns": classical_solver("dns", flow, size)}
     for name, model in configs.items():
         solvers[name] = build_solver(model, 0, flow, size, name=f"{name}-{size}")
@@ -125,7 +136,8 @@ def main(argv=None) -> None:
     if args.count_only:
         return
     prefix = prefix_frames(flow, size, configs["tsm-hippo"].prefix)
-    inputs = {"dns": prefix[-1], "li": prefix[-1], "tsm-hippo": prefix}
+    inputs = {name: prefix if configs[name].temporal else prefix[-1] for name in configs}
+    inputs["dns"] = prefix[-1]
 
     print(f"device: {device_name()}, jax {jax.__version__}")
     print(f"preset {args.preset}: {size}², tower {base.model.depth} x {base.model.hidden}, "
@@ -141,14 +153,18 @@ def main(argv=None) -> None:
                                                  repeats=1))
     median = {name: statistics.median(values) for name, values in samples.items()}
     for name, solver in solvers.items():
-        print(f"  {solver.name:<14} {median[name]:.4g} s per time unit   "
+        print(f"  {solver.name:<24} {median[name]:.4g} s per time unit   "
               f"x{median[name] / median['li']:.3f} LI   x{median[name] / median['dns']:.2f} DNS   "
               f"(dt {solver.dt:.5g}; all: {', '.join(f'{v:.4g}' for v in samples[name])})")
     for name in configs:
         network = network_seconds_per_model_step(solvers[name], inputs[name])
         step = median[name] * solvers[name].dt / substeps(solvers[name])  # s per model step
-        print(f"  {solvers[name].name:<14} network alone {network * 1e3:.3f} ms per model step = "
+        print(f"  {solvers[name].name:<24} network alone {network * 1e3:.3f} ms per model step = "
               f"{100 * network / step:.0f}% of its {step * 1e3:.3f} ms model step")
+    for name in configs:
+        if "-decompose" in name:
+            plain = name.split("-decompose")[0]
+            print(f"{name} / {plain} = {median[name] / median[plain]:.3f}")
     ratio = median["tsm-hippo"] / median["li"]
     print(f"TSM-HiPPO (B = {args.bundle}) / LI = {ratio:.3f}  (published claim <= 0.8: "
           f"{'met' if ratio <= 0.8 else 'not met'} here)")
