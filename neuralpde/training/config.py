@@ -22,8 +22,10 @@ Presets (:func:`get_train_preset`):
   stencils with the van Leer limiter; 32 unrolled steps, batch 64.
 * ``mini`` — the same recipe sized for a 2-core CPU: a 4 × 32 tower, 8 unrolled
   steps, batch 8, 1,000 steps; TSM-HiPPO memories LegT of order 8 over the
-  last 16 frames (not the published LagT of order 256: at this size LagT
-  N = 32 lasted ~1.1 time units less, measured in docs/tsm.md).
+  last 16 frames (not the published LagT of order 256: it needs a 1,027-frame
+  history to start from rollout-like memories; at this size the consistent
+  LagT memories were level with this one, and it needs only 18 frames;
+  measured in docs/tsm.md).
 * ``quickstart`` — the demonstration budget of ``neuralpde quickstart``: a
   3 × 16 tower, 120 updates of batch 4, 4 unrolled steps, the ``mini`` memory.
 
