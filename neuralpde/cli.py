@@ -16,6 +16,7 @@ import errno
 import logging
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -429,8 +430,9 @@ def _print_training(summary: dict, out, data) -> None:
     print(f"run: {summary['run']}  step {summary['step']}  loss {summary['loss']:.4g}  "
           f"skipped {summary['skipped']}  best validation duration "
           f"{'–' if best is None else f'{best:.3f}'}  {summary['seconds']:.0f} s")
-    print(f"evaluate with: neuralpde evaluate --data {data or '<data folder>'} --solver run:{out} "
-          "--out results/")
+    data_arg = shlex.quote(str(data)) if data else "<data folder>"
+    print(f"evaluate with: neuralpde evaluate --data {data_arg} --solver "
+          f"{shlex.quote(f'run:{out}')} --out results/")
     print(f"training curves: tensorboard --logdir {Path(out) / 'tensorboard'}  (pip install "
           "tensorboard; or read the metrics.jsonl beside it)")
 

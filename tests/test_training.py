@@ -385,3 +385,25 @@ def test_train_trajectories_draws_windows_from_the_first_k_trajectories_only(dat
                  "--train-trajectories", str(held + 1), "--no-progress"]) == 2
     assert not out.exists()
     assert f"train_trajectories={held + 1}" in capsys.readouterr().err
+
+
+def test_refusals_name_the_option_and_the_store_to_fix(data, tmp_path, capsys):
+    from neuralpde.training.windows import WindowSource
+    train_set = open_store(data / "train.zarr")
+    n = train_set.sizes["time"]
+    with pytest.raises(ConfigError, match=rf"a training window of 1 \+ unroll {n} = {n + 1} frames "
+                                          rf"does not fit the train store's {n} frames per "
+                                          rf"trajectory: accepted --unroll <= {n - 1}"):
+        WindowSource(train_set, n, 0)
+    with pytest.raises(ConfigError, match=rf"prefix 3 \+ unroll {n} = {n + 3} frames .* accepted "
+                                          rf"--prefix \+ --unroll <= {n}"):
+        WindowSource(train_set, n, 0, prefix=3)
+    # a TSM prefix longer than the validation store's history: the split and its path are named
+    held = int(open_store(data / "validation.zarr").attrs["history_frames"])
+    out = tmp_path / "run"
+    assert main(["train", "--model", "tsm-hippo", "--data", str(data), "--out", str(out),
+                 "--preset", "quickstart", "--prefix", str(held + 1), "--bundle", "1",
+                 "--unroll", "1", "--hippo-order", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"the validation store {data / 'validation.zarr'} keeps {held} history frames" in err
+    assert f"--split validation --history {held + 1}" in err and not out.exists()

@@ -165,7 +165,8 @@ def score(
 
     reference = reference_frames(store, n_samples, n_frames)  # refuses non-finite frames
     if view is None:
-        uv0 = initial_inputs(store, solver.size, n_samples, history_frames(solver), solver.name)
+        uv0 = initial_inputs(store, solver.size, n_samples, history_frames(solver),
+                             f"solver {solver.name!r}")
         output_size, compared_on = model_size, "model grid"
     else:
         uv0 = np.asarray(view(initial_states(store, model_size, n_samples)), np.float32)

@@ -345,15 +345,19 @@ def initial_inputs(ds: xr.Dataset, size: int, n_samples: int, history: int = 0,
     :func:`initial_states`); ``history = K``: the last K stored history
     frames ``(samples, K, 2, n, n)`` (one model step apart, ending with the
     initial state) — the prefix a temporal model encodes; only on the model
-    grid.  ``name`` labels the solver in the errors.
+    grid.  ``name`` names the solver in the errors (e.g. ``"solver 'tsm-hippo'"``).
     """
     if not history:
         return initial_states(ds, size, n_samples)
     available = history_frames(ds)
     if available < history:
+        split = ds.attrs.get("split", "")
+        source = ds.encoding.get("source")
+        store = f"the {split} store".replace("the  ", "the ") + (f" {source}" if source else "")
+        redo = f"--split {split} --history {history}" if split else f"--history {history}"
         raise StoreError(
-            f"solver {name!r} encodes a prefix of {history} frames; the store keeps "
-            f"{available} history frames: regenerate it with --history {history} "
+            f"{name} encodes a prefix of {history} frames; {store} keeps "
+            f"{available} history frames: regenerate it with {redo} "
             "(the presets keep 32)")
     if size != ds.attrs["model_size"]:
         raise ConfigError(f"solver {name!r} with a memory must run on the model grid "

@@ -123,7 +123,9 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
     solver = build_solver(config.model, config.seed, flow, size, name=name,
                           feature_scale=feature_scale)
     if history_frames(solver):  # fail before training if validation cannot start
-        initial_inputs(validation, size, 1, history_frames(solver), solver.name)
+        initial_inputs(validation, size, 1, history_frames(solver),
+                       f"the {config.model.architecture} model being trained (--prefix "
+                       f"{config.model.prefix})")
     record = {"flow": to_dict(flow), "model_size": size, "preset": train_set.attrs["preset"],
               "data": str(data_dir.resolve()),
               "generation_key": train_set.attrs.get("generation_key", "")}

@@ -40,9 +40,11 @@ class WindowSource:
                               f"save_every={train.attrs['save_every']} (accepted 1)")
         n_frames = train.sizes["time"]
         if unroll + prefix > n_frames:
-            raise ConfigError(f"invalid unroll={unroll} with a prefix of {prefix} frames: accepted "
-                              f"unroll + prefix <= {n_frames} (the train store holds {n_frames} "
-                              "frames per trajectory)")
+            what = f"prefix {prefix} + unroll {unroll}" if prefix > 1 else f"1 + unroll {unroll}"
+            raise ConfigError(f"a training window of {what} = {prefix + unroll} frames does not fit "
+                              f"the train store's {n_frames} frames per trajectory: accepted "
+                              + (f"--prefix + --unroll <= {n_frames}" if prefix > 1
+                                 else f"--unroll <= {n_frames - 1}"))
         held = train.sizes["sample"]
         if not (isinstance(trajectories, int) and 0 <= trajectories <= held):
             raise ConfigError(f"invalid train_trajectories={trajectories}: accepted 0 (all) to "
