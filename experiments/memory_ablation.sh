@@ -27,22 +27,7 @@ for split in validation test; do
   /usr/bin/time -f "$split --history 131 generation wall-clock: %e s" \
     neuralpde generate --preset mini --out "$DATA" --split "$split" --history 131 --no-progress
 done
-python - "$MINIDATA" "$DATA" <<'PY'
-# Same seeds and warm-up, so the same trajectories up to float32 round-off (the two runs
-# compile differently: ~1e-6 at t = 0, growing chaotically along the reference).
-import sys, numpy as np, xarray as xr
-for split in ("validation", "test"):
-    a, b = (xr.open_zarr(f"{d}/{split}.zarr", consolidated=False) for d in sys.argv[1:])
-    lag = a.sizes["lag"]
-    start = max(float(abs(a[c].values[:, 0] - b[c].values[:, 0]).max()) for c in ("u", "v"))
-    history = max(float(abs(a[f"{c}_history"].values - b[f"{c}_history"].values[:, -lag:]).max())
-                  for c in ("u", "v"))
-    drift = max(float(abs(a[c].values - b[c].values).max()) for c in ("u", "v"))
-    print(f"{split}: max |difference| to {sys.argv[1]}: t = 0 {start:.1e}, last {lag} history "
-          f"frames {history:.1e}, any frame {drift:.1e} (velocity RMS ~1)")
-    if max(start, history) > 1e-5:
-        sys.exit(f"{split}: the --history 131 store does not start from the same states")
-PY
+python experiments/same_trajectories.py "$MINIDATA" "$DATA" --splits validation test
 train() {  # name extra-args...
   local name=$1; shift
   /usr/bin/time -f "$name training wall-clock: %e s" \
