@@ -1,49 +1,50 @@
 #!/usr/bin/env bash
 # Data learning curve on mini: LI and TSM-HiPPO duration against the number of training
 # trajectories (16 time units each, saved every model step) at the fixed mini update budget
-# (1,000 updates of batch 8, 8 unrolled steps; seed 0), --train-trajectories K taking the
-# first K trajectories of the train store.  K = 4 is the mini set itself (runs/mini/{li,
-# tsm-hippo} and their seeds 1-2, experiments/mini_li.sh, mini_tsm.sh, mini_seeds.sh); K = 8
-# needs a larger train store: data/mini-t8 holds train.zarr generated with --samples 8 (its
-# first 4 trajectories are data/mini's, checked below) and links data/mini's validation and
-# test stores.  Evaluation on the 8 mini test trajectories; paired differences against the
-# same model trained on the 4-trajectory mini set (its 3 seeds averaged), WENO5-Z and DNS-64.
-# POINTS (default "8 1") lists the K's to train, in order (POINTS=2 adds the K = 2 point).
+# (1,000 updates of batch 8, 8 unrolled steps), --train-trajectories K taking the first K
+# trajectories of data/mini's train store.  K = 8 is the mini set itself (runs/mini/{li,
+# tsm-hippo} and their seeds 1-2: experiments/mini_li.sh, mini_tsm.sh, mini_seeds.sh); this
+# script trains the smaller points.  Evaluation on the 8 mini test trajectories; paired
+# differences against the same model trained on the whole mini set (its 3 seeds averaged),
+# WENO5-Z and DNS-64.  POINTS (default "4 1") lists the K's to train, in order; SEEDS (default
+# "0") the seeds of each point (seed s > 0 runs are named <model>-t<K>-seed<s>).
 set -euo pipefail
 DATA=${DATA:-data/mini}
-BIG=${BIG:-data/mini-t8}
 RUNS=${RUNS:-runs/curve}
 OUT=${OUT:-results/curve}
 MINI=${MINI:-results/mini}
-read -r -a points <<< "${POINTS:-8 1}"
+read -r -a points <<< "${POINTS:-4 1}"
+read -r -a seeds <<< "${SEEDS:-0}"
 read -r -a models <<< "${MODELS:-li tsm-hippo}"
-mkdir -p "$BIG"
-for split in validation test; do
-  [ -e "$BIG/$split.zarr" ] || ln -s "$(realpath "$DATA/$split.zarr")" "$BIG/$split.zarr"
-done
-/usr/bin/time -f "train --samples 8 generation wall-clock: %e s" \
-  neuralpde generate --preset mini --out "$BIG" --split train --samples 8 --no-progress
-python experiments/same_trajectories.py "$DATA" "$BIG" --splits train
+name_of() {  # model K seed -> run name
+  if [ "$3" -gt 0 ]; then echo "$1-t$2-seed$3"; else echo "$1-t$2"; fi
+}
 for k in "${points[@]}"; do  # each point evaluated as soon as it is trained
-  data=$DATA
-  [ "$k" -gt 4 ] && data=$BIG
   solvers=()
-  for model in "${models[@]}"; do
-    /usr/bin/time -f "$model K=$k training wall-clock: %e s" \
-      neuralpde train --model "$model" --preset mini --data "$data" --out "$RUNS/$model-t$k" \
-      --train-trajectories "$k" --no-progress
-    solvers+=(--solver "run:$RUNS/$model-t$k")
+  for seed in "${seeds[@]}"; do
+    for model in "${models[@]}"; do
+      name=$(name_of "$model" "$k" "$seed")
+      /usr/bin/time -f "$name training wall-clock: %e s" \
+        neuralpde train --model "$model" --preset mini --data "$DATA" --out "$RUNS/$name" \
+        --train-trajectories "$k" --seed "$seed" --no-progress
+      solvers+=(--solver "run:$RUNS/$name")
+    done
   done
   neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini "${solvers[@]}"
 done
-for model in "${models[@]}"; do  # against the same model on the mini set, seed-averaged
+group_of() {  # model K -> the point's seeds, averaged per test trajectory by paired_durations
+  local group="" seed
+  for seed in "${seeds[@]}"; do group+="${group:+,}$OUT/$(name_of "$1" "$2" "$seed")"; done
+  echo "$group"
+}
+for model in "${models[@]}"; do  # against the same model on the whole mini set, seed-averaged
   rows=()
-  for k in "${points[@]}"; do rows+=("$OUT/$model-t$k"); done
+  for k in "${points[@]}"; do rows+=("$(group_of "$model" "$k")"); done
   python experiments/paired_durations.py \
     --baseline "$MINI/$model,$MINI/$model-seed1,$MINI/$model-seed2" "${rows[@]}"
 done
 all=()
-for k in "${points[@]}"; do for model in "${models[@]}"; do all+=("$OUT/$model-t$k"); done; done
+for k in "${points[@]}"; do for model in "${models[@]}"; do all+=("$(group_of "$model" "$k")"); done; done
 for baseline in "$MINI/weno5-z-32" "$MINI/dns-64"; do
   python experiments/paired_durations.py --baseline "$baseline" "${all[@]}"
 done

@@ -16,11 +16,14 @@
 # Then one evaluation on the 8 test trajectories, beside the seed-0 default memory and LI,
 # WENO5-Z and DNS-64, and the paired differences against them and the 3-seed groups.
 set -euo pipefail
+# TRAIN_TRAJECTORIES=K trains on the first K trajectories of the train store (--train-trajectories K; default: all of them)
+tt=(); [ -z "${TRAIN_TRAJECTORIES:-}" ] || tt=(--train-trajectories "$TRAIN_TRAJECTORIES")
 DATA=${DATA:-data/mini-h131}
 MINIDATA=${MINIDATA:-data/mini}
 RUNS=${RUNS:-runs/memory}
 OUT=${OUT:-results/memory}
 MINI=${MINI:-results/mini}
+MINIRUNS=${MINIRUNS:-runs/mini}
 mkdir -p "$DATA"
 [ -e "$DATA/train.zarr" ] || ln -s "$(realpath "$MINIDATA/train.zarr")" "$DATA/train.zarr"
 for split in validation test; do
@@ -31,7 +34,7 @@ python experiments/same_trajectories.py "$MINIDATA" "$DATA" --splits validation 
 train() {  # name extra-args...
   local name=$1; shift
   /usr/bin/time -f "$name training wall-clock: %e s" \
-    neuralpde train --model tsm-hippo --preset mini --data "$DATA" --out "$RUNS/$name" \
+    neuralpde train --model tsm-hippo --preset mini --data "$DATA" --out "$RUNS/$name" "${tt[@]}" \
     --no-progress "$@"
 }
 train tsm-hippo-lagt32-p131 --hippo-measure lagt --hippo-order 32 --hippo-theta 0 --prefix 131
@@ -40,7 +43,7 @@ train tsm-hippo-legs8 --hippo-measure legs --hippo-order 8 --hippo-theta 0 --pre
 train tsm-hippo-lagt8-p34 --hippo-measure lagt --hippo-order 8 --hippo-theta 0 --prefix 34
 names=(tsm-hippo-lagt32-p131 tsm-hippo-lagt32-p32 tsm-hippo-legs8 tsm-hippo-lagt8-p34)
 # beside them on these stores: the default memory and LI (seed 0 of runs/mini), WENO5-Z, DNS-64
-solvers=(--solver "run:runs/mini/tsm-hippo" --solver "run:runs/mini/li" --solver weno5-z
+solvers=(--solver "run:$MINIRUNS/tsm-hippo" --solver "run:$MINIRUNS/li" --solver weno5-z
          --solver dns-64)
 for name in "${names[@]}"; do solvers+=(--solver "run:$RUNS/$name"); done
 neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini "${solvers[@]}"

@@ -8,6 +8,8 @@
 # then latency side by side with the undecomposed towers (python benchmarks/tsm_latency.py
 # --decompose 2: untrained weights, batch 1, interleaved rounds; needs a quiet machine).
 set -euo pipefail
+# TRAIN_TRAJECTORIES=K trains on the first K trajectories of the train store (--train-trajectories K; default: all of them)
+tt=(); [ -z "${TRAIN_TRAJECTORIES:-}" ] || tt=(--train-trajectories "$TRAIN_TRAJECTORIES")
 DATA=${DATA:-data/mini}
 RUNS=${RUNS:-runs/mini}
 OUT=${OUT:-results/mini}
@@ -20,7 +22,7 @@ for seed in "${seeds[@]}"; do
   for model in li tsm-hippo; do
     name=$(name_of "$model" "$seed")
     /usr/bin/time -f "$name training wall-clock: %e s" \
-      neuralpde train --model "$model" --preset mini --data "$DATA" --out "$RUNS/$name" \
+      neuralpde train --model "$model" --preset mini --data "$DATA" --out "$RUNS/$name" "${tt[@]}" \
       --decompose 2 --seed "$seed" --no-progress
     solvers+=(--solver "run:$RUNS/$name")
   done

@@ -6,6 +6,8 @@
 # models against WENO5-Z, DNS-64, DNS-32 and the seed-averaged LI.
 # Needs data/mini and the seed-0 results (results/mini/{li,<model>,weno5-z-32,dns-32,dns-64}).
 set -euo pipefail
+# TRAIN_TRAJECTORIES=K trains on the first K trajectories of the train store (--train-trajectories K; default: all of them)
+tt=(); [ -z "${TRAIN_TRAJECTORIES:-}" ] || tt=(--train-trajectories "$TRAIN_TRAJECTORIES")
 DATA=${DATA:-data/mini}
 RUNS=${RUNS:-runs/mini}
 OUT=${OUT:-results/mini}
@@ -14,7 +16,7 @@ solvers=()
 for seed in 1 2; do
   for model in "${models[@]}"; do
     /usr/bin/time -f "$model seed $seed training wall-clock: %e s" \
-      neuralpde train --model "$model" --preset mini --data "$DATA" --out "$RUNS/$model-seed$seed" \
+      neuralpde train --model "$model" --preset mini --data "$DATA" --out "$RUNS/$model-seed$seed" "${tt[@]}" \
       --seed "$seed" --no-progress
     solvers+=(--solver "run:$RUNS/$model-seed$seed")
   done

@@ -771,6 +771,28 @@ def joined_negative_values(argv) -> list:
     return joined
 
 
+#: Config fields a command's options set, when the field is not the option's name.
+_FIELD_ALIASES = {"generate": {"n_samples": "--samples"}}
+_FIELD_VALUE = re.compile(r"^invalid (\w+)=([-+\w.]+)(?=[:\s]|$)")
+
+
+def with_option_name(message: str, command: str) -> str:
+    """``invalid peak_lr=-1.0: ...`` -> ``invalid peak_lr=-1.0 (--lr): ...``.
+
+    Config checks name the config field; on the command line the user typed
+    the option, so the option of ``command`` that sets the field is added
+    after the bad value (messages about other fields are left as they are).
+    """
+    tables = {"train": LOOP_OPTIONS + TRAIN_OPTIONS, "stagger-train": LOOP_OPTIONS + STAGGER_OPTIONS,
+              "generate": GENERATE_OPTIONS}.get(command, ())
+    flags = {field: names[0] for names, field, _ in tables}
+    flags.update(_FIELD_ALIASES.get(command, {}))
+    match = _FIELD_VALUE.match(message)
+    if not match or match.group(1) not in flags:
+        return message
+    return f"{message[:match.end()]} ({flags[match.group(1)]}){message[match.end():]}"
+
+
 def main(argv=None) -> int:
     """Run one ``neuralpde`` command; returns the exit status.
 
@@ -801,7 +823,7 @@ def main(argv=None) -> int:
                 check_output_folder(args.out, is_file=args.command == "export")
             return args.handler(args)
     except UserInputError as error:
-        _reported(f"{prefix}: error: {error}")
+        _reported(f"{prefix}: error: {with_option_name(str(error), args.command)}")
         return 2
     except Interrupted as stop:
         _reported(f"{prefix}: {stop}")

@@ -77,12 +77,12 @@ def test_overrides_keep_the_evaluation_spacing_and_valid_initial_sizes():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--viscosity", "-1"], "invalid viscosity=-1.0: accepted a finite number > 0"),
-    (["--viscosity", "-1e-3"], "invalid viscosity=-0.001: accepted a finite number > 0"),
-    (["--linear-drag", "-inf"], "linear_drag=-inf"),
-    (["--courant", "2"], "invalid courant=2.0: accepted a number in (0, 1]"),
-    (["--fine-size", "100"], "invalid fine_size=100"),
-    (["--samples", "0"], "invalid n_samples=0"),
+    (["--viscosity", "-1"], "invalid viscosity=-1.0 (--viscosity): accepted a finite number > 0"),
+    (["--viscosity", "-1e-3"], "invalid viscosity=-0.001 (--viscosity): accepted a finite number > 0"),
+    (["--linear-drag", "-inf"], "linear_drag=-inf (--linear-drag)"),
+    (["--courant", "2"], "invalid courant=2.0 (--courant): accepted a number in (0, 1]"),
+    (["--fine-size", "100"], "invalid fine_size=100 (--fine-size)"),
+    (["--samples", "0"], "invalid n_samples=0 (--samples)"),
     (["--preset", "huge"], "unknown preset 'huge'"),
 ])
 def test_cli_rejects_bad_input_with_exit_status_2(tmp_path, capsys, argv, message):
@@ -90,6 +90,18 @@ def test_cli_rejects_bad_input_with_exit_status_2(tmp_path, capsys, argv, messag
     assert status == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "data").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "d", "--lr", "-1"], "invalid peak_lr=-1.0 (--lr): accepted"),
+    (["train", "--data", "d", "--train-trajectories", "-1"],
+     "invalid train_trajectories=-1 (--train-trajectories): accepted"),
+    (["stagger-train", "--pool-size", "0"], "invalid pool_size=0 (--pool-size): accepted"),
+])
+def test_a_config_error_names_the_option_that_sets_the_field(tmp_path, capsys, argv, message):
+    assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_help_documents_every_generate_option(capsys):
@@ -110,7 +122,7 @@ def test_every_help_shows_real_defaults(command, capsys):
     text = capsys.readouterr().out
     assert "default: None" not in text
     if command == "generate":  # preset-backed options list each preset's value
-        assert "--samples SAMPLES     trajectories per split (preset: mini 4/4/8," in text
+        assert "--samples SAMPLES     trajectories per split (preset: mini 8/4/8," in text
 
 
 def test_the_larger_domain_example_of_the_docs_is_accepted():

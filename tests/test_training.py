@@ -1,5 +1,6 @@
 """The training stack: loss decrease, resume, data parallelism, checkpoints, run loading."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -385,6 +386,18 @@ def test_train_trajectories_draws_windows_from_the_first_k_trajectories_only(dat
                  "--train-trajectories", str(held + 1), "--no-progress"]) == 2
     assert not out.exists()
     assert f"train_trajectories={held + 1}" in capsys.readouterr().err
+
+
+def test_train_trajectories_equal_to_the_store_count_is_recorded_as_all(data, tmp_path):
+    """--train-trajectories <count> and the default train on the same windows: one config."""
+    from neuralpde.training.windowed import with_data
+    held = open_store(data / "train.zarr").sizes["sample"]
+    config = get_train_preset("quickstart")
+    assert with_data(dataclasses.replace(config, train_trajectories=held), data) == config
+    fewer = dataclasses.replace(config, train_trajectories=held - 1)
+    assert with_data(fewer, data) == fewer
+    # a folder without a train store is left as it is, for windowed_task to report
+    assert with_data(fewer, tmp_path) == fewer
 
 
 def test_refusals_name_the_option_and_the_store_to_fix(data, tmp_path, capsys):

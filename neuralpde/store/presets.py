@@ -4,7 +4,7 @@
 preset        model  reference  train split             validation split          test split                warm-up
 ============  =====  =========  ======================  ========================  ========================  =========
 quickstart    32²    128²       2 traj × 6 t.u.         2 traj × 2 t.u.           4 traj × 6 t.u.           30 / 30.9
-mini          32²    256²       4 traj × 16 t.u.        4 traj × 8 t.u.           8 traj × 12 t.u.          40 / 40.9
+mini          32²    256²       8 traj × 16 t.u.        4 traj × 8 t.u.           8 traj × 12 t.u.          40 / 40.9
 paper-lite    64²    1024²      16 traj × 20 t.u.       8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
 paper         64²    2048²      128 traj × 80 t.u.      8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
 ============  =====  =========  ======================  ========================  ========================  =========
@@ -221,7 +221,7 @@ def _mini() -> Preset:
     train_warmup, test_warmup = WARMUP_MINI
     return Preset(
         name="mini", flow=flow, model_size=32, fine_size=256,
-        train=SplitSpec(n_samples=4, duration=16.0, warmup=train_warmup, save_every=1, seed=0),
+        train=SplitSpec(n_samples=8, duration=16.0, warmup=train_warmup, save_every=1, seed=0),
         validation=_eval_split(flow, 32, 4, 8.0, train_warmup),
         test=_eval_split(flow, 32, 8, 12.0, test_warmup),
         initial_sizes=(64, 128), batch_size=2, time_chunk=64, stationary=STATIONARY_256)

@@ -62,7 +62,7 @@ from neuralpde.training.optim import learning_rate_schedule, make_optimizer
 from neuralpde.training.staggered import stagger_task
 from neuralpde.training.task import Task
 from neuralpde.training.tensorboard import TensorBoardLog
-from neuralpde.training.windowed import windowed_task
+from neuralpde.training.windowed import windowed_task, with_data
 
 
 def _stat(value):
@@ -236,6 +236,7 @@ def train(config, out_dir, data_dir=None, flow: Optional[FlowSpec] = None, progr
         if data_dir is None:
             raise ConfigError(f"a {config.kind} run needs data: pass data_dir (a folder "
                               "holding train.zarr and validation.zarr)")
+        config = with_data(config, data_dir)
         task = windowed_task(config, data_dir, name=run_dir.name, existing=existing,
                              devices=devices)
     elif isinstance(config, StaggerTrainConfig):

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from neuralpde.config import ConfigError, to_dict
+from neuralpde.config import ConfigError, UserInputError, to_dict
 from neuralpde.sharding import batch_sharding, global_batch, global_mesh, local_rows
 from neuralpde.solvers.base import history_frames
 from neuralpde.solvers.learned import build_solver, training_feature_scale
@@ -88,6 +88,25 @@ def cached_train_step(config: TrainConfig, flow, size: int, feature_scale=None):
 def _train_step_for(config: TrainConfig, flow, size: int, feature_scale=None):
     solver = build_solver(config.model, config.seed, flow, size, feature_scale=feature_scale)
     return make_train_step(solver, make_optimizer(config), config.loss, config.remat)
+
+
+def with_data(config: TrainConfig, data_dir) -> TrainConfig:
+    """``config`` with ``train_trajectories`` equal to the train store's count written as 0 (all).
+
+    Both train on the same windows (:class:`WindowSource` draws from the first
+    K trajectories), so a run started with ``--train-trajectories 8`` on an
+    8-trajectory store resumes without it, and the other way round.  A store
+    that cannot be opened is left to :func:`windowed_task` to report.
+    """
+    if not config.train_trajectories:
+        return config
+    try:
+        held = open_store(Path(data_dir) / "train.zarr", split="train").sizes["sample"]
+    except UserInputError:  # windowed_task names what is wrong with the store
+        return config
+    if config.train_trajectories == held:
+        return dataclasses.replace(config, train_trajectories=0)
+    return config
 
 
 def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optional[dict] = None,
