@@ -7,7 +7,10 @@
 # script trains the smaller points.  Evaluation on the 8 mini test trajectories; paired
 # differences against the same model trained on the whole mini set (its 3 seeds averaged),
 # WENO5-Z and DNS-64.  POINTS (default "4 1") lists the K's to train, in order; SEEDS (default
-# "0") the seeds of each point (seed s > 0 runs are named <model>-t<K>-seed<s>).
+# "0") the seeds of each point (seed s > 0 runs are named <model>-t<K>-seed<s>).  A K larger
+# than data/mini's train store needs a larger one: data/mini-t<K> gets a train store generated
+# with --samples K (its first trajectories are data/mini's, checked) and links data/mini's
+# validation and test stores.
 set -euo pipefail
 DATA=${DATA:-data/mini}
 RUNS=${RUNS:-runs/curve}
@@ -19,13 +22,26 @@ read -r -a models <<< "${MODELS:-li tsm-hippo}"
 name_of() {  # model K seed -> run name
   if [ "$3" -gt 0 ]; then echo "$1-t$2-seed$3"; else echo "$1-t$2"; fi
 }
+held=$(python -c "import sys; from neuralpde.store import open_store; print(open_store(sys.argv[1]).sizes['sample'])" \
+  "$DATA/train.zarr")
 for k in "${points[@]}"; do  # each point evaluated as soon as it is trained
+  data=$DATA
+  if [ "$k" -gt "$held" ]; then  # a larger train store, same validation and test
+    data=$DATA-t$k
+    mkdir -p "$data"
+    for split in validation test; do
+      [ -e "$data/$split.zarr" ] || ln -s "$(realpath "$DATA/$split.zarr")" "$data/$split.zarr"
+    done
+    /usr/bin/time -f "train --samples $k generation wall-clock: %e s" \
+      neuralpde generate --preset mini --out "$data" --split train --samples "$k" --no-progress
+    python experiments/same_trajectories.py "$DATA" "$data" --splits train
+  fi
   solvers=()
   for seed in "${seeds[@]}"; do
     for model in "${models[@]}"; do
       name=$(name_of "$model" "$k" "$seed")
       /usr/bin/time -f "$name training wall-clock: %e s" \
-        neuralpde train --model "$model" --preset mini --data "$DATA" --out "$RUNS/$name" \
+        neuralpde train --model "$model" --preset mini --data "$data" --out "$RUNS/$name" \
         --train-trajectories "$k" --seed "$seed" --no-progress
       solvers+=(--solver "run:$RUNS/$name")
     done

@@ -11,7 +11,6 @@ checked: it grows by chaos).  Exits 1 when the starts differ by more than
 Usage::
 
     python experiments/same_trajectories.py data/mini data/mini-h131 --splits validation test
-    python experiments/same_trajectories.py data/mini data/mini-t8 --splits train
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from neuralpde import __version__
 from neuralpde.config import ConfigError, UserInputError
 
 FLOW_OPTIONS = ("viscosity", "domain_size", "forcing_wavenumber", "linear_drag",
@@ -673,7 +674,13 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         """As argparse's, but a leftover argument is reported by the command that got it
-        (``neuralpde stagger-train: error: unrecognized arguments: 1``), not by the top level."""
+        (``neuralpde stagger-train: error: unrecognized arguments: 1``), not by the top level;
+        a command's option given before the command is named as such."""
+        tokens = sys.argv[1:] if args is None else list(args)
+        if self.commands and tokens and tokens[0].startswith("-") and \
+                tokens[0].split("=")[0] not in ("-h", "--help", "--version"):
+            self.error(f"{tokens[0]} is not an option of neuralpde itself: a command's options "
+                       f"go after the command (neuralpde <command> {tokens[0]} ...)")
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
             owner = self.commands.get(getattr(parsed, "command", None), self)
@@ -684,6 +691,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="neuralpde", description="Neural PDE solvers for 2-D Navier-Stokes turbulence.")
+    parser.add_argument("--version", action="version", version=f"neuralpde {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(subparsers)

@@ -152,3 +152,15 @@ def test_a_leftover_argument_is_reported_by_its_command(tmp_path, capsys):
     assert exit_info.value.code == 2 and not (tmp_path / "run").exists()
     assert ("neuralpde stagger-train: error: unrecognized arguments: 1 "
             "(see `neuralpde stagger-train --help`)") in capsys.readouterr().err
+
+
+def test_an_option_before_the_command_is_named_and_version_prints(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--project", "1", "stagger-train"])
+    assert exit_info.value.code == 2
+    assert ("neuralpde: error: --project is not an option of neuralpde itself: a command's "
+            "options go after the command") in capsys.readouterr().err
+    from neuralpde import __version__
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out == f"neuralpde {__version__}\n"
