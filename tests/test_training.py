@@ -400,6 +400,17 @@ def test_train_trajectories_equal_to_the_store_count_is_recorded_as_all(data, tm
     assert with_data(fewer, tmp_path) == fewer
 
 
+def test_a_decomposition_the_grid_cannot_take_is_refused_before_the_run_is_written(
+        data, tmp_path, capsys):
+    size = open_store(data / "train.zarr").attrs["model_size"]
+    bad = next(s for s in range(3, size) if size % s)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--preset", "quickstart",
+                 "--decompose", str(bad), "--no-progress"]) == 2
+    assert f"invalid decompose={bad} (--decompose)" in capsys.readouterr().err
+    assert not out.exists()  # the corrected command starts afresh
+
+
 def test_refusals_name_the_option_and_the_store_to_fix(data, tmp_path, capsys):
     from neuralpde.training.windows import WindowSource
     train_set = open_store(data / "train.zarr")

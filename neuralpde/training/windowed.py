@@ -124,6 +124,10 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
     train_path = data_dir / "train.zarr"
     train_set = open_store(train_path, split="train")
     size = int(train_set.attrs["model_size"])
+    decompose = getattr(config.model, "decompose", 1)
+    if size % decompose:  # refused before the run folder is written
+        raise ConfigError(f"invalid decompose={decompose} (--decompose) for the {size}² grid of "
+                          f"{train_path}: accepted a divisor of {size} (1: off)")
     validation = validation_store(data_dir, size)
     windows = WindowSource(train_set, config.unroll, config.seed,
                            prefix=config.model.prefix if config.model.temporal else 1,
