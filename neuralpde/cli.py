@@ -781,7 +781,7 @@ def joined_negative_values(argv) -> list:
 
 #: Config fields a command's options set, when the field is not the option's name.
 _FIELD_ALIASES = {"generate": {"n_samples": "--samples"}}
-_FIELD_VALUE = re.compile(r"^invalid (\w+)=([-+\w.]+)(?=[:\s]|$)")
+_FIELD_VALUE = re.compile(r"^invalid (\w+)=(\([^)]*\)|[-+\w.]+)(?=[:\s]|$)")
 
 
 def with_option_name(message: str, command: str) -> str:
@@ -845,12 +845,13 @@ def main(argv=None) -> int:
         _reported(f"{prefix}: error: cannot write {where}: {DISK_ERRORS[error.errno]}; {fix} "
                   "and re-run (finished work is kept and resumed; nothing half-written is read)")
         return 2
-    except Exception as error:  # out of device memory: the user's sizes, not a bug
-        if type(error).__name__ not in ("JaxRuntimeError", "XlaRuntimeError") or \
-                "RESOURCE_EXHAUSTED" not in str(error):
+    except Exception as error:  # out of device or host memory: the user's sizes, not a bug
+        if not isinstance(error, MemoryError) and (
+                type(error).__name__ not in ("JaxRuntimeError", "XlaRuntimeError")
+                or "RESOURCE_EXHAUSTED" not in str(error)):
             raise
         _reported(f"{prefix}: error: out of memory: {str(error).splitlines()[0][:160]}; reduce "
-                  "the batch size or the grid sizes")
+                  "the batch size, the number of samples or the grid sizes")
         return 2
 
 

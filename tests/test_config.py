@@ -83,6 +83,8 @@ def test_overrides_keep_the_evaluation_spacing_and_valid_initial_sizes():
     (["--courant", "2"], "invalid courant=2.0 (--courant): accepted a number in (0, 1]"),
     (["--fine-size", "100"], "invalid fine_size=100 (--fine-size)"),
     (["--samples", "0"], "invalid n_samples=0 (--samples)"),
+    (["--initial-sizes", "0"], "invalid initial_sizes=(0,) (--initial-sizes)"),
+    (["--initial-sizes", "-64"], "invalid initial_sizes=(-64,) (--initial-sizes)"),
     (["--preset", "huge"], "unknown preset 'huge'"),
 ])
 def test_cli_rejects_bad_input_with_exit_status_2(tmp_path, capsys, argv, message):
@@ -97,6 +99,9 @@ def test_cli_rejects_bad_input_with_exit_status_2(tmp_path, capsys, argv, messag
     (["train", "--data", "d", "--train-trajectories", "-1"],
      "invalid train_trajectories=-1 (--train-trajectories): accepted"),
     (["stagger-train", "--pool-size", "0"], "invalid pool_size=0 (--pool-size): accepted"),
+    (["train", "--data", "d", "--seed", str(2**63)],
+     f"invalid seed={2**63} (--seed): accepted an integer in [0, 2147483647]"),
+    (["stagger-train", "--seed", str(2**31)], "invalid seed=2147483648 (--seed): accepted"),
 ])
 def test_a_config_error_names_the_option_that_sets_the_field(tmp_path, capsys, argv, message):
     assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 2

@@ -194,8 +194,10 @@ def test_export_replaces_an_existing_file_and_drops_unset_attributes(tmp_data, t
 @pytest.mark.parametrize("argv,message", [
     (["generate", "--out", "", "--no-progress"], "--out '' is empty: pass a folder path"),
     (["generate", "--out", "{tmp}/g", "--model-size", "0"],
-     "invalid model_size=0: accepted an integer >= 1"),
-    (["stagger-train", "--out", "{tmp}/s", "--size", "0"], "invalid size=0: accepted an integer"),
+     "invalid model_size=0 (--model-size): accepted an integer >= 1"),
+    (["stagger-train", "--out", "{tmp}/s", "--size", "0"], "invalid size=0 (--size): accepted an integer"),
+    (["generate", "--preset", "quickstart", "--out", "{tmp}/m", "--split", "train", "--samples",
+      str(10**12)], "out of memory: Unable to allocate"),
     (["compare", "--results", "{tmp}", "--times", "nan"], "invalid --times [nan]: accepted finite"),
     (["compare", "--results", "{tmp}"], "summary.json is not a readable JSON summary"),
     (["export", "{tmp}/missing.zarr", "{tmp}/no/such/folder.nc"], "no trajectory store at"),

@@ -132,7 +132,7 @@ class Preset:
                 and self.fine_size % self.model_size == 0, "fine_size", self.fine_size,
                 f"an integer multiple of model_size={self.model_size}")
         for m in self.initial_sizes:
-            require(isinstance(m, int) and m <= self.fine_size and self.fine_size % m == 0
+            require(isinstance(m, int) and 0 < m <= self.fine_size and self.fine_size % m == 0
                     and m % self.model_size == 0, "initial_sizes", self.initial_sizes,
                     f"multiples of model_size={self.model_size} that divide fine_size={self.fine_size}")
         require_positive_int("batch_size", self.batch_size)

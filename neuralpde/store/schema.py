@@ -118,6 +118,17 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
     path = Path(path)
     tmp = path.with_name(path.name + ".creating")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_skeleton(tmp, layout, attrs)
+    except BaseException:  # out of memory, interrupted: leave no half-made skeleton behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def _write_skeleton(tmp: Path, layout: StoreLayout, attrs: dict[str, Any]) -> None:
+    """The empty store of :func:`create_store`, written at ``tmp``."""
     group = zarr.open_group(str(tmp), mode="w")
     group.attrs.update({**attrs, "schema_version": SCHEMA_VERSION, "complete": 0,
                         "initial_sizes": list(layout.initial_sizes),
@@ -162,8 +173,6 @@ def create_store(path: str | os.PathLike, layout: StoreLayout, attrs: dict[str, 
                 chunks=(layout.sample_chunk, h, n, n), dtype="float32", fill_value=np.nan,
                 dimension_names=list(HISTORY_DIMS),
                 attributes=_velocity_attrs(name, ", one model step apart up to t = 0"))
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
 
 
 #: CF attributes of the coordinates (stores, trajectories, metrics): see :func:`coordinate_attrs`.

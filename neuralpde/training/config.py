@@ -49,6 +49,7 @@ from neuralpde.config import (ConfigError, from_dict, require, require_positive,
                               require_positive_int, to_dict)
 from neuralpde.models.config import ModelConfig, StaggerModelConfig
 from neuralpde.physics.operators import CONVECTIONS, TIME_SCHEMES
+from neuralpde.store.presets import MAX_SEED
 
 OPTIMIZERS = ("adamw", "adam")
 LOSSES = ("mse", "relative_mse")
@@ -120,8 +121,9 @@ class LoopConfig:
         require_positive_int("validation_samples", self.validation_samples)
         require_positive("validation_horizon", self.validation_horizon)
         require_positive_int("log_every", self.log_every)
-        require(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
-                "seed", self.seed, "an integer >= 0")
+        require(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+                and 0 <= self.seed <= MAX_SEED, "seed", self.seed,
+                f"an integer in [0, {MAX_SEED}]")
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), sort_keys=True)
