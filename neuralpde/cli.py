@@ -678,7 +678,7 @@ class _Parser(argparse.ArgumentParser):
         a command's option given before the command is named as such."""
         tokens = sys.argv[1:] if args is None else list(args)
         if self.commands and tokens and tokens[0].startswith("-") and \
-                tokens[0].split("=")[0] not in ("-h", "--help", "--version"):
+                tokens[0].split("=")[0] not in ("-h", "--help", "--version", "--"):
             self.error(f"{tokens[0]} is not an option of neuralpde itself: a command's options "
                        f"go after the command (neuralpde <command> {tokens[0]} ...)")
         parsed, extra = self.parse_known_args(args, namespace)

@@ -78,7 +78,7 @@ def _check_validation(store, config) -> None:
     span = float(store.time.values[-1] - store.time.values[0])
     require(config.validation_horizon <= span + 1e-9, "validation_horizon",
             config.validation_horizon, f"(0, {span:g}] (the validation store's span in time "
-                                       "units; --validation-horizon)")
+                                       "units)")
 
 
 def _start_record(run_dir: Path, record: dict, writer: bool) -> None:

@@ -126,7 +126,7 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
     size = int(train_set.attrs["model_size"])
     decompose = getattr(config.model, "decompose", 1)
     if size % decompose:  # refused before the run folder is written
-        raise ConfigError(f"invalid decompose={decompose} (--decompose) for the {size}² grid of "
+        raise ConfigError(f"invalid decompose={decompose} for the {size}² grid of "
                           f"{train_path}: accepted a divisor of {size} (1: off)")
     validation = validation_store(data_dir, size)
     windows = WindowSource(train_set, config.unroll, config.seed,
