@@ -246,3 +246,67 @@ def test_a_jax_cfd_layout_file_imports_and_evaluates_as_the_store_it_holds(tiny_
                  "--preset", "mini"]) == 2
     assert "exists: import into a new path" in capsys.readouterr().err
     assert not (tmp_path / "d2").exists() and not (tmp_path / "d3").exists()
+
+
+def test_an_exported_store_imports_back_with_its_unset_attrs(tiny_data, tmp_path, capsys):
+    """`neuralpde export` writes what `neuralpde import` reads: numeric offsets, None attrs."""
+    store = open_store(tiny_data / "test.zarr")
+    assert store.attrs.get("stationary_energy", "absent") is None   # an unset attr to keep
+    assert main(["export", str(tiny_data / "test.zarr"), str(tmp_path / "test.nc")]) == 0
+    with xr.open_dataset(tmp_path / "test.nc") as exported:
+        np.testing.assert_array_equal(exported.u.attrs["offset"], [1.0, 0.5])
+        assert exported.attrs["stationary_energy"] == "null"
+    assert main(["import", str(tmp_path / "test.nc"), "--out", str(tmp_path / "data"),
+                 "--preset", "mini"]) == 0
+    imported = open_store(tmp_path / "data" / "test.zarr", split="test")
+    np.testing.assert_array_equal(imported.u.values, store.u.values)
+    np.testing.assert_array_equal(imported.v.values, store.v.values)
+    source = imported.attrs["source_attrs"]
+    assert source["stationary_energy"] is None and source["preset"] == "mini"
+    assert source["initial_sizes"] == []
+
+
+def test_a_refused_import_leaves_nothing_that_blocks_the_corrected_command(tiny_data, tmp_path,
+                                                                           capsys):
+    store = open_store(tiny_data / "test.zarr")
+    bad = _jax_cfd_layout(store).copy(deep=True)
+    bad["u"][1, 3, 2, 2] = np.nan
+    bad.to_netcdf(tmp_path / "bad.nc")
+    out = tmp_path / "data"
+    assert main(["import", str(tmp_path / "bad.nc"), "--out", str(out), "--preset", "mini"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.nc" in err and "non-finite value (sample 1" in err
+    assert not out.exists()                               # nothing made here is left
+    # into a folder the user made: the folder and what it held stay, nothing is added
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["import", str(tmp_path / "bad.nc"), "--out", str(out), "--preset", "mini"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    _jax_cfd_layout(store).to_netcdf(tmp_path / "good.nc")
+    assert main(["import", str(tmp_path / "good.nc"), "--out", str(out), "--preset", "mini"]) == 0
+    assert open_store(out / "test.zarr").attrs["complete"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_an_import_names_a_decreasing_or_date_typed_time_axis(tiny_data, tmp_path, capsys):
+    import pandas as pd
+
+    store = open_store(tiny_data / "test.zarr")
+    backwards = _jax_cfd_layout(store)
+    backwards = backwards.assign_coords(time=backwards.time.values[::-1])
+    backwards.to_netcdf(tmp_path / "backwards.nc")
+    assert main(["import", str(tmp_path / "backwards.nc"), "--out", str(tmp_path / "d1"),
+                 "--preset", "mini"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "backwards.nc" in err and "time axis must increase" in err
+    assert "--preset" not in err
+    dated = _jax_cfd_layout(store)
+    dated = dated.assign_coords(time=pd.date_range("2000-01-01", periods=dated.sizes["time"],
+                                                   freq="h"))
+    dated.to_netcdf(tmp_path / "dated.nc")
+    assert main(["import", str(tmp_path / "dated.nc"), "--out", str(tmp_path / "d2"),
+                 "--preset", "mini"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dated.nc" in err and "model time units" in err
+    assert "since" in err and "duration=" not in err
+    assert not (tmp_path / "d1").exists() and not (tmp_path / "d2").exists()

@@ -8,6 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from neuralpde.outputs import replaced_atomically
 from neuralpde.store.reading import open_store, values
 from neuralpde.store.schema import StoreError
@@ -18,8 +20,10 @@ def export_netcdf(store_path, nc_path) -> Path:
 
     Written to a temporary name and renamed, so no half-written file remains
     (an existing file at ``nc_path`` is replaced only by a complete one).
-    Attributes netCDF cannot hold are converted (lists, dicts, booleans to
-    JSON text) or, when unset (None), left out.
+    Attributes netCDF cannot hold are converted: lists of numbers to numeric
+    array attributes, other lists, dicts, booleans and unset (None) values to
+    JSON text, so ``neuralpde import`` reads the file back
+    (:func:`_netcdf_attrs`).
     Raises :class:`StoreError` for a store :func:`open_store` refuses, a
     chunk that does not decode or a non-finite value, or when ``nc_path`` is
     a folder (nothing is written).
@@ -50,10 +54,23 @@ def export_netcdf(store_path, nc_path) -> Path:
 
 
 def _netcdf_attrs(attrs: dict) -> dict:
-    """Attributes netCDF can hold: lists, dicts and booleans as JSON text; unset (None) ones
-    dropped (netCDF has no null; e.g. a custom flow's unmeasured ``stationary_energy``)."""
-    return {k: (json.dumps(v) if isinstance(v, (list, dict, bool)) else v)
-            for k, v in attrs.items() if v is not None}
+    """Attributes netCDF can hold, in the form ``neuralpde import`` reads back.
+
+    A flat, non-empty list of numbers becomes a numeric array attribute (as
+    jax-cfd writes ``offset``); other lists, dicts, booleans and unset (None)
+    values become JSON text (``'[]'``, ``'{...}'``, ``'true'``, ``'null'``: netCDF
+    has no null, e.g. a custom flow's unmeasured ``stationary_energy``), which
+    :func:`neuralpde.store.importing.decoded_attr` decodes.
+    """
+    return {k: (np.asarray(v) if _numbers(v) else json.dumps(v)
+                if v is None or isinstance(v, (list, tuple, dict, bool)) else v)
+            for k, v in attrs.items()}
+
+
+def _numbers(value) -> bool:
+    """A flat, non-empty list (or tuple) of int/float numbers, booleans excluded."""
+    return (isinstance(value, (list, tuple)) and len(value) > 0
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
 
 
 __all__ = ["export_netcdf"]

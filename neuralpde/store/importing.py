@@ -23,7 +23,9 @@ messages, and every model-grid solver evaluates on it.
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -41,18 +43,42 @@ from neuralpde.store.schema import OFFSETS, StoreError
 
 #: Where the import records what it was made from.
 SOURCE_ATTR = "imported_from"
+#: The suffix of the store while it is written (renamed to the store's name when complete).
+PARTIAL_SUFFIX = ".importing"
 
 
 def _open(path: Path) -> xr.Dataset:
+    """The data set at ``path``, its attributes decoded (:func:`decoded_attr`)."""
     if not path.exists():
         raise StoreError(f"no data set at {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return xr.open_zarr(path, consolidated=None) if path.is_dir() else xr.open_dataset(path)
+            ds = xr.open_zarr(path, consolidated=None) if path.is_dir() else xr.open_dataset(path)
     except Exception as error:
         raise StoreError(f"{path} is not a readable zarr folder or netCDF file "
                          f"({type(error).__name__}: {str(error)[:160]})") from None
+    ds.attrs = {k: decoded_attr(v) for k, v in ds.attrs.items()}
+    for var in ds.variables.values():
+        var.attrs = {k: decoded_attr(v) for k, v in var.attrs.items()}
+    return ds
+
+
+def decoded_attr(value):
+    """An attribute as :func:`neuralpde.store.export.export_netcdf` meant it.
+
+    netCDF has no lists of text, dicts, booleans or null, so the export writes
+    those as JSON text (``'[1.0, 0.5]'``, ``'{...}'``, ``'true'``, ``'null'``);
+    such a text is read back as the value (a JSON number or plain word is
+    left as text).
+    """
+    if isinstance(value, str) and (value.startswith(("[", "{"))
+                                   or value in ("true", "false", "null")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64) -> Path:
@@ -86,8 +112,9 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
             raise StoreError(f"{where}: {name} has dims {tuple(ds[name].dims)}: accepted (sample,) "
                              "time, x, y")
         offset = ds[name].attrs.get("offset")
-        if offset is not None and tuple(float(o) for o in np.ravel(offset)) != OFFSETS[name]:
-            raise StoreError(f"{where}: {name} has offset {np.ravel(offset).tolist()}: accepted "
+        if offset is not None and _offset(offset) != OFFSETS[name]:
+            shown = list(_offset(offset)) if _offset(offset) else repr(offset)
+            raise StoreError(f"{where}: {name} has offset {shown}: accepted "
                              f"{list(OFFSETS[name])} (the staggered MAC grid)")
     n = int(ds.sizes["x"])
     if int(ds.sizes["y"]) != n:
@@ -108,10 +135,13 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
     target = with_overrides(base, flow=flow, model_size=n)
     dt_model = dns.model_time_step(target.flow, n)
 
-    times = np.asarray(ds["time"].values, dtype=float)
-    if times.size < 2 or not np.all(np.isfinite(times)):
-        raise StoreError(f"{where}: needs at least 2 finite times, found {times.size}")
+    times = _model_times(ds, where)
     spacing = np.diff(times)
+    if np.any(spacing <= 0):
+        i = int(np.argmax(spacing <= 0))
+        raise StoreError(f"{where}: the time axis must increase; time {times[i + 1]:g} follows "
+                         f"{times[i]:g} (frame {i + 1}): accepted frames in increasing time "
+                         "order, a fixed interval apart")
     frame_dt = float(spacing.mean())
     if not np.allclose(spacing, frame_dt, rtol=1e-5):
         raise StoreError(f"{where}: times are not evenly spaced ({spacing.min():g} to "
@@ -139,33 +169,76 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
         frame_dt=plan.frame_dt, sample_chunk=min(samples, 8),
         time_chunk=min(time_chunk, times.size), initial_sizes=(), history_frames=0,
         dt_model=plan.dt_model, diagnostics=False)
+    partial = out_path.with_name(out_path.name + PARTIAL_SUFFIX)
     with exclusive(out_path.parent, f".{out_path.name}.lock", what=str(out_path)):
-        store.create_store(out_path, layout, attrs)
-        for start in range(0, samples, layout.sample_chunk):
-            stop = min(samples, start + layout.sample_chunk)
-            part = ds.isel(sample=slice(start, stop))
-            uv = np.stack([part[c].transpose("sample", "time", "x", "y").values
-                           for c in ("u", "v")], axis=2).astype(np.float32)
-            bad = ~np.isfinite(uv.reshape(uv.shape[0], uv.shape[1], -1)).all(axis=2)
-            if bad.any():
-                s, t = np.argwhere(bad)[0]
-                store.mark_failed(out_path, "non-finite value in the source")
-                raise StoreError(f"{where} holds a non-finite value (sample {start + s}, time "
-                                 f"{times[t]:g}): nothing reads the store {out_path} (marked "
-                                 "failed); delete it")
-            store.write_frames(out_path, start, 0, uv)
-        store.mark_complete(out_path)
-    ds.close()
+        if out_path.exists():  # made by another command since the check above
+            raise StoreError(f"{out_path} exists: import into a new path (or delete it)")
+        # written under a temporary name and renamed: a refused or interrupted import leaves
+        # no store behind (a temporary left by a killed import is replaced here)
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            store.create_store(partial, layout, attrs)
+            for start in range(0, samples, layout.sample_chunk):
+                stop = min(samples, start + layout.sample_chunk)
+                part = ds.isel(sample=slice(start, stop))
+                uv = np.stack([part[c].transpose("sample", "time", "x", "y").values
+                               for c in ("u", "v")], axis=2).astype(np.float32)
+                bad = ~np.isfinite(uv.reshape(uv.shape[0], uv.shape[1], -1)).all(axis=2)
+                if bad.any():
+                    s, t = np.argwhere(bad)[0]
+                    raise StoreError(f"{where} holds a non-finite value (sample {start + s}, "
+                                     f"time {times[t]:g}): accepted finite velocities; nothing "
+                                     "was written")
+                store.write_frames(partial, start, 0, uv)
+            store.mark_complete(partial)
+            partial.rename(out_path)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        finally:
+            ds.close()
     return out_path
 
 
+def _offset(value) -> tuple:
+    """An ``offset`` attribute as a tuple of floats (empty when it is not numbers)."""
+    try:
+        return tuple(float(o) for o in np.ravel(value))
+    except (TypeError, ValueError):
+        return ()
+
+
+def _model_times(ds: xr.Dataset, where: str) -> np.ndarray:
+    """The ``time`` coordinate as float model time units; refused (:class:`StoreError`) when
+    missing, shorter than 2, non-finite, or typed as dates or durations (CF units such as
+    ``days since 2000-01-01`` or ``seconds``: not the flow's time unit)."""
+    if "time" not in ds.coords and "time" not in ds.variables:
+        raise StoreError(f"{where} has no time coordinate: accepted a time axis in model time "
+                         "units")
+    time = ds["time"]
+    if time.dtype.kind in "mMO":
+        units = time.encoding.get("units") or time.attrs.get("units") or str(time.dtype)
+        raise StoreError(f"{where}: the time axis has date or duration units ({units!r}); "
+                         "time must be in model time units (plain numbers of the flow's time "
+                         "unit, e.g. 0, 0.0561, 0.1122, ...)")
+    times = np.asarray(time.values, dtype=float)
+    if times.ndim != 1 or times.size < 2 or not np.all(np.isfinite(times)):
+        raise StoreError(f"{where}: needs at least 2 finite times, found {times.size}")
+    return times
+
+
 def _plain(value):
-    """A JSON-ready attribute value (NumPy scalars as numbers, arrays as lists)."""
+    """A JSON-ready attribute value (NumPy scalars as numbers, arrays as lists; None, lists
+    and dicts kept, their items made JSON-ready; anything else as text)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    return value if isinstance(value, (int, float, str, list, bool)) else str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
 
 
 def _domain(ds: xr.Dataset, n: int, where: str) -> float:
