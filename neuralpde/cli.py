@@ -409,6 +409,13 @@ def _run_train(args) -> int:
                             **overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS))
     if config.model.temporal:
         from neuralpde.models.temporal_stencil import memory_history_note
+        from neuralpde.store import open_store
+        from neuralpde.training.task import validation_store
+
+        # the data are checked before the memory's needed history is estimated (seconds
+        # at high orders), so a missing or bad data folder is reported at once
+        train_set = open_store(Path(args.data) / "train.zarr", split="train")
+        validation_store(args.data, int(train_set.attrs["model_size"]))
         from neuralpde.solvers.learned import unscaled_encoder
 
         note = memory_history_note(unscaled_encoder(config.model))

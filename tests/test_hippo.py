@@ -236,3 +236,23 @@ def test_unknown_measure_lists_the_accepted_names():
     with pytest.raises(ConfigError, match="lagt.*legt.*legs"):
         make_hippo("fourier", 4)
     assert isinstance(make_hippo("lagt", np.int64(3)), HiPPO)
+
+
+def test_needed_history_keeps_its_values_and_is_fast_at_high_orders():
+    """memory_frames by doubling and bisection returns what the frame-by-frame sum returned
+    (values measured with it) and takes a fraction of a second where that took seconds."""
+    import time
+
+    assert make_hippo("legt", 8, theta=16.0).memory_frames() == 18   # mini and quickstart default
+    assert make_hippo("legt", 8, theta=32.0).memory_frames() == 35
+    assert make_hippo("legt", 32, theta=16.0).memory_frames() == 60
+    assert make_hippo("legt", 32, theta=32.0).memory_frames() == 53
+    assert make_hippo("lagt", 8).memory_frames() == 34
+    assert make_hippo("lagt", 32).memory_frames() == 131
+    assert make_hippo("lagt", 256).memory_frames() == 1027          # the published order
+    assert make_hippo("lagt", 32, dt=0.5).memory_frames() == 262
+    assert make_hippo("legs", 8).memory_frames() is None
+    assert make_hippo("legs", 32).memory_frames() is None
+    start = time.perf_counter()
+    assert make_hippo("legt", 256, theta=16.0).memory_frames() == 3419
+    assert time.perf_counter() - start < 5.0      # the frame-by-frame sum: about 11 s

@@ -431,3 +431,22 @@ def test_refusals_name_the_option_and_the_store_to_fix(data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"the validation store {data / 'validation.zarr'} keeps {held} history frames" in err
     assert f"--split validation --history {held + 1}" in err and not out.exists()
+
+
+def test_a_missing_data_folder_is_reported_before_the_memory_estimate(tmp_path, capsys,
+                                                                       monkeypatch):
+    """`train --model tsm-hippo --hippo-order 512 --data <missing>`: the data are checked
+    before HiPPO.memory_frames (minutes at high orders before it was made fast)."""
+    from neuralpde.models.hippo import HiPPO
+
+    def estimate(*args, **kwargs):
+        raise AssertionError("the needed history was estimated before the data were checked")
+
+    monkeypatch.setattr(HiPPO, "memory_frames", estimate)
+    out = tmp_path / "run"
+    missing = tmp_path / "no-such-data"
+    assert main(["train", "--model", "tsm-hippo", "--hippo-order", "512", "--data",
+                 str(missing), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(missing / "train.zarr") in err
+    assert not out.exists()
