@@ -3,8 +3,9 @@
 Names (the ``--solver`` of ``neuralpde evaluate``):
 
 * ``dns``, ``dns-N`` — the reference scheme (van Leer) on the model grid or
-  an N² grid; ``weno5-js[-N]``, ``weno5-z[-N]`` — the WENO baselines
-  (:func:`neuralpde.solvers.classical.classical_solver`);
+  an N² grid; ``weno5-js[-N]``, ``weno5-z[-N]`` — the WENO baselines;
+  ``spectral``, ``spectral-N`` — the pseudo-spectral solver (any even N >= 8
+  up to the reference grid) (:func:`neuralpde.solvers.classical.classical_solver`);
 * ``run:<folder>`` — the trained solver of any run folder (LI, TSM, a
   staggered set; :func:`neuralpde.training.runs.load_solver`);
 * ``run:<folder>#coarse`` / ``run:<folder>#coarse=a,b`` — one staggered
@@ -31,6 +32,7 @@ import xarray as xr
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.evaluate import check_same_source, evaluate_external, evaluate_solver
 from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, open_rollout
+from neuralpde.evaluation.results import check_out_dir
 from neuralpde.solvers.base import Solver
 from neuralpde.solvers.classical import classical_solver
 from neuralpde.solvers.staggered import StaggeredSolver
@@ -66,7 +68,9 @@ def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
     if name.startswith(PRETRAINED_PREFIX):
         return load_pretrained(name[len(PRETRAINED_PREFIX):], store, transfer=transfer)
     if not name.startswith(RUN_PREFIX):
-        return classical_solver(name, store_flow(store), int(store.attrs["model_size"]))
+        return classical_solver(name, store_flow(store), int(store.attrs["model_size"]),
+                                stored_sizes=[int(m) for m in store.attrs["initial_sizes"]],
+                                fine_size=int(store.attrs["fine_size"]))
     folder, sub = _split_run_name(name)
     solver = load_solver(folder, store, transfer=transfer)
     if sub is None:
@@ -78,17 +82,27 @@ def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
     return solver.coarse(*sub)
 
 
-def solver_source(name: str) -> str:
-    """What a solver name refers to: ``run:<absolute run folder>[#...]``, ``file:<absolute
-    path>``, ``pretrained:<absolute weights file>`` or the classical name."""
+def solver_source(name: str, solver: Optional[Solver] = None) -> str:
+    """What a solver name refers to: ``run:<absolute run folder>[#coarse=a,b]``, ``file:<absolute
+    path>``, ``pretrained:<absolute weights file>`` or the classical name.
+
+    With the ``solver`` made from ``name``, spellings of one solver give one
+    source: a classical name becomes its canonical name (``dns`` on a 32²
+    model grid: ``dns-32``) and ``#coarse`` names its sub-field (``#coarse=1,1``).
+    """
+    if solver is not None and not name.startswith((PRETRAINED_PREFIX, EXTERNAL_PREFIX,
+                                                    RUN_PREFIX)):
+        return solver.name
     if name.startswith(PRETRAINED_PREFIX):
         return PRETRAINED_PREFIX + str(weights_path(name[len(PRETRAINED_PREFIX):]).resolve())
     if name.startswith(EXTERNAL_PREFIX):
         return EXTERNAL_PREFIX + str(Path(name[len(EXTERNAL_PREFIX):]).resolve())
     if not name.startswith(RUN_PREFIX):
         return name
-    folder, _ = _split_run_name(name)
+    folder, sub = _split_run_name(name)
     suffix = name[len(RUN_PREFIX) + len(folder):]
+    if sub is not None and solver is not None and hasattr(solver, "a"):
+        suffix = f"#coarse={solver.a},{solver.b}"
     return RUN_PREFIX + str(Path(folder).resolve()) + suffix
 
 
@@ -105,16 +119,20 @@ def evaluate(
     """Evaluate named solvers on ``data_dir/test.zarr`` into ``out_dir``; returns their summaries.
 
     Every name is resolved (and every clash of results folders refused)
-    before the first rollout.  ``transfer``: run trained models on the
+    before the first rollout; ``out_dir`` may not be or contain ``data_dir``
+    (:func:`neuralpde.evaluation.results.check_out_dir`), and an existing
+    folder there is replaced only when it holds this package's results of the
+    same solver (:mod:`neuralpde.evaluation.results`).  ``transfer``: run trained models on the
     store's flow and grid even if they were trained on another
     (generalisation tests).  ``preset``: refuse a store made for another one.
     """
+    check_out_dir(out_dir, data_dir)
     test_path = Path(data_dir) / "test.zarr"
     test = open_store(test_path, split="test", preset=preset)
     solvers = [open_rollout(name[len(EXTERNAL_PREFIX):], test, n_samples, horizon)
                if name.startswith(EXTERNAL_PREFIX) else make_solver(name, test, transfer)
                for name in solver_names]  # every name validated before the first rollout
-    sources = [solver_source(name) for name in solver_names]
+    sources = [solver_source(name, solver) for name, solver in zip(solver_names, solvers)]
     by_name: dict[str, list[str]] = {}
     for solver, source in zip(solvers, sources):
         by_name.setdefault(solver.name, []).append(source)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from neuralpde.physics import dns
+from neuralpde.physics import dns, spectral
 from neuralpde.physics.flows import DecayingTurbulence, KolmogorovFlow
 from neuralpde.physics.jaxcfd import PATCHED_MODULES
 
@@ -82,14 +82,14 @@ def test_spectral_step_decays_a_single_mode_at_the_viscous_rate():
     """A single Fourier mode of vorticity has no nonlinear term: ω(t) = ω(0)·exp(−ν|k|²t)."""
     flow = DecayingTurbulence(viscosity=0.05)
     n, dt, steps = 32, 0.01, 100
-    step, grid = dns.spectral_vorticity_step(flow, n, dt)
+    step, grid = spectral.vorticity_step(flow, n, dt)
     x = np.arange(n) * 2 * math.pi / n
     omega = np.cos(3 * x)[:, None] * np.ones((1, n))
     omega_hat = jnp.fft.rfft2(jnp.asarray(omega, jnp.float32))
     final = jax.jit(dns.repeated(step, steps))(omega_hat)
     decay = float(jnp.abs(final).max() / jnp.abs(omega_hat).max())
     assert decay == pytest.approx(math.exp(-flow.viscosity * 9 * dt * steps), rel=1e-4)
-    velocity = dns.spectral_velocity(final, grid)
+    velocity = spectral.vorticity_velocity(final, grid)
     assert velocity.shape == (2, n, n)
 
 

@@ -45,15 +45,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neuralpde.evaluation.results import METRICS_FILE, SUMMARY_FILE, TRAJECTORY_FILE
 from neuralpde.outputs import write_text_atomic
 
 __all__ = ["load_results", "equivalent_dns", "comparison_table", "to_markdown", "compare"]
 
-SUMMARY_FILE = "summary.json"
-METRICS_FILE = "metrics.nc"
-TRAJECTORY_FILE = "trajectory.zarr"
 REQUIRED_KEYS = ("solver", "kind", "size", "duration_of_mean")
-KIND_ORDER = ("dns", "weno", "learned", "external")
+KIND_ORDER = ("dns", "spectral", "weno", "learned", "external")
 FIGURES = ("correlation", "snapshots", "spectra", "pareto")
 DEFAULT_SNAPSHOT_TIMES = (0.0, 1.0, 2.0, 4.0)
 

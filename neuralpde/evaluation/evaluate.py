@@ -10,8 +10,11 @@
   where it was compared, what it was made from).
 
 :func:`evaluate_external` writes the same folder for a rollout produced
-elsewhere (``file:PATH``, :mod:`neuralpde.evaluation.external`).  The folder
-is written under ``<solver name>.writing`` and renamed when complete.  In a
+elsewhere (``file:PATH``, :mod:`neuralpde.evaluation.external`).  The folder's
+format, its safe names and what may replace what are owned by
+:mod:`neuralpde.evaluation.results`: it is written under a hidden temporary
+name and renamed when complete, and a folder this package did not write for
+the same solver is never replaced.  In a
 multi-process job every process scores its block of the samples and process 0
 alone locks and writes the folder.  Solvers are made from their names (``dns-64``, ``run:<folder>``)
 by :mod:`neuralpde.registry`, which also evaluates several at once.
@@ -19,16 +22,14 @@ by :mod:`neuralpde.registry`, which also evaluates several at once.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Optional
 
 import xarray as xr
 
-from neuralpde.config import ConfigError
 from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, score_rollout
+from neuralpde.evaluation.results import (METRICS_FILE, TRAJECTORY_FILE, check_replaceable,
+                                          check_results_name, summary_is_current, write_results)
 from neuralpde.evaluation.scoring import score
 from neuralpde.outputs import exclusive
 from neuralpde.sharding import in_process_0, is_writer, together
@@ -62,7 +63,7 @@ def evaluate_solver(
     the same results folder (lock file ``out_dir/.<solver name>.lock``).
     Other errors: as :func:`neuralpde.evaluation.scoring.score`.
     """
-    folder = Path(out_dir) / solver.name
+    folder = Path(out_dir) / check_results_name(solver.name)
     what = f"the results folder {folder}"
     with in_process_0(lambda: exclusive(out_dir, f".{solver.name}.lock", what=what), what):
         return _evaluate_solver(solver, test, folder, reference_path, horizon, threshold,
@@ -109,7 +110,7 @@ def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, refer
     1; a vorticity-only rollout lists the metrics it could not have under
     ``skipped_metrics``.  Errors as :func:`evaluate_solver`.
     """
-    folder = Path(out_dir) / rollout.name
+    folder = Path(out_dir) / check_results_name(rollout.name)
     source = f"{EXTERNAL_PREFIX}{rollout.path.resolve()}"
     what = f"the results folder {folder}"
     with in_process_0(lambda: exclusive(out_dir, f".{rollout.name}.lock", what=what), what):
@@ -122,60 +123,23 @@ def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, refer
 
 
 def _write_results(folder: Path, scored, summary: dict) -> dict:
-    """Write ``trajectory.zarr``, ``metrics.nc``, ``summary.json`` under ``<folder>.writing``
-    and rename it to ``folder`` (replacing an older one); returns ``summary``."""
-    tmp = folder.with_name(folder.name + ".writing")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    scored.predicted.to_zarr(tmp / "trajectory.zarr", mode="w", consolidated=False)
-    metrics = scored.metrics.copy()
-    metrics.attrs = {k: (", ".join(v) if isinstance(v, list) else v)
-                     for k, v in metrics.attrs.items()}
-    metrics.to_netcdf(tmp / "metrics.nc")
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return summary
+    """Write ``trajectory.zarr``, ``metrics.nc`` and ``summary.json`` atomically
+    (:func:`neuralpde.evaluation.results.write_results`); returns ``summary``."""
+    def write(tmp: Path) -> None:
+        scored.predicted.to_zarr(tmp / TRAJECTORY_FILE, mode="w", consolidated=False)
+        metrics = scored.metrics.copy()
+        metrics.attrs = {k: (", ".join(v) if isinstance(v, list) else v)
+                         for k, v in metrics.attrs.items()}
+        metrics.to_netcdf(tmp / METRICS_FILE)
+
+    return write_results(folder, summary, write)
 
 
 def check_same_source(folder: Path, source: str) -> None:
-    """Refuse (:class:`ConfigError`) to replace results that ``folder`` holds of another source."""
-    summary = Path(folder) / "summary.json"
-    if not (source and summary.exists()):
-        return
-    previous = json.loads(summary.read_text()).get("source", "")
-    if previous and previous != source:
-        raise ConfigError(f"{folder} holds the results of {previous!r}, not of {source!r} (same "
-                          "solver name): evaluate into another --out folder or rename the run folder")
+    """Refuse (:class:`ConfigError`) to replace ``folder`` unless it holds results this package
+    wrote for the same solver and source (:func:`neuralpde.evaluation.results.check_replaceable`)."""
+    check_replaceable(folder, source)
 
 
-def summary_is_current(folder, newer_than=None, reference=None) -> bool:
-    """Whether ``folder/summary.json`` exists and still scores what it would score now.
-
-    Lets drivers (quickstart, experiments) skip evaluations that are already
-    done.  ``newer_than``: a file the summary must be newer than, e.g.
-    ``<run>/metrics.jsonl`` for a trained model (a missing file is no
-    constraint).  ``reference``: the test store the evaluation must have used:
-    the summary must name it (``summary["reference"]``, resolved) and be newer
-    than it, so a test store regenerated in the same place makes older scores
-    stale instead of silently reused.  An unreadable summary is not current.
-    """
-    summary = Path(folder) / "summary.json"
-    if not summary.exists():
-        return False
-    stamp = summary.stat().st_mtime
-    if reference is not None:
-        reference = Path(reference)
-        try:
-            recorded = json.loads(summary.read_text()).get("reference")
-        except (OSError, ValueError, AttributeError):
-            return False
-        if (not reference.exists() or recorded != str(reference.resolve())
-                or stamp <= reference.stat().st_mtime):
-            return False
-    if newer_than is not None and Path(newer_than).exists():
-        return stamp > Path(newer_than).stat().st_mtime
-    return True
-
-
-__all__ = ["evaluate_solver", "check_same_source", "summary_is_current", "DURATION_FIELDS"]
+__all__ = ["evaluate_solver", "evaluate_external", "check_same_source", "summary_is_current",
+           "DURATION_FIELDS"]

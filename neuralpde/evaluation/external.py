@@ -24,8 +24,9 @@ trajectories, in order), ``time`` = the test store's frame times from 0 (the
 initial frame included, i.e. ``0, frame_dt, 2 frame_dt, ...``; any number of
 frames up to the store's).  ``x``/``y`` coordinates, if present, are not read
 (the positions are the convention above).  Optional global attributes:
-``solver`` (the row's name: letters, digits, ``. _ + -``, at most 64
-characters; otherwise, or without it, the file name without suffix),
+``solver`` (the row's name: letters, digits, ``. _ + -``, at most 100
+characters, not starting with a dot; otherwise, or without it, the file name
+without suffix, reduced to such a name),
 ``latency_s_per_time_unit`` and ``device`` (the row then carries that latency;
 without it the row has none).  A non-finite value is the model's divergence,
 as for the package's solvers: the sample's correlation is NaN from that frame
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -51,6 +51,7 @@ import xarray as xr
 
 from neuralpde.config import ConfigError, UserInputError
 from neuralpde.evaluation import metrics as metric_fns
+from neuralpde.evaluation.results import check_results_name, results_name
 from neuralpde.evaluation.scoring import Score, _check_threshold, frames_dataset
 from neuralpde.physics.decompose import fourier_shift
 from neuralpde.solvers.rollout import NOT_DIVERGED, Rollout
@@ -155,6 +156,15 @@ def _open(path: Path) -> xr.Dataset:
                                    f"({type(error).__name__}: {str(error)[:160]})") from None
 
 
+def _valid_name(name: str) -> bool:
+    """Whether a stated ``solver`` attribute is a safe results-folder name."""
+    try:
+        check_results_name(name)
+    except ConfigError:
+        return False
+    return True
+
+
 def open_rollout(path, store: xr.Dataset, n_samples: Optional[int] = None,
                  horizon: Optional[float] = None) -> ExternalRollout:
     """Read and validate a rollout file against the test ``store`` (module docstring).
@@ -166,7 +176,7 @@ def open_rollout(path, store: xr.Dataset, n_samples: Optional[int] = None,
     path = Path(path)
     ds = _open(path)
     stated = str(ds.attrs.get("solver", ""))
-    name = stated if re.fullmatch(r"[A-Za-z0-9._+-]{1,64}", stated) else path.name.split(".")[0]
+    name = stated if _valid_name(stated) else results_name(path.name.split(".")[0] or path.name)
     where = f"rollout file {path}"
     n = int(store.attrs["model_size"])
     velocity = {"u", "v"} <= set(ds.data_vars)

@@ -66,6 +66,7 @@ _CYCLE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
           "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 _KIND_STYLE = {  # pareto: colour and marker per solver kind
     "dns": ("#404040", "o"),
+    "spectral": ("#2ca02c", "v"),
     "weno": ("#ff7f0e", "s"),
     "learned": ("#1f77b4", "D"),
 }
@@ -279,7 +280,8 @@ def pareto_figure(rows: Sequence[Mapping]) -> Figure:
         ``duration_of_mean`` and ``latency_s_per_time_unit``; ``size`` orders
         the DNS line.  Rows without a positive latency or finite duration are
         left out.  x is logarithmic; every point is labelled with its solver;
-        DNS points are joined by a line.
+        the points of each classical family with a resolution ladder (DNS,
+        pseudo-spectral, WENO) are joined by a line, in order of grid size.
     """
     points = []
     for row in rows:
@@ -295,10 +297,11 @@ def pareto_figure(rows: Sequence[Mapping]) -> Figure:
                          "finite duration_of_mean")
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    dns = sorted((p for p in points if p[0] == "dns"), key=lambda p: p[1])
-    if len(dns) > 1:
-        ax.plot([p[3] for p in dns], [p[4] for p in dns], color=_KIND_STYLE["dns"][0],
-                lw=1.0, alpha=0.7, zorder=1)
+    for family in ("dns", "spectral", "weno"):
+        ladder = sorted((p for p in points if p[0] == family), key=lambda p: p[1])
+        if len(ladder) > 1:
+            ax.plot([p[3] for p in ladder], [p[4] for p in ladder],
+                    color=_KIND_STYLE[family][0], lw=1.0, alpha=0.7, zorder=1)
     extra = iter(_CYCLE[4:])
     styles = dict(_KIND_STYLE)
     for kind in dict.fromkeys(p[0] for p in points):  # kinds in first-seen order

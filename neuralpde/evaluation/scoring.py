@@ -50,7 +50,8 @@ import xarray as xr
 from neuralpde.config import ConfigError, require
 from neuralpde.evaluation import metrics as metric_fns
 from neuralpde.sharding import is_writer
-from neuralpde.solvers.base import Solver, history_frames, reference_view
+from neuralpde.solvers.base import (Solver, history_frames, input_size, observed_size,
+                                    reference_view)
 from neuralpde.solvers.rollout import Rollout, measure_latency, rollout, steps_per_frame
 from neuralpde.store.reading import (frames_for_horizon, initial_inputs, initial_states,
                                      reference_frames, sample_count)
@@ -153,8 +154,9 @@ def score(
     model_size = int(store.attrs["model_size"])
     domain = float(store.attrs["domain_size"])
     view = reference_view(solver)
-    if view is None and (solver.size < model_size or solver.size % model_size):
-        raise ConfigError(f"solver {solver.name!r} runs on a {solver.size}² grid; the store's "
+    observed = observed_size(solver)
+    if view is None and (observed < model_size or observed % model_size):
+        raise ConfigError(f"solver {solver.name!r} runs on a {observed}² grid; the store's "
                           f"model grid is {model_size}²: accepted a multiple of {model_size}")
     if view is not None and history_frames(solver):
         raise ConfigError(f"solver {solver.name!r} has both a memory and a reference view: "
@@ -165,7 +167,7 @@ def score(
 
     reference = reference_frames(store, n_samples, n_frames)  # refuses non-finite frames
     if view is None:
-        uv0 = initial_inputs(store, solver.size, n_samples, history_frames(solver),
+        uv0 = initial_inputs(store, input_size(solver), n_samples, history_frames(solver),
                              f"solver {solver.name!r}")
         output_size, compared_on = model_size, "model grid"
     else:

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from neuralpde.config import ConfigError
 from neuralpde.physics.flows import DecayingTurbulence, FlowSpec, KolmogorovFlow
-from neuralpde.physics.jaxcfd import JAX_CFD_VERSION, cfd, spectral  # noqa: F401 (version re-exported)
+from neuralpde.physics.jaxcfd import JAX_CFD_VERSION, cfd  # noqa: F401 (version re-exported)
 
 Array = jax.Array
 Stepper = Callable[[Array], Array]
@@ -196,30 +196,3 @@ def divergence(uv: Array, domain_size: float = 2 * math.pi) -> Array:
     dx = domain_size / uv.shape[-1]
     u, v = uv[..., 0, :, :], uv[..., 1, :, :]
     return (u - jnp.roll(u, 1, axis=-2)) / dx + (v - jnp.roll(v, 1, axis=-1)) / dx
-
-
-def spectral_vorticity_step(flow: FlowSpec, size: int, dt: float, smooth: bool = True):
-    """One pseudo-spectral step on the vorticity's ``rfft2`` (Crank–Nicolson RK4).
-
-    jax-cfd's ``NavierStokes2D`` with drag ``μ`` and the flow's Kolmogorov
-    forcing curl; returns ``(step, grid)``.
-    """
-    grid = make_grid(size, flow.domain_size)
-    if isinstance(flow, KolmogorovFlow):
-        def forcing_fn(g):
-            return cfd.forcings.kolmogorov_forcing(
-                g, scale=flow.forcing_amplitude, k=flow.forcing_wavenumber,
-                offsets=((0, 0), (0, 0)))
-        drag = flow.linear_drag
-    else:
-        forcing_fn, drag = None, 0.0
-    with jax.ensure_compile_time_eval():
-        equation = spectral.equations.NavierStokes2D(
-            flow.viscosity, grid, drag=drag, smooth=smooth, forcing_fn=forcing_fn)
-    return spectral.time_stepping.crank_nicolson_rk4(equation, dt), grid
-
-
-def spectral_velocity(vorticity_hat: Array, grid) -> Array:
-    """Collocated velocity ``(2, N, N)`` from the vorticity's ``rfft2``."""
-    uhat, vhat = spectral.utils.vorticity_to_velocity(grid)(vorticity_hat)
-    return jnp.stack([jnp.fft.irfftn(uhat), jnp.fft.irfftn(vhat)])

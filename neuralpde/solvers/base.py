@@ -16,7 +16,10 @@ velocities (substeps, 2, size, size))``; :func:`step_with_velocities` gives
 the same for any solver.  Everything that runs solvers
 (:mod:`neuralpde.solvers.rollout`, latency, training, scoring) only uses
 these three methods and the ``name``, ``kind``, ``size`` and ``dt``
-attributes, so it never knows which kind of solver it runs.  ``vmap`` over
+attributes, so it never knows which kind of solver it runs.  A solver that
+starts from, or reports its velocity on, another grid than ``size`` (the
+pseudo-spectral solver) sets ``input_size`` / ``observed_size``
+(:func:`input_size`, :func:`observed_size`).  ``vmap`` over
 samples is applied outside.
 
 Where a solver is compared.  By default a solver's velocity is downsampled
@@ -60,10 +63,25 @@ def history_frames(solver) -> int:
     return int(getattr(solver, "history_frames", 0))
 
 
+def input_size(solver) -> int:
+    """The grid of the states ``solver.init`` takes: ``solver.input_size`` where a solver
+    starts from a stored state on another grid than it runs on (the pseudo-spectral
+    solver: the finest stored one, filtered to its grid), else ``solver.size``."""
+    return int(getattr(solver, "input_size", solver.size))
+
+
+def observed_size(solver) -> int:
+    """The grid of ``solver.velocity(state)``: ``solver.observed_size`` where a solver
+    gives its velocity on another grid than it runs on (the pseudo-spectral solver: the
+    model grid), else ``solver.size``."""
+    return int(getattr(solver, "observed_size", solver.size))
+
+
 def init_input_shape(solver) -> tuple:
-    """The shape ``solver.init`` takes: ``(2, n, n)`` or ``(K, 2, n, n)``."""
+    """The shape ``solver.init`` takes: ``(2, m, m)`` or ``(K, 2, m, m)``, m = :func:`input_size`."""
     k = history_frames(solver)
-    return ((k,) if k else ()) + (2, solver.size, solver.size)
+    m = input_size(solver)
+    return ((k,) if k else ()) + (2, m, m)
 
 
 def substeps(solver) -> int:

@@ -45,6 +45,7 @@ import numpy as np
 import xarray as xr
 
 from neuralpde.config import ConfigError
+from neuralpde.evaluation.results import results_name
 from neuralpde.outputs import replaced_atomically
 from neuralpde.physics.flows import flow_from_dict
 from neuralpde.store.reading import store_flow
@@ -130,7 +131,9 @@ def read_weights(path) -> tuple[dict, dict]:
     """``(metadata, {key path: array})`` of a weights file.
 
     Raises :class:`ConfigError` naming the file when it is not a readable
-    weights file of format :data:`WEIGHTS_FORMAT`.
+    weights file of format :data:`WEIGHTS_FORMAT`, or a weight is not a
+    number or not finite (a damaged file is refused, never scored as a
+    model that diverged at once).
     """
     hint = "; write one with experiments/export_pretrained.py"
     if not zipfile.is_zipfile(path):
@@ -154,12 +157,19 @@ def read_weights(path) -> tuple[dict, dict]:
     if missing or record.get("kind") not in KINDS:
         raise ConfigError(f"{path}: its run record lacks {missing or ['a known kind']} (kinds: "
                           f"{list(KINDS)}): a damaged or hand-edited file{hint}")
+    for key, array in arrays.items():  # a damaged file, not a model that diverges
+        if array.dtype.kind not in "fiu":
+            raise ConfigError(f"{path}: weight {key} holds {array.dtype} values: accepted "
+                              f"numbers (a damaged or hand-edited file){hint}")
+        if not np.all(np.isfinite(array)):
+            raise ConfigError(f"{path}: weight {key} holds a non-finite value (NaN or inf): "
+                              f"accepted finite weights (a damaged or hand-edited file){hint}")
     return meta, arrays
 
 
 def pretrained_name(name_or_path) -> str:
     """The solver (and results folder) name: ``pretrained-<file stem>``."""
-    return f"pretrained-{weights_path(name_or_path).stem}"
+    return results_name(f"pretrained-{weights_path(name_or_path).stem}")
 
 
 def check_fits(name_or_path, store: xr.Dataset) -> Optional[str]:

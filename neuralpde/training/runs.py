@@ -49,6 +49,7 @@ import xarray as xr
 
 from neuralpde import __version__
 from neuralpde.config import ConfigError, to_dict
+from neuralpde.evaluation.results import results_name
 from neuralpde.models.config import ModelConfig
 from neuralpde.physics.flows import flow_from_dict
 from neuralpde.solvers import learned, staggered
@@ -244,7 +245,7 @@ def load_solver(run_dir, store: Optional[xr.Dataset] = None, which: str = "best"
             raise ConfigError(f"run {run_dir} was trained on the flow {trained_on}; the store "
                               f"holds {store_flow(store)} (evaluate with --transfer to run the "
                               "trained model on it anyway)")
-    solver = solver_from_record(record, flow, size, name=run_dir.name)
+    solver = solver_from_record(record, flow, size, name=results_name(run_dir.resolve().name))
     checkpoints = Checkpoints(run_dir, config.keep_last)
     try:
         if checkpoints.latest_step() is None and checkpoints.best_step() is None:
