@@ -93,6 +93,25 @@ def test_bad_weights_give_one_line_and_exit_2(tiny_data, tmp_path, capsys):
     assert not out.exists() or not any(out.iterdir())
 
 
+
+def test_non_finite_weights_are_refused_as_a_damaged_file(tiny_data, tmp_path, capsys):
+    """A NaN or inf weight is a damaged file (one line naming it), not a model that diverged."""
+    with np.load(REPO / "neuralpde" / "weights" / "li-mini.npz", allow_pickle=False) as data:
+        arrays = {key: np.asarray(data[key]) for key in data.files}
+    key = next(k for k in arrays if k != "__meta__")
+    for value, name in ((np.nan, "nan.npz"), (np.inf, "inf.npz")):
+        edited = dict(arrays, **{key: arrays[key].copy()})
+        edited[key].flat[0] = value
+        np.savez(tmp_path / name, **edited)
+        with pytest.raises(ConfigError, match=rf"{name}: weight .* holds a non-finite value"):
+            load_pretrained(tmp_path / name)
+    out = tmp_path / "results"
+    assert main(["evaluate", "--data", str(tiny_data), "--out", str(out), "--solver",
+                 f"pretrained:{tmp_path / 'nan.npz'}", "--transfer", "--horizon", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nan.npz" in err and "non-finite value" in err
+    assert not out.exists() or not any(out.iterdir())
+
 def test_export_script_refuses_bad_pairs_and_writes_nothing(run, tmp_path):
     script = REPO / "experiments" / "export_pretrained.py"
     (tmp_path / "a-file").write_text("")
