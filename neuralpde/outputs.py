@@ -72,6 +72,30 @@ def exclusive(folder, lock_name: str = LOCK_NAME, what: str = "") -> Iterator[Pa
         lock.release()
 
 
+def held_elsewhere(folder, lock_name: str = LOCK_NAME) -> bool:
+    """Whether another process holds the lock ``folder/lock_name`` of :func:`exclusive` now.
+
+    Checked without waiting and without keeping it: a free lock is taken and
+    released at once; a missing lock file (never written there) is free and is
+    not created; a lock file that cannot be opened (a read-only folder) counts
+    as free.
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(folder) / lock_name
+    if not path.is_file():
+        return False
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    except OSError:
+        return False
+    lock.release()
+    return False
+
+
 @contextlib.contextmanager
 def replaced_atomically(path) -> Iterator[Path]:
     """Yield ``<path>.tmp`` to write; on success it is renamed to ``path``.
@@ -95,4 +119,5 @@ def write_text_atomic(path, text: str) -> Path:
     return Path(path)
 
 
-__all__ = ["LOCK_NAME", "OutputBusyError", "exclusive", "replaced_atomically", "write_text_atomic"]
+__all__ = ["LOCK_NAME", "OutputBusyError", "exclusive", "held_elsewhere", "replaced_atomically",
+           "write_text_atomic"]

@@ -178,13 +178,13 @@ def test_atomic_text_writes_leave_the_old_file_or_the_new_one(tmp_path, monkeypa
     assert path.read_text() == "old"
 
 
-def test_export_replaces_an_existing_file_and_drops_unset_attributes(tmp_data, tmp_path, capsys):
+def test_export_replaces_an_existing_file_and_keeps_unset_attributes(tmp_data, tmp_path, capsys):
     target = tmp_path / "test.nc"
     for _ in range(2):  # the second export replaces the first
         assert main(["export", str(tmp_data / "test.zarr"), str(target)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test.nc"]
     with xr.open_dataset(target) as ds:
-        assert "stationary_energy" not in ds.attrs  # unset for this custom flow
+        assert ds.attrs["stationary_energy"] == "null"  # unset for this custom flow: kept
         assert ds.u.shape[0] == 2
     capsys.readouterr()
     assert main(["export", str(tmp_data / "test.zarr"), str(tmp_path)]) == 2
@@ -215,3 +215,32 @@ def test_more_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, m
 def test_export_into_a_missing_folder_names_it(tmp_data, tmp_path, capsys):
     assert main(["export", str(tmp_data / "test.zarr"), str(tmp_path / "no" / "x.nc")]) == 2
     assert f"folder {tmp_path / 'no'} does not exist" in capsys.readouterr().err
+
+
+def test_a_store_being_written_now_is_not_called_interrupted(tmp_data, tmp_path, capsys):
+    """Readers of an incomplete store say another process is writing it while the writer's lock
+    is held, and "interrupted generation" only when nobody holds it."""
+    import shutil
+
+    import zarr
+
+    from neuralpde.store import StoreError, open_store
+
+    data = tmp_path / "data"
+    shutil.copytree(tmp_data, data)
+    zarr.open_group(str(data / "test.zarr"), mode="r+").attrs["complete"] = 0
+    (data / ".test.zarr.lock").unlink(missing_ok=True)     # the empty one generate left
+    with pytest.raises(StoreError, match="an interrupted generation"):
+        open_store(data / "test.zarr")
+    assert not (data / ".test.zarr.lock").exists()        # the check creates no lock file
+    with exclusive(data, ".test.zarr.lock"):               # `generate` writing test.zarr now
+        with pytest.raises(StoreError, match="being written by another neuralpde process right "
+                                             "now"):
+            open_store(data / "test.zarr")
+        assert main(["evaluate", "--data", str(data), "--solver", "dns", "--out",
+                     str(tmp_path / "results")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "interrupted" not in err
+        assert f"{data / 'test.zarr'} is incomplete: it is being written by another" in err
+    with pytest.raises(StoreError, match="an interrupted generation"):  # the lock was released
+        open_store(data / "test.zarr")

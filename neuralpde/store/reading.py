@@ -27,6 +27,7 @@ import xarray as xr
 import zarr
 
 from neuralpde.config import ConfigError
+from neuralpde.outputs import held_elsewhere
 from neuralpde.physics.flows import FlowSpec, flow_from_dict
 from neuralpde.store.schema import (HISTORY_DIMS, REQUIRED_ATTRS, REQUIRED_VARIABLES,
                                     SCHEMA_VERSION, TRAJECTORY_DIMS, StoreError, coordinate_attrs,
@@ -45,7 +46,9 @@ def open_store(
     Raises :class:`StoreError` with a message that names the store and what is
     wrong when the path is not a store, a required variable or attr is
     missing, dims or the schema version differ, the store is incomplete (an
-    interrupted generation: re-run it to resume) or its generation failed, it
+    interrupted generation: re-run it to resume; or, when another process
+    holds the store's writer lock, :func:`writer_lock`, one being written
+    right now) or its generation failed, it
     was made for another preset, split or grid, a chunk of any variable is
     missing (it would read as fill values), or its attrs disagree with its
     coordinates (grid, domain, frame spacing, frame count, samples).  The
@@ -67,6 +70,11 @@ def open_store(
     if attrs.get("failed"):
         raise StoreError(f"{path} is a failed generation: {attrs['failed']}")
     if require_complete and not attrs["complete"]:
+        lock = writer_lock(path)
+        if held_elsewhere(path.parent, lock):
+            raise StoreError(f"{path} is incomplete: it is being written by another neuralpde "
+                             f"process right now (it holds {path.parent / lock}); wait for it "
+                             "to finish, then run this command again")
         raise StoreError(f"{path} is incomplete (an interrupted generation): "
                          "re-run the same `neuralpde generate` command to resume it")
     try:
@@ -80,6 +88,12 @@ def open_store(
         _validate_chunks(path)
         _validate_coordinates(path, ds, attrs)
     return with_axis_attrs(ds)
+
+
+def writer_lock(path) -> str:
+    """The name of the lock (beside the store) that the process writing store ``path`` holds:
+    ``.<store name>.lock`` (``generate``, ``import``; :func:`neuralpde.outputs.exclusive`)."""
+    return f".{Path(path).name}.lock"
 
 
 def with_axis_attrs(ds: xr.Dataset) -> xr.Dataset:
