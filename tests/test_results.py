@@ -135,3 +135,12 @@ def test_only_a_results_folder_of_the_same_solver_is_replaceable(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="not a results folder"):
         check_replaceable(tmp_path / "file", "dns-8")
+
+
+def test_compare_ignores_an_interrupted_evaluation(tiny_data, tmp_path):
+    from neuralpde.evaluation.compare import load_results
+
+    out = tmp_path / "results"
+    assert _evaluate(tiny_data, out, "dns") == 0
+    shutil.copytree(out / "dns-8", out / ".dns-8.writing-abc")  # killed just before the rename
+    assert [row["solver"] for row in load_results(out)] == ["dns-8"]

@@ -93,9 +93,10 @@ def load_results(results_dir: str | os.PathLike) -> list[dict]:
         raise FileNotFoundError(f"results folder {root} does not exist: run `neuralpde evaluate` first")
     if not root.is_dir():
         raise FileNotFoundError(f"results folder {root} is not a folder")
-    # '<solver>.writing' is an evaluation that was interrupted before it finished
+    # a hidden '.<solver>.writing-*' (or an older '<solver>.writing') is an evaluation that
+    # was interrupted before it finished
     files = [f for f in sorted(root.glob(f"*/{SUMMARY_FILE}"))
-             if not f.parent.name.endswith(".writing")]
+             if not (f.parent.name.startswith(".") or f.parent.name.endswith(".writing"))]
     if not files:
         raise FileNotFoundError(
             f"results folder {root} holds no */{SUMMARY_FILE}: expected one sub-folder per "
