@@ -760,7 +760,8 @@ def _start_processes(command: str) -> None:
     from neuralpde.sharding import (MULTI_PROCESS_COMMANDS, initialize_from_environment,
                                     require_one_process)
 
-    if initialize_from_environment() and command not in MULTI_PROCESS_COMMANDS:
+    if initialize_from_environment(f"neuralpde {command}") and \
+            command not in MULTI_PROCESS_COMMANDS:
         require_one_process(f"`neuralpde {command}`")
 
 

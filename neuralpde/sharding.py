@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 
 import jax
 import numpy as np
@@ -203,20 +204,102 @@ MULTI_PROCESS_COMMANDS = ("generate", "train", "stagger-train", "evaluate", "sta
 MULTI_PROCESS_COMMANDS_TEXT = ", ".join(f"`neuralpde {c}`" for c in MULTI_PROCESS_COMMANDS)
 
 
-def initialize_from_environment() -> bool:
+#: Seconds a process waits for the job to assemble (:func:`initialize_from_environment`).
+COORDINATOR_TIMEOUT_ENV = "NEURALPDE_COORDINATOR_TIMEOUT"
+DEFAULT_COORDINATOR_TIMEOUT = 300.0
+#: Extra seconds JAX's own deadline runs past ours, so that ours (one line) comes first.
+_JAX_GRACE = 30
+_initialized = {"done": False}
+
+
+def coordinator_timeout() -> float:
+    """``NEURALPDE_COORDINATOR_TIMEOUT`` in seconds (default 300); refused
+    (:class:`~neuralpde.config.ConfigError`) unless a finite number > 0."""
+    from neuralpde.config import ConfigError
+
+    text = os.environ.get(COORDINATOR_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_COORDINATOR_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"invalid {COORDINATOR_TIMEOUT_ENV}={text!r}: accepted a number of "
+                          "seconds > 0 (default 300)")
+    return value
+
+
+def _host_port(address: str) -> tuple:
+    """``'host:port'`` (``'[::1]:port'``) -> ``(host, port)``; refused
+    (:class:`~neuralpde.config.ConfigError`) naming ``JAX_COORDINATOR_ADDRESS``."""
+    from neuralpde.config import ConfigError
+
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"invalid JAX_COORDINATOR_ADDRESS={address!r}: accepted host:port of "
+                          "process 0 (a port in 1..65535)")
+    return host, int(port)
+
+
+def wait_for_coordinator(address: str, deadline: float, process_id: int, timeout: float) -> None:
+    """Return once a TCP connection to ``address`` (``host:port``) opens; raise
+    :class:`~neuralpde.config.UserInputError` when none opens before ``deadline``
+    (``time.monotonic()``), naming the address and :data:`COORDINATOR_TIMEOUT_ENV`."""
+    import socket
+    import time
+
+    from neuralpde.config import UserInputError
+
+    host, port = _host_port(address)
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, port), timeout=max(0.05, min(1.0, left))):
+                return
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+        if time.monotonic() + 0.2 >= deadline:
+            raise UserInputError(
+                f"process {process_id}: no coordinator answers at {address} "
+                f"(JAX_COORDINATOR_ADDRESS; {reason.lower()}) within {timeout:g} s "
+                f"({COORDINATOR_TIMEOUT_ENV}): start process 0 (JAX_PROCESS_ID=0) of the job "
+                f"with the same address, check its host and port, or raise "
+                f"{COORDINATOR_TIMEOUT_ENV}")
+        time.sleep(0.2)
+
+
+def initialize_from_environment(prefix: str = "neuralpde") -> bool:
     """Start ``jax.distributed`` when ``NEURALPDE_DISTRIBUTED=1``; returns whether it did.
 
     ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of process 0),
     ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` are passed when set; otherwise
     ``jax.distributed.initialize()`` detects SLURM, Open MPI and Cloud TPU
     itself.  On CPU the processes' collectives (the barrier) use Gloo.  Must run
-    before anything touches a device.  Raises :class:`~neuralpde.config.ConfigError`
-    for an unparsable process count or id.
+    before anything touches a device.
+
+    The wait is bounded by ``NEURALPDE_COORDINATOR_TIMEOUT`` seconds (default
+    300) from the call: a process other than 0 whose coordinator address is
+    given first probes it with TCP connections (every 0.2 s) and raises
+    :class:`~neuralpde.config.UserInputError` naming the address and the
+    variable when nothing answers in time; then a watchdog ends any process
+    still inside ``jax.distributed.initialize`` at the deadline (a process
+    that never joined, a coordinator that never saw them all) with one line
+    starting with ``prefix`` and exit status 2 (``os._exit``), before JAX's
+    own deadline (``initialization_timeout``, 30 s later) would abort it with
+    a C++ stack trace.  Raises :class:`~neuralpde.config.ConfigError` for an
+    unparsable process count, id, address or timeout.
     """
     if os.environ.get(DISTRIBUTED_ENV, "") not in ("1", "true", "yes"):
         return False
+    import threading
+    import time
+
     from neuralpde.config import ConfigError
 
+    timeout = coordinator_timeout()
+    deadline = time.monotonic() + timeout
     kwargs = {}
     if os.environ.get("JAX_COORDINATOR_ADDRESS"):
         kwargs["coordinator_address"] = os.environ["JAX_COORDINATOR_ADDRESS"]
@@ -227,14 +310,37 @@ def initialize_from_environment() -> bool:
             except ValueError:
                 raise ConfigError(f"invalid {name}={os.environ[name]!r}: accepted an integer "
                                   ">= 0") from None
+    address, process_id = kwargs.get("coordinator_address"), kwargs.get("process_id")
+    if address and process_id:  # process 0 is the coordinator: the others look for it first
+        wait_for_coordinator(address, deadline, process_id, timeout)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    who = "this process" if process_id is None else f"process {process_id}"
+    count = kwargs.get("num_processes")
+
+    def give_up():
+        sys.stderr.write(
+            f"{prefix}: error: the job's {count or 'several'} processes did not all join within "
+            f"{timeout:g} s ({COORDINATOR_TIMEOUT_ENV}; {who}, coordinator "
+            f"{address or 'detected by JAX'}): start every process (each its own "
+            "JAX_PROCESS_ID, the same JAX_COORDINATOR_ADDRESS and JAX_NUM_PROCESSES), or raise "
+            f"{COORDINATOR_TIMEOUT_ENV}\n")
+        sys.stderr.flush()
+        os._exit(2)
+
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), give_up)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        jax.distributed.initialize(**kwargs)
+        jax.distributed.initialize(
+            **kwargs, initialization_timeout=int(math.ceil(timeout)) + _JAX_GRACE)
     except (ValueError, RuntimeError) as error:  # no cluster found, coordinator unreachable
         raise ConfigError(f"{DISTRIBUTED_ENV}=1 but jax.distributed could not start ({error}): "
                           "run under SLURM, Open MPI or on a Cloud TPU, or set "
                           "JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES "
                           f"and JAX_PROCESS_ID; unset {DISTRIBUTED_ENV} for one process") from None
+    finally:
+        watchdog.cancel()
+    _initialized["done"] = True
     return True
 
 
@@ -263,7 +369,7 @@ def shutdown() -> None:
     A process that leaves without it (``os._exit``) takes the coordination
     service (process 0) or its heartbeat away, and JAX aborts the others.
     """
-    if os.environ.get(DISTRIBUTED_ENV, "") in ("1", "true", "yes") and jax.process_count() > 1:
+    if _initialized["done"] and jax.process_count() > 1:
         try:
             jax.distributed.shutdown()
         except Exception:  # noqa: BLE001 - already leaving with an error reported

@@ -199,3 +199,34 @@ def test_a_refusal_in_one_process_stops_every_process(tmp_path, tiny_data):
     assert status0 == 2 and "being written by another neuralpde process" in err0, err0[-2000:]
     assert status1 == 2 and "another process refused" in err1, err1[-2000:]
     assert not (run / "run.json").exists() and not (run / "checkpoints").exists()
+
+
+def test_a_process_whose_coordinator_never_appears_stops_in_one_line(tmp_path):
+    """Bounded waits (NEURALPDE_COORDINATOR_TIMEOUT): process 1 probing a coordinator address
+    where nothing listens, and process 0 waiting for a process that never starts, each end with
+    one line and exit status 2 (JAX would abort after 5 minutes with a C++ stack trace)."""
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                       # closed again: nothing listens there
+    out = tmp_path / "data"
+    base = {**os.environ, "JAX_PLATFORMS": "cpu", "NEURALPDE_DISTRIBUTED": "1",
+            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2"}
+    cases = [({"JAX_PROCESS_ID": "1", "NEURALPDE_COORDINATOR_TIMEOUT": "1"},
+              [f"no coordinator answers at 127.0.0.1:{port}", "NEURALPDE_COORDINATOR_TIMEOUT"]),
+             ({"JAX_PROCESS_ID": "0", "NEURALPDE_COORDINATOR_TIMEOUT": "2"},
+              ["processes did not all join within 2 s", "NEURALPDE_COORDINATOR_TIMEOUT"]),
+             ({"JAX_PROCESS_ID": "1", "NEURALPDE_COORDINATOR_TIMEOUT": "soon"},
+              ["invalid NEURALPDE_COORDINATOR_TIMEOUT='soon'"])]
+    for extra, says in cases:
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "neuralpde.cli", "generate", "--out",
+                               str(out), *GENERATE], cwd=REPO, env={**base, **extra},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr[-2000:]
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("neuralpde generate: error: "), lines
+        assert all(s in lines[0] for s in says), lines[0]
+        assert time.monotonic() - start < 60
+        assert not out.exists()
