@@ -17,7 +17,9 @@ The rule:
   instead (a ``KeyboardInterrupt``) can crash the interpreter at shutdown.
 
 Exit status ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM), the
-shell convention.  Without :func:`handling_interrupts` (the Python API,
+shell convention.  A SIGINT ignored when the command starts (a shell's
+background job, ``nohup``) is left ignored, as Python leaves it; SIGTERM
+still stops such a process cleanly.  Without :func:`handling_interrupts` (the Python API,
 notebooks) nothing changes: ``stop_requested()`` is always False and Ctrl-C
 raises ``KeyboardInterrupt`` as usual.
 """
@@ -89,6 +91,17 @@ def _handler(signum, frame) -> None:
     sys.stderr.flush()
 
 
+def handled_signals() -> tuple:
+    """The signals :func:`handling_interrupts` handles: SIGTERM, and SIGINT unless it is ignored.
+
+    A process started with SIGINT ignored (a shell's background job ``cmd &``,
+    ``nohup``) keeps it ignored, Python's own convention: Ctrl-C in the
+    terminal is not meant for it.  SIGTERM still stops it cleanly.
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    return (signal.SIGTERM,) if ignored else (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def handling_interrupts(prefix: str = "neuralpde",
                         describe: Optional[Callable[[], str]] = None) -> Iterator[None]:
@@ -97,12 +110,13 @@ def handling_interrupts(prefix: str = "neuralpde",
     ``prefix`` starts every message (``'neuralpde train'``); ``describe()``
     returns what a hard stop keeps (e.g. ``'the checkpoint of step 40 in
     runs/li is kept; re-run the same command to resume'``).  Outside the main
-    thread (where signals cannot be handled) it does nothing.
+    thread (where signals cannot be handled) it does nothing; an ignored SIGINT
+    stays ignored (:func:`handled_signals`).
     """
     if threading.current_thread() is not threading.main_thread() or _state["installed"]:
         yield
         return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in handled_signals()}
     _state.update(installed=True, signum=None, polling=0, prefix=prefix, describe=describe)
     for s in previous:
         signal.signal(s, _handler)
@@ -115,5 +129,5 @@ def handling_interrupts(prefix: str = "neuralpde",
                       describe=None)
 
 
-__all__ = ["Interrupted", "handling_interrupts", "requested_signal", "safe_points",
-           "stop_requested"]
+__all__ = ["Interrupted", "handled_signals", "handling_interrupts", "requested_signal",
+           "safe_points", "stop_requested"]

@@ -60,3 +60,18 @@ def tiny_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def python_executable():
     return sys.executable
+
+
+@pytest.fixture
+def default_sigint():
+    """SIGINT as Python sets it in a foreground process (``default_int_handler``) for the
+    test, restored after: a suite run as a shell background job starts with SIGINT ignored,
+    which the package leaves ignored (neuralpde.interrupts)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+

@@ -82,8 +82,12 @@ def test_sigterm_stops_generation_at_a_block_and_the_rerun_gives_the_uninterrupt
 
 
 _HARD_STOP = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from neuralpde.interrupts import handling_interrupts, safe_points
+    # the SIGINT disposition the test assumes on entry: a foreground process's (its parent
+    # may be a background job, whose children inherit SIGINT ignored), or ignored
+    signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[2:] == ["ignored"]
+                  else signal.default_int_handler)
     with handling_interrupts("neuralpde demo", describe=lambda: "the demo kept its notes"):
         with safe_points() if sys.argv[1] == "polling" else open(__file__):
             print("ready", flush=True)
@@ -111,6 +115,36 @@ def test_a_signal_outside_a_safe_point_or_a_second_one_stops_at_once(tmp_path, w
     assert err.strip().splitlines()[-1] == ("neuralpde demo: stopped at once by SIGINT; the demo "
                                             "kept its notes")
 
+
+def test_an_ignored_sigint_stays_ignored_and_sigterm_still_stops(tmp_path):
+    """A command started with SIGINT ignored (a shell's background job) leaves it ignored,
+    Python's convention; SIGTERM still stops it cleanly."""
+    import time
+
+    from neuralpde.interrupts import handling_interrupts
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with handling_interrupts("neuralpde demo"):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    script = tmp_path / "demo.py"
+    script.write_text(_HARD_STOP)
+    process = subprocess.Popen([sys.executable, str(script), "polling", "ignored"], cwd=REPO,
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert process.poll() is None                      # ignored: still running
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)                # outside the demo's safe point loop:
+    out, err = process.communicate(timeout=30)         # the second stops it at once
+    assert process.returncode == 143 and "Traceback" not in err
+    assert "SIGINT" not in err and "SIGTERM received" in err
 
 def test_a_second_writer_of_a_store_or_run_folder_exits_2_and_writes_nothing(tmp_data, tmp_path,
                                                                              capsys):

@@ -270,7 +270,7 @@ class _SignallingBar:
 
 
 def test_sigint_saves_the_current_step_and_the_rerun_gives_the_uninterrupted_parameters(
-        data, tmp_path, uninterrupted, monkeypatch, capsys):
+        data, tmp_path, uninterrupted, monkeypatch, capsys, default_sigint):
     import signal
 
     from neuralpde.training import loop
