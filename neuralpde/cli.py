@@ -711,12 +711,17 @@ def check_output_folder(out, is_file: bool = False) -> None:
 
     Every command's ``--out`` is a folder (``export``'s is a file): refused
     when it, or a folder above it, is an existing file (or, for a file
-    output, when it is an existing folder).  Checked before any work starts.
+    output, when it is an existing folder), or when a name in it is longer
+    than the file system allows (:func:`name_too_long`).  Checked before any
+    work starts, so nothing is created.
     """
     if not str(out).strip():
         raise UserInputError(f"--out {out!r} is empty: pass a {'file' if is_file else 'folder'} "
                              "path")
     path = Path(out)
+    too_long = name_too_long(path)
+    if too_long:
+        raise UserInputError(f"--out {abbreviated(out)}: {too_long}; pass a shorter path")
     if is_file and path.is_dir():
         raise UserInputError(f"{out} is an existing folder: pass the path of a file to write")
     for candidate in ((path,) if not is_file else ()) + tuple(path.parents):
@@ -725,10 +730,109 @@ def check_output_folder(out, is_file: bool = False) -> None:
                                  "pass a folder path (it is created if missing)")
 
 
+def _limit(path: Path, name: str, default: int) -> int:
+    """``os.pathconf`` ``name`` of the nearest existing folder above ``path`` (else ``default``)."""
+    for folder in (path, *path.parents):
+        try:
+            if folder.is_dir():
+                return int(os.pathconf(folder, name))
+        except (OSError, ValueError):
+            continue
+    return default
+
+
+def name_too_long(path) -> str:
+    """Why ``path`` cannot exist on its file system (a name longer than ``PC_NAME_MAX``
+    bytes, or the whole path longer than ``PC_PATH_MAX``), or ``''``."""
+    path = Path(os.path.abspath(path))
+    name_max = _limit(path.parent, "PC_NAME_MAX", 255)
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            return (f"the name {abbreviated(part)} is {size} bytes, longer than the {name_max} "
+                    "the file system allows")
+    path_max = _limit(path.parent, "PC_PATH_MAX", 4096)
+    size = len(os.fsencode(str(path)))
+    if size >= path_max:
+        return f"the path is {size} bytes, longer than the {path_max - 1} the file system allows"
+    return ""
+
+
+def abbreviated(text, keep: int = 40) -> str:
+    """``text`` (a path or name) with every name longer than ``keep`` characters shortened to
+    its first and last characters and its length, to fit one line."""
+    def short(part: str) -> str:
+        if len(part) <= keep:
+            return part
+        return f"{part[:12]}...{part[-12:]} ({len(part)} characters)"
+    return os.sep.join(short(part) for part in str(text).split(os.sep))
+
+
+def _new_folders(args) -> list:
+    """The folders of ``args.out`` (and above it) that do not exist yet, deepest first: what a
+    failed command may remove again if it left them empty (best effort; never an existing
+    folder)."""
+    out = getattr(args, "out", None)
+    if out is None or not str(out).strip():
+        return []
+    path = Path(os.path.abspath(out))
+    missing = []
+    for folder in (path, *path.parents):
+        try:
+            if folder.exists():
+                break
+        except OSError:  # a name too long to look up cannot have been made either
+            continue
+        missing.append(folder)
+    return missing
+
+
+def _remove_empty(folders) -> None:
+    """Remove each of ``folders`` (deepest first) that exists and is empty now."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # missing, not empty, or not ours to remove
+            pass
+
+
+def check_jax_platforms() -> None:
+    """Refuse (:class:`UserInputError`, one line) a ``JAX_PLATFORMS`` that names a platform
+    this machine cannot start (``gpu`` or ``cuda`` on a machine without one), naming the
+    platforms that do start; nothing when it is unset or empty.  Initialises JAX's backends
+    (after ``jax.distributed``, which must come first)."""
+    wanted = os.environ.get("JAX_PLATFORMS", "").strip()
+    if not wanted:
+        return
+    import jax
+
+    try:
+        jax.devices()
+        return
+    except (RuntimeError, AssertionError) as error:
+        reason = str(error).split(" (set JAX_PLATFORMS")[0].splitlines()[0][:160] if str(
+            error) else "its backend did not start"
+    available = "none"
+    try:  # what starts when JAX chooses itself
+        jax.config.update("jax_platforms", "")
+        from jax._src import xla_bridge
+
+        available = ", ".join(sorted(xla_bridge.backends())) or "none"
+    except Exception:  # noqa: BLE001 - best effort: the refusal stands without the list
+        pass
+    raise UserInputError(f"JAX_PLATFORMS={wanted!r} names a platform this machine cannot start "
+                         f"({reason}); available here: {available}: set JAX_PLATFORMS to one of "
+                         "them, or unset it to let JAX choose")
+
+
 #: Errors of the file system that are the user's to fix (read-only, full, no permission).
 DISK_ERRORS = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
                errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
                errno.EPERM: "permission denied"}
+
+
+#: Commands that never start a JAX backend (no ``JAX_PLATFORMS`` check before them).
+NO_JAX_COMMANDS = ("compare", "export")
 
 
 def _kept(args) -> str:
@@ -825,9 +929,12 @@ def main(argv=None) -> int:
     prefix = f"neuralpde {args.command}"
     try:
         _start_processes(args.command)
+        if args.command not in NO_JAX_COMMANDS:
+            check_jax_platforms()
     except UserInputError as error:
         _reported(f"{prefix}: error: {error}")
         return 2
+    new_folders = _new_folders(args)
     # orbax logs its background threads' failures through absl and asyncio before the
     # error reaches the command, which reports it in one line (below)
     for name in ("absl", "asyncio"):
@@ -845,6 +952,12 @@ def main(argv=None) -> int:
         _reported(f"{prefix}: {stop}")
         return 128 + int(stop.signum)
     except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:  # a name given (or made from one) too long
+            _remove_empty(new_folders)
+            where = abbreviated(error.filename or getattr(args, "out", None) or "a path")
+            _reported(f"{prefix}: error: {where}: a name in this path is longer than the file "
+                      "system allows (File name too long); pass a shorter path")
+            return 2
         if error.errno not in DISK_ERRORS:
             raise
         where = error.filename or getattr(args, "out", None) or "the output"

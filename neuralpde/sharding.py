@@ -369,9 +369,11 @@ def shutdown() -> None:
     A process that leaves without it (``os._exit``) takes the coordination
     service (process 0) or its heartbeat away, and JAX aborts the others.
     """
-    if _initialized["done"] and jax.process_count() > 1:
-        try:
+    if not _initialized["done"]:
+        return
+    try:
+        if jax.process_count() > 1:
             jax.distributed.shutdown()
-        except Exception:  # noqa: BLE001 - already leaving with an error reported
-            pass
+    except Exception:  # noqa: BLE001 - already leaving with an error reported
+        pass
 

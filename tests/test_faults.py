@@ -278,3 +278,37 @@ def test_a_store_being_written_now_is_not_called_interrupted(tmp_data, tmp_path,
         assert f"{data / 'test.zarr'} is incomplete: it is being written by another" in err
     with pytest.raises(StoreError, match="an interrupted generation"):  # the lock was released
         open_store(data / "test.zarr")
+
+
+def test_a_name_longer_than_the_file_system_allows_is_one_line_and_leaves_nothing(
+        tmp_data, tmp_path, capsys):
+    long = "a" * 300                                   # NAME_MAX is 255 bytes on Linux
+    cases = [(["generate", "--out", f"{tmp_path}/new/{long}/x", *GENERATE], "--out "),
+             (["train", "--data", f"{tmp_path}/{long}", "--out", f"{tmp_path}/run"], "train.zarr"),
+             (["evaluate", "--data", str(tmp_data), "--solver", f"run:{tmp_path}/{long}",
+               "--out", f"{tmp_path}/new/results"], "run.json"),
+             (["import", f"{tmp_path}/{long}.nc", "--out", f"{tmp_path}/new/d"], ".nc"),
+             (["export", f"{tmp_path}/{long}.zarr", f"{tmp_path}/x.nc"], ".zarr")]
+    for argv, names in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert "longer than" in err and "characters)" in err and names in err, err
+        assert list(tmp_path.iterdir()) == [], argv     # no folder left behind
+
+
+@pytest.mark.parametrize("platforms", ["gpu", "cuda"])
+def test_jax_platforms_naming_a_missing_platform_is_one_line(tmp_path, platforms):
+    import importlib.util
+    import os
+
+    if any(importlib.util.find_spec(f"jax_cuda{v}_plugin") for v in (12, 13)):
+        pytest.skip("this machine has JAX's CUDA plugin: the platform may well start")
+    done = subprocess.run([sys.executable, "-m", "neuralpde.cli", "generate", "--out",
+                           str(tmp_path / "data"), *GENERATE], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "JAX_PLATFORMS": platforms}, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neuralpde generate: error: "), lines
+    assert f"JAX_PLATFORMS={platforms!r}" in lines[0] and "available here: cpu" in lines[0]
+    assert not (tmp_path / "data").exists()
