@@ -76,24 +76,43 @@ def held_elsewhere(folder, lock_name: str = LOCK_NAME) -> bool:
     """Whether another process holds the lock ``folder/lock_name`` of :func:`exclusive` now.
 
     Checked without waiting and without keeping it: a free lock is taken and
-    released at once; a missing lock file (never written there) is free and is
-    not created; a lock file that cannot be opened (a read-only folder) counts
-    as free.
+    released at once (POSIX: ``flock`` on a read-only descriptor, the lock
+    ``filelock`` takes, so no write permission is needed; elsewhere through
+    ``filelock``).  A missing lock file (never written there) is free and is
+    not created; a lock that cannot be checked counts as free.
     """
-    from filelock import FileLock, Timeout
-
     path = Path(folder) / lock_name
     if not path.is_file():
         return False
-    lock = FileLock(path, timeout=0)
     try:
-        lock.acquire()
-    except Timeout:
+        import fcntl
+    except ImportError:  # Windows: filelock's own lock
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return True
+        except OSError:
+            return False
+        lock.release()
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
     except OSError:
         return False
-    lock.release()
-    return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
