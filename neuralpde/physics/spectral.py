@@ -142,13 +142,12 @@ def check_spectral_size(size: int) -> int:
     return size
 
 
-def spectral_time_step(flow: FlowSpec, size: int, model_size: int, model_dt: float) -> float:
+def spectral_time_step(size: int, model_size: int, model_dt: float) -> float:
     """The spectral step on N²: the model step divided into ``ceil(N / n)`` steps.
 
     That is the CFL step ``courant·Δ_N/max_velocity`` or shorter, and a
     divisor of the model step (and so of the stored frame spacing).
     """
-    del flow
     return model_dt / max(1, math.ceil(size / model_size - 1e-9))
 
 

@@ -123,7 +123,7 @@ class SpectralSolver:
         if not self.dt:
             model_dt = dns.model_time_step(self.flow, self.model_size)
             object.__setattr__(self, "dt", spectral_physics.spectral_time_step(
-                self.flow, self.size, self.model_size, model_dt))
+                self.size, self.model_size, model_dt))
         if not self.name:
             object.__setattr__(self, "name", f"spectral-{self.size}")
 
