@@ -161,6 +161,14 @@ GENERATE_OPTIONS = (
     (("--model-size",), "model_size", dict(type=int, help="model grid cells per side")),
     (("--fine-size",), "fine_size", dict(type=int, help="reference DNS grid, a multiple of the "
                                                         "model grid")),
+    (("--reference-solver",), "reference_solver", dict(choices=("fv", "spectral"), help=(
+        "reference DNS: fv (finite volume, van Leer; the published protocol's) or spectral "
+        "(pseudo-spectral, 2/3-rule dealiasing, Crank-Nicolson RK4)"))),
+    (("--warmup-size",), "warmup_size", dict(type=int, help=(
+        "grid of a cheaper finite-volume warm-up, refined to the reference grid --refine-time "
+        "before t = 0 (0: the reference integrates the whole warm-up)"))),
+    (("--refine-time",), "refine_time", dict(type=float, help=(
+        "time units before t = 0 integrated on the reference grid after the coarse warm-up"))),
     (("--initial-sizes",), "initial_sizes", dict(type=int, nargs="*", help=(
         "extra grids whose first test frame is stored (coarse DNS baselines); none: give the "
         "flag alone"))),
@@ -240,7 +248,8 @@ def _run_generate(args) -> int:
         model_size=given["model_size"], fine_size=given["fine_size"],
         initial_sizes=tuple(given["initial_sizes"]) if given["initial_sizes"] is not None
         else None, batch_size=given["batch_size"], time_chunk=given["time_chunk"],
-        split=None if args.split == "all" else args.split)
+        reference_solver=given["reference_solver"], warmup_size=given["warmup_size"],
+        refine_time=given["refine_time"], split=None if args.split == "all" else args.split)
     splits = preset.splits if args.split == "all" else (args.split,)
     paths = generate(preset, args.out, splits=splits, progress=not args.no_progress)
     from neuralpde.sharding import is_writer

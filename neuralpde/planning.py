@@ -139,14 +139,14 @@ def generation_costs(preset: Preset, devices: int = 1) -> tuple:
     per_device = padded_batch(preset.batch_size, devices) // devices
     sharding = _one_device_sharding()
     fine, model = preset.fine_size, preset.model_size
-    state = jax.ShapeDtypeStruct((per_device, 2, fine, fine), jnp.float32)
     costs, sizes = {}, {}
     step = None
     for split in preset.splits:
         plan = plan_split(preset, split)
         kernels = SplitKernels(preset, plan, sharding)
         if step is None:  # one fine step: the same for every split
-            step = compiled_cost(jax.vmap(kernels._fine_step), state)
+            state = kernels.state_struct(per_device)
+            step = compiled_cost(jax.vmap(kernels.reference_step), state)
             block = compiled_cost(kernels.frames(min(preset.time_chunk, plan.n_frames)), state)
         spec = preset.split(split)
         batches = math.ceil(spec.n_samples / preset.batch_size)

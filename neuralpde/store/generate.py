@@ -3,12 +3,17 @@
 For each sample batch of a split:
 
 1. sample ``i`` of split ``s`` draws its initial condition from
-   ``fold_in(fold_in(PRNGKey(seed), SPLIT_STREAMS[s]), i)`` on the fine grid
+   ``fold_in(fold_in(PRNGKey(seed), SPLIT_STREAMS[s]), i)`` on the fine grid,
+   or on the warm-up grid when the preset has one
    (:func:`neuralpde.store.presets.initial_key`: the splits never share an
    initial condition, and the data do not depend on the batch size or on the
    number of devices);
 2. the batch is integrated for ``warmup`` time units (``round(warmup/dt)``
-   model steps of ``inner_steps`` fine steps each) and discarded;
+   model steps of ``inner_steps`` fine steps each) and discarded.  With a
+   coarse warm-up grid (``Preset.warmup_size``), the finite-volume DNS on that
+   grid integrates it up to ``refine_time`` before t = 0; the state is then
+   refined to the reference grid (:func:`refine_velocity`) and the reference
+   integrates the rest;
    (with a ``history`` of H frames, the last H − 1 warm-up model steps are
    recorded on the model grid, ending at t = 0); the kinetic energy and
    enstrophy of each sample at the end of the warm-up (on the fine grid) are
@@ -16,6 +21,13 @@ For each sample batch of a split:
 3. frames are recorded every ``save_every`` model steps, downsampled to the
    model grid by staggered face averaging, and written to the store one
    ``time_chunk`` block at a time.
+
+The reference (``Preset.reference_solver``) is jax-cfd's finite-volume DNS
+(``'fv'``, the published protocol's: state ``(2, N, N)`` face values) or its
+pseudo-spectral solver (``'spectral'``: state ``(omega_hat, mean)``, observed
+as the face averages of its band-limited field,
+:func:`neuralpde.physics.spectral.spectral_to_staggered`, exactly what face
+averaging of a finer FV field gives).
 
 Every block is checked before it is written: the first non-finite value stops
 the generation with :class:`~neuralpde.store.schema.StoreError` naming the
@@ -48,7 +60,7 @@ from neuralpde import __version__
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
 from neuralpde.outputs import exclusive
-from neuralpde.physics import dns
+from neuralpde.physics import dns, spectral
 from neuralpde.physics.diagnostics import enstrophy, kinetic_energy, vorticity
 from neuralpde.physics.flows import flow_name
 from neuralpde.progress import progress_bar
@@ -61,6 +73,8 @@ SEED_STREAMS = "fold_in(fold_in(PRNGKey(seed), SPLIT_STREAMS[split]), sample)"
 
 SOLVER_DESCRIPTION = ("jax-cfd 0.2.1 finite volume on a staggered grid: van Leer advection, "
                       "forward Euler, fast-diagonalisation pressure projection")
+SPECTRAL_DESCRIPTION = ("jax-cfd 0.2.1 pseudo-spectral vorticity equation: 2/3-rule dealiasing, "
+                        "Crank-Nicolson RK4")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +87,8 @@ class SplitPlan:
     n_frames: int
     save_every: int
     history: int = 0
+    coarse_steps: int = 0  # model steps of the warm-up on the coarse warm-up grid
+    warmup_inner_steps: int = 0
 
     @property
     def frame_dt(self) -> float:
@@ -96,6 +112,18 @@ def plan_split(preset: Preset, split: str) -> SplitPlan:
         raise ConfigError(f"invalid history={spec.history} for the {split} split: accepted at most "
                           f"warm-up steps + 1 = {warmup_steps + 1} (warmup={spec.warmup:g}, "
                           f"dt={dt:.6g})")
+    coarse_steps = 0
+    if preset.warmup_size:
+        refine_steps = round(preset.refine_time / dt)
+        if refine_steps > warmup_steps:
+            raise ConfigError(f"invalid refine_time={preset.refine_time:g} for the {split} split: "
+                              f"accepted at most its warmup={spec.warmup:g} time units")
+        if spec.history > refine_steps + 1:
+            raise ConfigError(
+                f"invalid refine_time={preset.refine_time:g} for the {split} split: accepted at "
+                f"least the history window, (history - 1) x dt = {(spec.history - 1) * dt:.4g} "
+                "time units (the history is recorded on the reference grid)")
+        coarse_steps = warmup_steps - refine_steps
     return SplitPlan(
         dt_model=dt,
         inner_steps=preset.inner_steps,
@@ -103,6 +131,8 @@ def plan_split(preset: Preset, split: str) -> SplitPlan:
         n_frames=round(spec.duration / (spec.save_every * dt)) + 1,
         save_every=spec.save_every,
         history=spec.history,
+        coarse_steps=coarse_steps,
+        warmup_inner_steps=preset.warmup_inner_steps,
     )
 
 
@@ -111,7 +141,14 @@ def generation_key(preset: Preset, split: str) -> dict:
     split_fields = to_dict(preset.split(split))
     if not split_fields.get("history"):  # stores made before history existed stay valid
         split_fields.pop("history", None)
+    # fields added later enter the key only when set, so earlier stores stay valid
+    added = {}
+    if preset.reference_solver != "fv":
+        added["reference_solver"] = preset.reference_solver
+    if preset.warmup_size:
+        added.update(warmup_size=preset.warmup_size, refine_time=preset.refine_time)
     return {
+        **added,
         "flow": to_dict(preset.flow),
         "model_size": preset.model_size,
         "fine_size": preset.fine_size,
@@ -149,56 +186,130 @@ def store_attrs(preset: Preset, split: str, plan: SplitPlan) -> dict:
         "stationary_energy": preset.stationary[0] if preset.stationary else None,
         "stationary_enstrophy": preset.stationary[1] if preset.stationary else None,
         "failed": "",
-        "solver": SOLVER_DESCRIPTION,
+        "solver": SPECTRAL_DESCRIPTION if preset.reference_solver == "spectral"
+        else SOLVER_DESCRIPTION,
+        "reference_solver": preset.reference_solver,
+        "warmup_size": preset.warmup_size or preset.fine_size,
+        "refine_time": preset.refine_time,
         "neuralpde_version": __version__,
         "jax_version": jax.__version__,
         "jax_cfd_version": dns.JAX_CFD_VERSION,
     }
 
 
+def refine_velocity(uv: jax.Array, size: int, domain_size: float) -> jax.Array:
+    """A face-averaged MAC velocity ``(2, M, M)`` interpolated to ``(2, N, N)``, N ≥ M.
+
+    Band-limited (spectral) interpolation of the face averages: the field whose
+    face averages on the M² grid are ``uv`` and which holds no mode with
+    ``|k| ≥ M/2`` (:mod:`neuralpde.physics.spectral`), averaged over the
+    faces of the N² grid.  Face averages of a divergence-free field are
+    discretely divergence-free on every MAC grid, so the result is, too
+    (up to round-off); face averaging it back to M² returns ``uv`` up to its
+    Nyquist modes.  ``N = M`` returns ``uv`` itself.
+    """
+    if uv.shape[-1] == size:
+        return uv
+    state = spectral.staggered_to_spectral(uv, size, domain_size)
+    return spectral.spectral_to_staggered(state, size, domain_size)
+
+
 class SplitKernels:
-    """The jit-compiled pieces of one split's generation (cached per shape)."""
+    """The jit-compiled pieces of one split's generation (cached per shape).
+
+    Batched states: the finite-volume reference and the coarse warm-up hold
+    ``(B, 2, N, N)`` face values; the pseudo-spectral reference
+    ``(omega_hat (B, N, N//2+1), mean (B, 2))``.
+
+    Attributes:
+      reference_step: one unbatched step of the reference solver on the fine grid.
+      warmup_step: one unbatched finite-volume step on the coarse warm-up grid
+        (None without one).
+    """
 
     def __init__(self, preset: Preset, plan: SplitPlan, sharding):
         self.preset, self.plan, self.sharding = preset, plan, sharding
         flow, fine = preset.flow, preset.fine_size
-        self._fine_step = dns.finite_volume_step(flow, fine, plan.dt_model / plan.inner_steps)
+        dt = plan.dt_model / plan.inner_steps
+        self.spectral = preset.reference_solver == "spectral"
+        self.reference_step = (spectral.spectral_step(flow, fine, dt) if self.spectral
+                               else dns.finite_volume_step(flow, fine, dt))
+        self.warmup_step = (dns.finite_volume_step(flow, preset.warmup_size,
+                                                   plan.dt_model / plan.warmup_inner_steps)
+                            if preset.warmup_size else None)
+
+    def state_struct(self, batch: int):
+        """The ``jax.ShapeDtypeStruct`` pytree of a batch of reference states."""
+        fine = self.preset.fine_size
+        if self.spectral:
+            return (jax.ShapeDtypeStruct((batch, fine, fine // 2 + 1), jnp.complex64),
+                    jax.ShapeDtypeStruct((batch, 2), jnp.float32))
+        return jax.ShapeDtypeStruct((batch, 2, fine, fine), jnp.float32)
+
+    def _to_reference(self, uv):
+        """Batched FV face values (any grid) → the reference state on the fine grid."""
+        fine, domain = self.preset.fine_size, self.preset.flow.domain_size
+        if self.spectral:
+            return jax.vmap(lambda x: spectral.staggered_to_spectral(x, fine, domain))(uv)
+        return jax.vmap(lambda x: refine_velocity(x, fine, domain))(uv)
 
     @functools.cached_property
     def initial(self):
-        flow, fine = self.preset.flow, self.preset.fine_size
+        """``(base_key, indices) -> state``: the initial states, on the coarse warm-up grid
+        when there is one (FV face values), else the reference's."""
+        flow = self.preset.flow
+        start = self.preset.warmup_size or self.preset.fine_size
 
         def init(base_key, indices):
             keys = jax.vmap(lambda i: jax.random.fold_in(base_key, i))(indices)
-            return jax.vmap(lambda k: dns.random_initial_velocity(k, flow, fine))(keys)
+            uv = jax.vmap(lambda k: dns.random_initial_velocity(k, flow, start))(keys)
+            return uv if self.preset.warmup_size else self._to_reference(uv)
 
         return jax.jit(init, out_shardings=self.sharding)
 
     @functools.cached_property
+    def refine(self):
+        """``coarse FV state -> reference state`` (:func:`refine_velocity` or the spectral
+        transform)."""
+        return jax.jit(self._to_reference, out_shardings=self.sharding)
+
+    def observe(self, state, size: int):
+        """Batched face averages ``(B, 2, size, size)`` of a reference state."""
+        domain = self.preset.flow.domain_size
+        if self.spectral:
+            return jax.vmap(lambda s: spectral.spectral_to_staggered(s, size, domain))(state)
+        return jax.vmap(lambda uv: dns.downsample_velocity(uv, size, domain))(state)
+
+    @functools.cached_property
     def diagnostics(self):
         """``state -> (energy (B,), enstrophy (B,))`` on the fine grid: ½⟨u² + v²⟩, ½⟨ω²⟩."""
-        dx = self.preset.flow.domain_size / self.preset.fine_size
+        fine = self.preset.fine_size
+        dx = self.preset.flow.domain_size / fine
 
         def measure(state):
-            u, v = state[:, 0], state[:, 1]
+            uv = self.observe(state, fine)
+            u, v = uv[:, 0], uv[:, 1]
             return kinetic_energy(u, v), enstrophy(vorticity(u, v, dx))
 
         return jax.jit(measure)
 
     @functools.lru_cache(maxsize=4)
     def advance(self, model_steps: int):
-        """``state -> state`` after ``model_steps`` model steps (jit, per count)."""
-        run = dns.repeated(self._fine_step, model_steps * self.plan.inner_steps)
+        """``state -> state`` after ``model_steps`` model steps of the reference (jit, per
+        count)."""
+        run = dns.repeated(self.reference_step, model_steps * self.plan.inner_steps)
         return jax.jit(jax.vmap(run), out_shardings=self.sharding)
 
-    def _downsample(self, state, size):
-        domain = self.preset.flow.domain_size
-        return jax.vmap(lambda uv: dns.downsample_velocity(uv, size, domain))(state)
+    @functools.lru_cache(maxsize=4)
+    def advance_warmup(self, model_steps: int):
+        """``state -> state`` after ``model_steps`` model steps on the coarse warm-up grid."""
+        run = dns.repeated(self.warmup_step, model_steps * self.plan.warmup_inner_steps)
+        return jax.jit(jax.vmap(run), out_shardings=self.sharding)
 
     @functools.cached_property
     def initial_frames(self):
         sizes = self.preset.initial_sizes
-        return jax.jit(lambda state: [self._downsample(state, m) for m in sizes])
+        return jax.jit(lambda state: [self.observe(state, m) for m in sizes])
 
     @functools.cached_property
     def history(self):
@@ -207,15 +318,15 @@ class SplitKernels:
         Records the state, advances one model step, H − 1 times, then records
         the final state, which is returned (the first frame of the trajectory).
         """
-        step = dns.repeated(self._fine_step, self.plan.inner_steps)
+        step = dns.repeated(self.reference_step, self.plan.inner_steps)
         model_size = self.preset.model_size
 
         def body(state, _):
-            return jax.vmap(step)(state), self._downsample(state, model_size)
+            return jax.vmap(step)(state), self.observe(state, model_size)
 
         def run(state):
             state, frames = jax.lax.scan(body, state, None, length=self.plan.history - 1)
-            last = self._downsample(state, model_size)[:, None]
+            last = self.observe(state, model_size)[:, None]
             return jnp.concatenate([jnp.swapaxes(frames, 0, 1), last], axis=1), state
 
         return jax.jit(run, out_shardings=(self.sharding, self.sharding))
@@ -223,11 +334,11 @@ class SplitKernels:
     @functools.lru_cache(maxsize=4)
     def frames(self, n_frames: int):
         """``state -> (frames (B, n_frames, 2, n, n), state)``: record, then advance."""
-        interval = dns.repeated(self._fine_step, self.plan.save_every * self.plan.inner_steps)
+        interval = dns.repeated(self.reference_step, self.plan.save_every * self.plan.inner_steps)
         model_size = self.preset.model_size
 
         def body(state, _):
-            frame = self._downsample(state, model_size)
+            frame = self.observe(state, model_size)
             return jax.vmap(interval)(state), frame
 
         def run(state):
@@ -327,6 +438,10 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
     log = store.ResumeLog(path)
     n_batches = math.ceil(spec.n_samples / preset.batch_size)
     compute_batch = padded_batch(preset.batch_size, mesh.size)
+    if kernels.spectral and compute_batch < 2 * mesh.size:
+        # XLA's FFT of one transform rounds differently from a batched one (measured on
+        # CPU): two per device keep the spectral store the same whatever the batch size
+        compute_batch = 2 * mesh.size
     warmup_block = max(1, min(plan.warmup_steps, preset.time_chunk * plan.save_every))
     initial_sizes = preset.initial_sizes if split == "test" else ()
     base_key = split_key(spec.seed, split)  # the kernel folds in each sample index
@@ -344,6 +459,11 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                              "viscosity, max_velocity, courant and domain_size); the incomplete "
                              f"store {path} is marked failed and nothing reads it")
         return values
+
+    def check_state(state, where) -> None:
+        """Check every leaf of a batched state (the spectral state is a pair)."""
+        for leaf in jax.tree.leaves(_host(state)):
+            check(leaf[:valid], start, where)
 
     bar = progress_bar(progress and index == 0, n_batches * plan.model_steps,
                        f"{split} {preset.model_size}² ← {preset.fine_size}²", unit="model step")
@@ -370,12 +490,26 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                 if record is None:
                     indices = jnp.arange(start, start + compute_batch)
                     state = kernels.initial(base_key, shard_batch(indices, sharding))
-                    phase, count = "warmup", 0
+                    phase, count = ("coarse" if preset.warmup_size else "warmup"), 0
                 else:
                     saved, phase, count = record
-                    state = shard_batch(jnp.asarray(saved), sharding)
-                    bar.update(count if phase == "warmup"
+                    state = shard_batch(jax.tree.map(jnp.asarray, saved), sharding)
+                    bar.update(count if phase in ("coarse", "warmup")
                                else plan.warmup_steps + max(count - 1, 0) * plan.save_every)
+                if phase == "coarse":
+                    # the coarse warm-up grid, up to refine_time before t = 0
+                    while count < plan.coarse_steps:
+                        steps = min(warmup_block, plan.coarse_steps - count)
+                        state = kernels.advance_warmup(steps)(state)
+                        count += steps
+                        t = (count - plan.warmup_steps) * plan.dt_model
+                        check_state(state, lambda _, __: f"during the coarse warm-up, at t = "
+                                                         f"{t:.4g}")
+                        log.save(batch, _host(state), "coarse", count)
+                        bar.update(steps)
+                        stop_if_requested()
+                    state = kernels.refine(state)
+                    phase = "warmup"
                 if phase == "warmup":
                     # the last history - 1 warm-up steps are recorded by the history kernel
                     recorded = max(plan.history - 1, 0)
@@ -384,9 +518,8 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                         state = kernels.advance(steps)(state)
                         count += steps
                         t = (count - plan.warmup_steps) * plan.dt_model
-                        check(np.asarray(state)[:valid], start,
-                              lambda _, __: f"during the warm-up, at t = {t:.4g}")
-                        log.save(batch, np.asarray(state), "warmup", count)
+                        check_state(state, lambda _, __: f"during the warm-up, at t = {t:.4g}")
+                        log.save(batch, _host(state), "warmup", count)
                         bar.update(steps)
                         stop_if_requested()
                     if plan.history:
@@ -395,7 +528,7 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                             "in the history before t = 0"))
                         store.write_history(path, start, history)
                         bar.update(recorded)
-                    check(np.asarray(state)[:valid], start, lambda _, __: "at t = 0")
+                    check_state(state, lambda _, __: "at t = 0")
                     for m, frame in zip(initial_sizes, kernels.initial_frames(state)):
                         store.write_initial(path, m, start, np.asarray(frame)[:valid])
                     energy, enstrophy_ = kernels.diagnostics(state)
@@ -419,7 +552,7 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                     blocks_written += 1
                     bar.update((count - 1 - max(count - n - 1, 0)) * plan.save_every)
                     if count < plan.n_frames:
-                        log.save(batch, np.asarray(state), "frames", count)
+                        log.save(batch, _host(state), "frames", count)
                         stop_if_requested()
                 log.mark_done(batch)
                 if batch + 1 < n_batches:
@@ -432,6 +565,12 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
         log.clear()
     barrier(f"complete {path}")
     return path
+
+
+def _host(state):
+    """A batched state on the host: one array, or a tuple (the spectral state)."""
+    return tuple(np.asarray(leaf) for leaf in state) if isinstance(state, tuple) \
+        else np.asarray(state)
 
 
 def _fail(path: Path, log, message: str) -> None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Optional
 
 import jax
@@ -55,6 +56,8 @@ SPLITS = ("train", "validation", "test")
 #: The stream of each split: sample i of split s uses fold_in(fold_in(PRNGKey(seed), stream), i).
 SPLIT_STREAMS = {"train": 1, "validation": 2, "test": 3}
 MAX_SEED = 2**31 - 1
+#: Reference DNS solvers ``generate`` integrates (``Preset.reference_solver``).
+REFERENCE_SOLVERS = ("fv", "spectral")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +113,20 @@ class Preset:
       stationary: the measured stationary (kinetic energy, enstrophy) of the
         flow on the reference grid (``experiments/spinup.py``), or None
         (unknown: another flow or grid).
+      reference_solver: the reference DNS: ``'fv'`` (jax-cfd's finite volume,
+        van Leer advection; the published protocol's) or ``'spectral'``
+        (jax-cfd's pseudo-spectral Navier–Stokes, 2/3-rule dealiasing,
+        Crank–Nicolson RK4; :mod:`neuralpde.physics.spectral`), both on the
+        ``fine_size`` grid.
+      warmup_size: the grid of a cheaper warm-up: the trajectories start on
+        a ``warmup_size``² finite-volume grid, which integrates the warm-up up
+        to ``refine_time`` before t = 0; the state is then refined to the
+        reference (band-limited interpolation of the face averages, exact for
+        the modes the coarse grid holds, divergence-free) and the reference
+        integrates the rest.  0: the reference integrates the whole warm-up.
+      refine_time: time units before t = 0 integrated by the reference after
+        the refinement (covers the ``history`` window); used with
+        ``warmup_size`` only.
     """
 
     name: str
@@ -123,6 +140,9 @@ class Preset:
     batch_size: int = 4
     time_chunk: int = 64
     stationary: Optional[tuple[float, float]] = None
+    reference_solver: str = "fv"
+    warmup_size: int = 0
+    refine_time: float = 0.0
 
     def __post_init__(self):
         require_positive_int("model_size", self.model_size)
@@ -137,7 +157,26 @@ class Preset:
                     f"multiples of model_size={self.model_size} that divide fine_size={self.fine_size}")
         require_positive_int("batch_size", self.batch_size)
         require_positive_int("time_chunk", self.time_chunk)
+        require(self.reference_solver in REFERENCE_SOLVERS, "reference_solver",
+                self.reference_solver, f"one of {list(REFERENCE_SOLVERS)}")
+        if self.reference_solver == "spectral":
+            require(self.fine_size % 2 == 0, "fine_size", self.fine_size,
+                    "an even number of cells per side for the pseudo-spectral reference")
+        require(isinstance(self.warmup_size, int) and not isinstance(self.warmup_size, bool)
+                and (self.warmup_size == 0 or (self.model_size <= self.warmup_size
+                                                <= self.fine_size
+                                                and self.warmup_size % self.model_size == 0)),
+                "warmup_size", self.warmup_size,
+                f"0 (no coarse warm-up) or a multiple of model_size={self.model_size} up to "
+                f"fine_size={self.fine_size}")
+        require(isinstance(self.refine_time, (int, float)) and not isinstance(
+            self.refine_time, bool) and math.isfinite(self.refine_time) and self.refine_time >= 0,
+            "refine_time", self.refine_time, "a finite number of time units >= 0")
+        require(self.warmup_size or not self.refine_time, "refine_time", self.refine_time,
+                "0 without a coarse warm-up grid (warmup_size=0)")
         dns.inner_steps(self.flow, self.fine_size, self.model_size)  # a stable model and fine step
+        if self.warmup_size:
+            dns.inner_steps(self.flow, self.warmup_size, self.model_size)
 
     def split(self, name: str) -> SplitSpec:
         if name not in SPLITS:
@@ -157,8 +196,22 @@ class Preset:
 
     @property
     def inner_steps(self) -> int:
-        """Fine steps per model step (:func:`neuralpde.physics.dns.inner_steps`)."""
+        """Reference steps per model step.
+
+        Finite volume: :func:`neuralpde.physics.dns.inner_steps` (the grid
+        ratio, more where explicit diffusion needs it); pseudo-spectral:
+        ``ceil(fine_size / model_size)`` (its linear terms are implicit:
+        :func:`neuralpde.physics.spectral.spectral_time_step`).
+        """
+        if self.reference_solver == "spectral":
+            return max(1, math.ceil(self.fine_size / self.model_size - 1e-9))
         return dns.inner_steps(self.flow, self.fine_size, self.model_size)
+
+    @property
+    def warmup_inner_steps(self) -> int:
+        """Finite-volume steps per model step on the coarse warm-up grid (0: none)."""
+        return dns.inner_steps(self.flow, self.warmup_size, self.model_size) \
+            if self.warmup_size else 0
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), sort_keys=True)
@@ -278,11 +331,13 @@ def with_overrides(
     """A copy of ``preset`` with preset fields, split fields and flow fields replaced.
 
     ``fields`` may hold preset fields (``model_size``, ``fine_size``,
-    ``initial_sizes``, ``batch_size``, ``time_chunk``) and split fields
+    ``initial_sizes``, ``batch_size``, ``time_chunk``, ``reference_solver``,
+    ``warmup_size``, ``refine_time``) and split fields
     (``n_samples``, ``duration``, ``warmup``, ``save_every``, ``seed``,
     ``history``), the latter applied to ``split`` (or every split when
-    ``split`` is None).  ``None`` values are ignored.  A new flow or reference
-    grid drops the ``stationary`` reference (it was measured for the old one).
+    ``split`` is None).  ``None`` values are ignored.  A new flow, reference
+    grid or reference solver drops the ``stationary`` reference (it was
+    measured for the old one).
     """
     for name in ("model_size", "fine_size", "batch_size", "time_chunk"):
         if fields.get(name) is not None:
@@ -321,6 +376,6 @@ def with_overrides(
                 if spec is not None:
                     preset_fields[name] = dataclasses.replace(
                         spec, save_every=_eval_save_every(flow_, m))
-    if "flow" in preset_fields or "fine_size" in preset_fields:
+    if {"flow", "fine_size", "reference_solver"} & set(preset_fields):
         preset_fields.setdefault("stationary", None)
     return dataclasses.replace(preset, **preset_fields)

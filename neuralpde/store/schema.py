@@ -281,22 +281,39 @@ class ResumeLog:
         _atomic_write_bytes(self._file(batch, "done"), b"done\n")
         self._file(batch, "npz").unlink(missing_ok=True)
 
-    def save(self, batch: int, state: np.ndarray, phase: str, count: int) -> None:
+    def save(self, batch: int, state, phase: str, count: int) -> None:
+        """Record ``state`` (one array, or a tuple of arrays) as batch ``batch``'s progress.
+
+        A tuple (the pseudo-spectral state ``(omega_hat, mean)``) is kept as
+        ``state_0, state_1, ...``; one array as ``state`` (the format of
+        stores written before tuples existed).
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         target = self._file(batch, "npz")
         tmp = target.with_name(target.name + ".tmp")
+        if isinstance(state, tuple):
+            arrays = {f"state_{i}": np.asarray(leaf) for i, leaf in enumerate(state)}
+        else:
+            arrays = {"state": np.asarray(state)}
         with open(tmp, "wb") as handle:
-            np.savez(handle, state=state, phase=np.array(phase), count=np.array(count))
+            np.savez(handle, phase=np.array(phase), count=np.array(count), **arrays)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
 
-    def load(self, batch: int) -> Optional[tuple[np.ndarray, str, int]]:
+    def load(self, batch: int) -> Optional[tuple]:
+        """``(state, phase, count)`` saved for batch ``batch`` (state as saved), or None."""
         target = self._file(batch, "npz")
         if not target.exists():
             return None
         with np.load(target) as data:
-            return data["state"], str(data["phase"]), int(data["count"])
+            if "state" in data:
+                state = data["state"]
+            else:
+                leaves = sorted((k for k in data.files if k.startswith("state_")),
+                                key=lambda k: int(k.split("_")[1]))
+                state = tuple(data[k] for k in leaves)
+            return state, str(data["phase"]), int(data["count"])
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
