@@ -199,3 +199,76 @@ def test_figure_tick_labels_never_overlap(low, high):
                    size=(3, 8, 8))}, [0.0, 1.0, 2.0], extent=(0, 2 * np.pi, 0, 2 * np.pi))]
     for fig in figures:
         assert _overlapping_tick_labels(fig) == []
+
+
+FAMILY_ROWS = [  # solver, kind, size, duration_of_mean, latency (s/t.u.)
+    ("dns", "dns", 32, 1.0, 1.0), ("dns-64", "dns", 64, 2.0, 8.0),
+    ("dns-128", "dns", 128, 4.0, 64.0),
+    ("spectral", "spectral", 32, 2.0, 2.0), ("spectral-64", "spectral", 64, 5.0, 20.0),
+    ("weno5-z", "weno", 32, 1.5, 2.0), ("weno5-js", "weno", 32, 9.0, 0.1),
+]
+
+
+def _family_rows(**extra):
+    rows = [dict(solver=n, kind=k, size=s, duration_of_mean=d, latency_s_per_time_unit=lat,
+                 device="cpu") for n, k, s, d, lat in FAMILY_ROWS]
+    for name, (duration, latency) in extra.items():
+        rows.append(dict(solver=name, kind="learned", size=32, duration_of_mean=duration,
+                         latency_s_per_time_unit=latency, device="cpu"))
+    return {r["solver"]: r for r in cmp.fair_comparison(rows)}
+
+
+def test_equal_accuracy_cost_is_interpolated_in_log_cost_on_each_ladder():
+    # D = 3 lies halfway between dns-64 (2, cost 8) and dns-128 (4, cost 64): cost sqrt(8*64)
+    # on the FV ladder; a third of the way from spectral (2, cost 2) to spectral-64 (5, 20)
+    row = _family_rows(li=(3.0, 4.0))["li"]
+    assert row["speedup_vs_dns"] == pytest.approx(math.sqrt(8 * 64) / 4.0)
+    assert row["speedup_vs_spectral"] == pytest.approx(2 * 10 ** (1 / 3) / 4.0)
+    assert row["speedup_vs_dns_bound"] == row["speedup_vs_spectral_bound"] == ""
+    # WENO5-Z's ladder (one rung, 1.5) never lasts 3: its cost is only bounded below
+    assert row["speedup_vs_weno5_z"] == pytest.approx(0.5) and row["speedup_vs_weno5_z_bound"] == ">"
+    # the best family is the cheapest that reaches D (spectral, 4.31 < 22.6); weno5-js is
+    # not a family (its row does not build a ladder), and the open weno5-z bound (cost > 2,
+    # below 4.31) leaves the answer an upper bound
+    assert row["best_family"] == "spectral"
+    assert row["speedup_vs_best"] == pytest.approx(2 * 10 ** (1 / 3) / 4.0)
+    assert row["speedup_vs_best_bound"] == "≤"
+
+
+def test_equal_cost_duration_and_bounds():
+    rows = _family_rows(cheap=(0.5, 0.5), mid=(3.0, 8.0), dear=(9.0, 100.0))
+    # at cost 8 the FV ladder is at dns-64 (2.0); spectral halfway in log cost from 2 to 20
+    # is ~ 2 + 3 * log(4)/log(10)
+    assert rows["mid"]["dns_duration_at_cost"] == pytest.approx(2.0)
+    assert rows["mid"]["spectral_duration_at_cost"] == pytest.approx(
+        2 + 3 * math.log(4) / math.log(10))
+    # cheaper than every rung: no family runs that cheaply; the cheapest rung lasts longer
+    assert rows["cheap"]["dns_duration_at_cost"] is None
+    assert rows["cheap"]["speedup_vs_dns"] == pytest.approx(2.0)
+    assert rows["cheap"]["speedup_vs_dns_bound"] == "≤"
+    # dearer than every rung: at least the costliest rung's duration
+    assert rows["dear"]["dns_duration_at_cost"] == 4.0
+    assert rows["dear"]["dns_duration_at_cost_bound"] == "≥"
+    # a classical rung against its own ladder: speed-up 1, its own duration at its own cost
+    assert rows["dns-64"]["speedup_vs_dns"] == pytest.approx(1.0)
+    assert rows["dns-64"]["dns_duration_at_cost"] == pytest.approx(2.0)
+
+
+def test_rows_timed_on_another_device_are_not_matched():
+    rows = [dict(solver=n, kind=k, size=s, duration_of_mean=d, latency_s_per_time_unit=lat,
+                 device="cpu") for n, k, s, d, lat in FAMILY_ROWS]
+    rows.append(dict(solver="gpu-li", kind="learned", size=32, duration_of_mean=3.0,
+                     latency_s_per_time_unit=0.01, device="h100"))
+    row = cmp.fair_comparison(rows)[-1]
+    assert row["speedup_vs_dns"] is None and row["speedup_vs_best"] is None
+
+
+def test_the_table_shows_the_family_columns(results, tmp_path):
+    table = cmp.comparison_table(_family_rows(li=(3.0, 4.0)).values())
+    for column in ("speed-up vs dns", "spectral duration at equal cost",
+                   "speed-up vs weno5-z", "speed-up vs best classical"):
+        assert column in table.columns
+    li = table[table["solver"] == "li"].iloc[0]
+    assert li["speed-up vs weno5-z"] == ">0.5"
+    assert li["speed-up vs best classical"] == "≤1.077 (spectral)"
+    assert table.columns[-1] == "diverged"

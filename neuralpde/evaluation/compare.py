@@ -10,6 +10,9 @@ Public API
 * :func:`load_results` — every ``*/summary.json`` as a list of dicts.
 * :func:`equivalent_dns` — where each solver's duration falls on the DNS
   duration-vs-resolution curve, and its speed-up over DNS at that resolution.
+* :func:`fair_comparison` — each row against every classical family's ladder: the
+  cost at which the family lasts as long (equal accuracy), the duration it
+  reaches at the row's cost (equal cost), the speed-up against the best family.
 * :func:`comparison_table` — one row per solver as a :class:`pandas.DataFrame`.
 * :func:`to_markdown` — a GitHub pipe table (no ``tabulate`` needed).
 * :func:`compare` — all of the above, written to disk.
@@ -29,6 +32,34 @@ latency at :math:`R` is interpolated linearly in :math:`\\log` latency vs
 :math:`\\log_2` size, and ``speedup_vs_dns`` is that latency divided by the
 solver's own.  Outside the DNS range both are None and
 ``equivalent_dns_note`` says ``"< 32"`` or ``"> 1024"``.
+
+Equal accuracy and equal cost
+-----------------------------
+A skeptical comparison asks two questions of every row, against every
+classical family it can be matched with (McGreivy & Hakim, Nature Machine
+Intelligence 2024: compare at equal accuracy or equal runtime against the
+strongest methods).  The families (:data:`FAMILIES`) are the finite-volume
+DNS ladder (``dns``), the pseudo-spectral ladder (``spectral``) and the
+WENO5-Z ladder (``weno5-z``), each a set of rows of one method at several
+grids.  On a family's ladder, points :math:`(\\log c_i, d_i)` sorted by cost
+:math:`c_i` (latency, s per time unit; the running maximum of the durations
+:math:`d_i` is used), both questions are answered by linear interpolation in
+log cost:
+
+* *equal accuracy*: the cost at which the family reaches the row's duration
+  :math:`D` (``cost_at_duration``); the row's speed-up against the family is
+  that cost over the row's latency.  A duration below the cheapest rung's
+  gives an upper bound (``≤``: the cheapest rung already lasts as long), one
+  above the costliest rung a lower bound (``>``: extend the ladder);
+* *equal cost*: the duration the family reaches at the row's latency
+  (``duration_at_cost``); a latency above the costliest rung gives a lower
+  bound (``≥``), one below the cheapest rung none (``–``: the family cannot
+  run that cheaply).
+
+``speedup_vs_best`` is the row's speed-up against the family that reaches
+:math:`D` at the least cost; it is a bound (``≤``/``≥``) where the answer
+rests on one.  Only rows timed on the device of the family's rows are
+matched (latencies of different devices are not comparable).
 """
 
 from __future__ import annotations
@@ -48,18 +79,32 @@ import xarray as xr
 from neuralpde.evaluation.results import METRICS_FILE, SUMMARY_FILE, TRAJECTORY_FILE
 from neuralpde.outputs import write_text_atomic
 
-__all__ = ["load_results", "equivalent_dns", "comparison_table", "to_markdown", "compare"]
+__all__ = ["load_results", "equivalent_dns", "fair_comparison", "cost_at_duration",
+           "duration_at_cost", "comparison_table", "to_markdown", "compare"]
 
 REQUIRED_KEYS = ("solver", "kind", "size", "duration_of_mean")
 KIND_ORDER = ("dns", "spectral", "weno", "learned", "external")
 FIGURES = ("correlation", "snapshots", "spectra", "pareto")
 DEFAULT_SNAPSHOT_TIMES = (0.0, 1.0, 2.0, 4.0)
 
-#: Columns of :func:`comparison_table`, in order.
+#: Classical families matched by :func:`fair_comparison`: name → predicate on a summary row.
+FAMILIES = {
+    "dns": lambda row: row.get("kind") == "dns",
+    "spectral": lambda row: row.get("kind") == "spectral",
+    "weno5-z": lambda row: row.get("kind") == "weno"
+    and str(row.get("solver", "")).startswith("weno5-z"),
+}
+
+#: Columns of :func:`comparison_table`, in order (family columns only for families present).
 TABLE_COLUMNS = (
     "solver", "kind", "grid", "duration", "duration mean ± std", "min", "max",
     "latency [s/t.u.]", "device", "equivalent DNS", "speed-up vs DNS", "diverged",
 )
+
+
+def family_columns(family: str) -> tuple[str, str]:
+    """The table columns of one family: (speed-up at equal duration, duration at equal cost)."""
+    return f"speed-up vs {family}", f"{family} duration at equal cost"
 
 
 # --------------------------------------------------------------------------
@@ -250,6 +295,113 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
     return rows
 
 
+def _ladder(rows: Sequence[Mapping], member) -> tuple[np.ndarray, np.ndarray, set]:
+    """A family's ladder: (log costs ascending, running-max durations, devices)."""
+    points = sorted((lat, d) for r in rows if member(r)
+                    for lat, d in [(_finite(r.get("latency_s_per_time_unit")),
+                                    _finite(r.get("duration_of_mean")))]
+                    if lat is not None and lat > 0 and d is not None)
+    devices = {r.get("device") for r in rows if member(r)}
+    log_cost = np.log(np.asarray([p[0] for p in points], dtype=float))
+    durations = np.maximum.accumulate(np.asarray([p[1] for p in points], dtype=float)) \
+        if points else np.zeros(0)
+    return log_cost, durations, devices
+
+
+def cost_at_duration(duration: float, log_cost: np.ndarray, durations: np.ndarray):
+    """``(cost, bound)``: the cost (s/t.u.) at which a ladder reaches ``duration``.
+
+    ``bound`` is ``""`` (interpolated in log cost), ``"≤"`` (the cheapest rung
+    already lasts as long: its cost) or ``">"`` (no rung lasts as long: the
+    costliest rung's cost).  ``(None, "")`` for an empty ladder.
+    """
+    if durations.size == 0:
+        return None, ""
+    if duration <= durations[0]:
+        return float(np.exp(log_cost[0])), ("" if duration == durations[0] else "≤")
+    if duration > durations[-1]:
+        return float(np.exp(log_cost[-1])), ">"
+    i = int(np.argmax(durations >= duration))
+    d0, d1 = durations[i - 1], durations[i]
+    frac = (duration - d0) / (d1 - d0)
+    return float(np.exp(log_cost[i - 1] + frac * (log_cost[i] - log_cost[i - 1]))), ""
+
+
+def duration_at_cost(cost: float, log_cost: np.ndarray, durations: np.ndarray):
+    """``(duration, bound)``: the duration a ladder reaches at ``cost`` (s/t.u.).
+
+    Interpolated linearly in log cost; ``"≥"`` above the costliest rung (its
+    duration); ``(None, "")`` below the cheapest rung or for an empty ladder.
+    """
+    if durations.size == 0:
+        return None, ""
+    x = math.log(cost)
+    if x < log_cost[0] - 1e-9:
+        return None, ""
+    if x > log_cost[-1] + 1e-9:
+        return float(durations[-1]), "≥"
+    return float(np.interp(x, log_cost, durations)), ""
+
+
+def fair_comparison(rows: Iterable[Mapping]) -> list[dict]:
+    """Add, for every classical family present, equal-accuracy and equal-cost fields to each row.
+
+    Returns new dicts with, per family ``F`` of :data:`FAMILIES` that has rows:
+
+    * ``speedup_vs_<F>`` (float or None) and ``speedup_vs_<F>_bound`` (``""``,
+      ``"≤"`` or ``">"``): the cost at which F lasts as long as this row
+      (:func:`cost_at_duration`) over this row's latency;
+    * ``<F>_duration_at_cost`` and ``<F>_duration_at_cost_bound``: the duration F
+      reaches at this row's latency (:func:`duration_at_cost`);
+
+    and ``speedup_vs_best`` / ``speedup_vs_best_bound`` / ``best_family``:
+    the speed-up against the family that lasts as long at the least cost
+    (``"≤"`` when a family whose ladder stops short of the duration is cheaper
+    at its costliest rung; ``best_family = "none reaches it"`` and ``">"``
+    when no ladder lasts as long).
+    All None for a row without a duration or latency, compared on another
+    view of the reference, or timed on another device than the family.
+    See the module docstring for the rules.
+    """
+    rows = [dict(r) for r in rows]
+    ladders = {name: _ladder(rows, member) for name, member in FAMILIES.items()
+               if any(member(r) for r in rows)}
+    for row in rows:
+        latency = _finite(row.get("latency_s_per_time_unit"))
+        duration = _finite(row.get("duration_of_mean"))
+        usable = latency is not None and latency > 0 and duration is not None \
+            and on_model_grid(row)
+        found = []  # (family, cost, bound) of the families matched with this row
+        for name, (log_cost, durations, devices) in ladders.items():
+            key = name.replace("-", "_")
+            speedup = bound = at_cost = at_cost_bound = None
+            if usable and devices == {row.get("device")} and durations.size:
+                cost, bound = cost_at_duration(duration, log_cost, durations)
+                speedup = cost / latency
+                at_cost, at_cost_bound = duration_at_cost(latency, log_cost, durations)
+                found.append((name, cost, bound))
+            row[f"speedup_vs_{key}"], row[f"speedup_vs_{key}_bound"] = speedup, bound or ""
+            row[f"{key}_duration_at_cost"] = at_cost
+            row[f"{key}_duration_at_cost_bound"] = at_cost_bound or ""
+        reaching = [f for f in found if f[2] != ">"]
+        if reaching:
+            name, cost, bound = min(reaching, key=lambda f: (f[1], f[2] != ""))
+            # a family not reaching D within its ladder but cheaper at its costliest rung
+            # might reach D below this cost: the answer is then an upper bound
+            if any(f[2] == ">" and f[1] < cost for f in found):
+                bound = "≤"
+            row["best_family"], row["speedup_vs_best"] = name, cost / latency
+            row["speedup_vs_best_bound"] = bound
+        elif found:  # no ladder lasts as long: every family costs more than its costliest rung
+            row["best_family"] = "none reaches it"
+            row["speedup_vs_best"] = min(f[1] for f in found) / latency
+            row["speedup_vs_best_bound"] = ">"
+        else:
+            row["best_family"], row["speedup_vs_best"], row["speedup_vs_best_bound"] = \
+                None, None, ""
+    return rows
+
+
 # --------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------
@@ -289,6 +441,14 @@ def comparison_table(rows: Iterable[Mapping]) -> pd.DataFrame:
     rows = list(rows)
     if rows and any("equivalent_dns_resolution" not in r for r in rows):
         rows = equivalent_dns(rows)
+    if rows and any("speedup_vs_best" not in r for r in rows):
+        rows = fair_comparison(rows)
+    families = [name for name, member in FAMILIES.items() if any(member(r) for r in rows)]
+
+    def bounded(value, bound, digits=3):
+        value = _finite(value)
+        return "–" if value is None else f"{bound}{_fmt(round(value, digits))}"
+
     records = []
     for r in rows:
         mean, std = _finite(r.get("duration_mean")), _finite(r.get("duration_std"))
@@ -313,7 +473,22 @@ def comparison_table(rows: Iterable[Mapping]) -> pd.DataFrame:
             "speed-up vs DNS": _round(r.get("speedup_vs_dns"), 3),
             "diverged": diverged,
         })
-    df = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+        for name in families:
+            key = name.replace("-", "_")
+            speedup, at_cost = family_columns(name)
+            records[-1][speedup] = bounded(r.get(f"speedup_vs_{key}"),
+                                           r.get(f"speedup_vs_{key}_bound", ""))
+            records[-1][at_cost] = bounded(r.get(f"{key}_duration_at_cost"),
+                                           r.get(f"{key}_duration_at_cost_bound", ""))
+        if families:
+            best = r.get("best_family")
+            records[-1]["speed-up vs best classical"] = (
+                "–" if best is None else
+                f"{bounded(r.get('speedup_vs_best'), r.get('speedup_vs_best_bound', ''))} "
+                f"({best})")
+    columns = list(TABLE_COLUMNS[:-1]) + [c for name in families for c in family_columns(name)]
+    columns += (["speed-up vs best classical"] if families else []) + ["diverged"]
+    df = pd.DataFrame.from_records(records, columns=columns)
     df["latency [s/t.u.]"] = df["latency [s/t.u.]"].astype(float)
     return df
 
@@ -500,7 +675,12 @@ def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
         "*latency*: wall-clock seconds per simulated time unit (batch 1, compile excluded); "
         "*equivalent DNS*: grid at which DNS lasts as long (log2-interpolated); "
         "*speed-up vs DNS*: DNS latency at that grid / the solver's latency (only for rows "
-        "timed on the DNS rows' device).",
+        "timed on the DNS rows' device); *speed-up vs F* (F a classical family: dns, spectral, "
+        "weno5-z): the cost at which F's resolution ladder lasts as long (interpolated in log "
+        "cost) / the solver's latency, *≤*/*>* where the duration lies below/above the ladder; "
+        "*F duration at equal cost*: the duration F's ladder reaches at the solver's latency "
+        "(*≥*: above the costliest rung); *speed-up vs best classical*: against the family "
+        "that lasts as long most cheaply.",
         "",
         table.rstrip("\n"),
         "",
@@ -592,7 +772,7 @@ def compare(
     from neuralpde.evaluation import plots
 
     results_dir = Path(results_dir)
-    rows = equivalent_dns(load_results(results_dir))
+    rows = fair_comparison(equivalent_dns(load_results(results_dir)))
     out = Path(out_dir) if out_dir is not None else results_dir
     out.mkdir(parents=True, exist_ok=True)
 
