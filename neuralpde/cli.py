@@ -721,9 +721,14 @@ def check_output_folder(out, is_file: bool = False) -> None:
     Every command's ``--out`` is a folder (``export``'s is a file): refused
     when it, or a folder above it, is an existing file (or, for a file
     output, when it is an existing folder), or when a name in it is longer
-    than the file system allows (:func:`name_too_long`).  Checked before any
-    work starts, so nothing is created.
+    than the file system allows (:func:`name_too_long`), or when it lies in
+    a folder the package removes or rewrites as a whole (a zarr store, a
+    generation's resume folder, a run's checkpoints:
+    :func:`neuralpde.outputs.managed_folder`).  Checked before any work
+    starts, so nothing is created.
     """
+    from neuralpde.outputs import managed_folder
+
     if not str(out).strip():
         raise UserInputError(f"--out {out!r} is empty: pass a {'file' if is_file else 'folder'} "
                              "path")
@@ -733,6 +738,10 @@ def check_output_folder(out, is_file: bool = False) -> None:
         raise UserInputError(f"--out {abbreviated(out)}: {too_long}; pass a shorter path")
     if is_file and path.is_dir():
         raise UserInputError(f"{out} is an existing folder: pass the path of a file to write")
+    inside = managed_folder(path)
+    if inside:
+        raise UserInputError(f"--out {out} lies inside {inside}: what is written there would be "
+                             "lost with it: outputs go to a folder of their own")
     for candidate in ((path,) if not is_file else ()) + tuple(path.parents):
         if candidate.exists() and not candidate.is_dir():
             raise UserInputError(f"--out {out}: {candidate} is an existing file, not a folder; "
@@ -978,7 +987,8 @@ def main(argv=None) -> int:
     except Exception as error:  # out of device or host memory: the user's sizes, not a bug
         if not isinstance(error, MemoryError) and (
                 type(error).__name__ not in ("JaxRuntimeError", "XlaRuntimeError")
-                or "RESOURCE_EXHAUSTED" not in str(error)):
+                or not ("RESOURCE_EXHAUSTED" in str(error)
+                        or "Out of memory allocating" in str(error))):
             raise
         _reported(f"{prefix}: error: out of memory: {str(error).splitlines()[0][:160]}; reduce "
                   "the batch size, the number of samples or the grid sizes")

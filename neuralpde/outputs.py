@@ -138,5 +138,42 @@ def write_text_atomic(path, text: str) -> Path:
     return Path(path)
 
 
+#: Files that make a folder a zarr store (v3, v2 group, v2 array).
+ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+
+
+def managed_folder(path) -> str:
+    """What ``path`` lies in (or is) that this package removes or rewrites as a whole, or ``''``.
+
+    Such folders are a zarr store (replaced or rewritten by ``generate``,
+    ``import``, ``evaluate``), a generation's resume folder ``<store>.resume``
+    (removed when the store is complete) and a run's ``checkpoints`` folder
+    (orbax removes old checkpoint folders): an output written into one of
+    them would be lost with it, so every command refuses such an ``--out``
+    (symbolic links are followed).
+    """
+    resolved = Path(os.path.abspath(path))
+    try:
+        resolved = resolved.resolve()
+    except (OSError, RuntimeError):  # a loop of links: left to the command to report
+        pass
+    for folder in (resolved, *resolved.parents):
+        try:
+            name = folder.name
+            if name.endswith(".resume") and name[:-len(".resume")].endswith(".zarr"):
+                return (f"the resume folder {folder} of a generation (removed when its store "
+                        "is complete)")
+            if not folder.is_dir():
+                continue
+            if any((folder / marker).exists() for marker in ZARR_MARKERS):
+                return f"the zarr store {folder}"
+            if name == "checkpoints" and (folder.parent / "run.json").is_file():
+                return (f"the checkpoints folder {folder} of a training run (old checkpoints "
+                        "are removed as the run goes on)")
+        except OSError:  # unreadable, or a name too long: not one of ours
+            continue
+    return ""
+
+
 __all__ = ["LOCK_NAME", "OutputBusyError", "exclusive", "held_elsewhere", "replaced_atomically",
-           "write_text_atomic"]
+           "write_text_atomic", "ZARR_MARKERS", "managed_folder"]

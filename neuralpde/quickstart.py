@@ -83,6 +83,15 @@ def run_quickstart(
         raise ConfigError(f"unknown quickstart model(s) {unknown}: accepted li, tsm-hippo, tsm-cnn")
     out = Path(out)
     data, results = out / "data", out / "results"
+    folders = [data, out / "runs", *(out / "runs" / model for model in models), results]
+    for folder in folders:  # before any work: a file where a stage writes its folder
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{folder} is an existing file where the quickstart writes its "
+                              f"folder {folder.name}/: nothing was changed; move it away or pass "
+                              "another --out")
+    if (out / "quickstart.json").is_dir():
+        raise ConfigError(f"{out / 'quickstart.json'} is a folder where the quickstart writes its "
+                          "timings file: nothing was changed; move it away or pass another --out")
     for name in pretrained:
         weights_path(name)  # an unknown name fails before any work
     n_stages = 2 + len(models) + (1 if pretrained else 0) + 1

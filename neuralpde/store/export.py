@@ -19,7 +19,9 @@ def export_netcdf(store_path, nc_path) -> Path:
     """Write a complete store to one netCDF file (for sharing); returns its path.
 
     Written to a temporary name and renamed, so no half-written file remains
-    (an existing file at ``nc_path`` is replaced only by a complete one).
+    (an existing file at ``nc_path`` is replaced only by a complete one, and
+    only when it is an export too: :func:`written_by_export`; any other file
+    is refused, untouched).
     Attributes netCDF cannot hold are converted: lists of numbers to numeric
     array attributes, other lists, dicts, booleans and unset (None) values to
     JSON text, so ``neuralpde import`` reads the file back
@@ -36,6 +38,9 @@ def export_netcdf(store_path, nc_path) -> Path:
     nc_path = Path(nc_path)
     if nc_path.is_dir():
         raise StoreError(f"{nc_path} is a folder: pass the path of the netCDF file to write")
+    if nc_path.exists() and not written_by_export(nc_path):
+        raise StoreError(f"{nc_path} exists and is not a netCDF file written by `neuralpde "
+                         "export`: nothing was changed; pass another path or move it away")
     folder = nc_path.resolve().parent
     if not folder.is_dir():
         raise StoreError(f"folder {folder} does not exist: create it, or pass a netCDF path in "
@@ -51,6 +56,18 @@ def export_netcdf(store_path, nc_path) -> Path:
     with replaced_atomically(nc_path) as tmp:
         ds.to_netcdf(tmp)
     return nc_path
+
+
+def written_by_export(path) -> bool:
+    """Whether ``path`` is a netCDF file :func:`export_netcdf` wrote (a store's export: its
+    ``schema_version`` and ``neuralpde_version`` attributes), which an export may replace."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as ds:
+            return {"schema_version", "neuralpde_version"} <= set(ds.attrs)
+    except Exception:  # noqa: BLE001 - anything unreadable is not an export
+        return False
 
 
 def _netcdf_attrs(attrs: dict) -> dict:
@@ -73,4 +90,4 @@ def _numbers(value) -> bool:
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
 
 
-__all__ = ["export_netcdf"]
+__all__ = ["export_netcdf", "written_by_export"]

@@ -111,6 +111,9 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
         if dims != {"sample", "time", "x", "y"}:
             raise StoreError(f"{where}: {name} has dims {tuple(ds[name].dims)}: accepted (sample,) "
                              "time, x, y")
+        if ds[name].dtype.kind != "f":
+            raise StoreError(f"{where}: {name} holds {ds[name].dtype} values: accepted "
+                             "floating-point velocities (float32 or float64)")
         offset = ds[name].attrs.get("offset")
         if offset is not None and _offset(offset) != OFFSETS[name]:
             shown = list(_offset(offset)) if _offset(offset) else repr(offset)

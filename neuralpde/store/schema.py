@@ -54,7 +54,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -72,6 +74,8 @@ REQUIRED_ATTRS = (
     "dt_model", "save_every", "frame_dt", "seed", "n_samples", "initial_sizes", "complete",
 )
 OFFSETS = {"u": (1.0, 0.5), "v": (0.5, 1.0)}
+#: The phases a generation's resume record can be in (:class:`ResumeLog`).
+PHASES = ("coarse", "warmup", "frames")
 
 
 class StoreError(UserInputError, ValueError):
@@ -302,18 +306,67 @@ class ResumeLog:
         os.replace(tmp, target)
 
     def load(self, batch: int) -> Optional[tuple]:
-        """``(state, phase, count)`` saved for batch ``batch`` (state as saved), or None."""
+        """``(state, phase, count)`` saved for batch ``batch`` (state as saved), or None.
+
+        None too when the record cannot serve (:meth:`checked`: truncated,
+        not an ``.npz``, keys, phase or count that no generation writes, a
+        non-finite state), with a one-line warning naming the file: the batch
+        then starts again from its first step, which writes the same frames
+        (generation is deterministic), instead of failing on the bad record or
+        blaming the flow for its NaN.
+        """
         target = self._file(batch, "npz")
         if not target.exists():
             return None
-        with np.load(target) as data:
-            if "state" in data:
-                state = data["state"]
-            else:
-                leaves = sorted((k for k in data.files if k.startswith("state_")),
-                                key=lambda k: int(k.split("_")[1]))
-                state = tuple(data[k] for k in leaves)
-            return state, str(data["phase"]), int(data["count"])
+        try:
+            with np.load(target, allow_pickle=False) as data:
+                record = self.checked(data)
+                if isinstance(record, str):
+                    raise ValueError(record)
+        except Exception as error:  # noqa: BLE001 - zip, pickle, dtype: any unreadable file
+            warnings.warn(f"resume record {target} is damaged ({str(error)[:120]}): batch {batch} "
+                          "starts again from its first step", stacklevel=2)
+            return None
+        return record
+
+    def checked(self, data) -> Any:
+        """``(state, phase, count)`` of an opened ``.npz`` record, or a text saying why it is not
+        one this log writes (unknown phase, count not an integer >= 0 or past the store's
+        frames, no state, a non-finite or non-float state)."""
+        files = set(data.files)
+        if not {"phase", "count"} <= files:
+            return f"it lacks {sorted({'phase', 'count'} - files)}"
+        phase, count = data["phase"], data["count"]
+        if phase.shape != () or str(phase) not in PHASES:
+            return f"phase {str(phase)[:20]!r}, accepted one of {list(PHASES)}"
+        if count.shape != () or count.dtype.kind not in "iu" or int(count) < 0:
+            return f"count {str(count)[:20]}, accepted an integer >= 0"
+        phase, count = str(phase), int(count)
+        if phase == "frames" and count >= self.frames():
+            return f"count {count} at or past the store's {self.frames()} frames"
+        if "state" in files:
+            state = data["state"]
+            leaves = [state]
+        else:
+            names = sorted((k for k in files if re.fullmatch(r"state_\d+", k)),
+                           key=lambda k: int(k.split("_")[1]))
+            if not names:
+                return "it holds no state"
+            leaves = [data[k] for k in names]
+            state = tuple(leaves)
+        for leaf in leaves:
+            if leaf.dtype.kind not in "fc" or not np.isfinite(leaf).all():
+                return "its state is not finite floating-point numbers"
+        return state, phase, count
+
+    def frames(self) -> int:
+        """Frames per trajectory of the store this log belongs to (a huge number when its
+        time axis cannot be read: no bound)."""
+        try:
+            return int(zarr.open_array(str(self.root)[:-len(".resume")] + "/time",
+                                       mode="r").shape[0])
+        except Exception:  # noqa: BLE001 - the store itself is checked elsewhere
+            return 2 ** 62
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -57,6 +57,9 @@ STAGGER_LOSSES = ("physics", "supervised", "both")
 #: Longest DNS run (time units) a pool seed may be given: far past any spin-up, and
 #: small enough that the step count stays an ordinary integer.
 MAX_POOL_TIME = 1e4
+#: Largest step count or batch size: the update counter and the batch's window indices are
+#: int32 on the device.
+MAX_COUNT = 2 ** 31 - 1
 #: What a staggered run's config meant before a field existed (run.json written
 #: earlier): the Crank–Nicolson residual and a pool without spin-up.
 STAGGER_FIELDS_BEFORE = {"time_scheme": "crank_nicolson", "spinup_time": 0.0}
@@ -103,8 +106,10 @@ class LoopConfig:
     seed: int = 0
 
     def __post_init__(self):
-        require_positive_int("batch_size", self.batch_size)
-        require_positive_int("steps", self.steps)
+        for name in ("batch_size", "steps"):  # counted in int32 on the device
+            value = getattr(self, name)
+            require_positive_int(name, value)
+            require(value <= MAX_COUNT, name, value, f"an integer in [1, {MAX_COUNT}]")
         require(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
                 f"one of {list(OPTIMIZERS)}")
         require_positive("peak_lr", self.peak_lr)
@@ -311,6 +316,6 @@ def get_train_preset(name: str, kind: str = "li"):
     return config
 
 
-__all__ = ["OPTIMIZERS", "LOSSES", "STAGGER_LOSSES", "LoopConfig", "TrainConfig",
+__all__ = ["OPTIMIZERS", "LOSSES", "STAGGER_LOSSES", "MAX_COUNT", "LoopConfig", "TrainConfig",
            "StaggerTrainConfig", "CONFIG_CLASSES", "train_config_from_dict", "TRAIN_PRESETS",
            "STAGGER_TRAIN_PRESETS", "get_train_preset"]

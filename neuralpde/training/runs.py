@@ -165,20 +165,60 @@ def config_changes(old, new) -> list[str]:
             if a.get(key) != b.get(key)]
 
 
+def metric_row(line: str) -> Optional[dict]:
+    """One ``metrics.jsonl`` line as a dict with an integer ``step``, or None when the line is
+    not one (a line torn by a hard kill mid-write, or damaged)."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("step"), int) \
+            or isinstance(row.get("step"), bool):
+        return None
+    return row
+
+
+def _metric_lines(path: Path) -> list[str]:
+    """The non-blank lines of a ``metrics.jsonl`` (undecodable bytes replaced)."""
+    return [line for line in path.read_bytes().decode("utf-8", "replace").splitlines()
+            if line.strip()]
+
+
 def read_metrics(run_dir) -> list[dict]:
-    """Every line of a run's ``metrics.jsonl`` (empty if there is none)."""
+    """Every readable line of a run's ``metrics.jsonl`` (empty if there is none).
+
+    A line that is not a metrics record (torn by a hard kill while it was
+    written, or damaged) is skipped with a one-line warning naming the file.
+    """
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = _metric_lines(path)
+    rows = [metric_row(line) for line in lines]
+    bad = sum(row is None for row in rows)
+    if bad:
+        warnings.warn(f"{path}: {bad} unreadable line(s) skipped (a line torn by a hard kill, "
+                      "or damaged)", stacklevel=2)
+    return [row for row in rows if row is not None]
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop metric lines written after the checkpoint a resumed run restarts from."""
+    """Drop metric lines written after the checkpoint a resumed run restarts from.
+
+    Lines that are not metrics records (a line torn by a hard kill while it
+    was written, or damaged) are dropped too, with a one-line warning naming
+    the file: the resumed run writes its lines after the readable ones.
+    """
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line)["step"] <= last_step]
+    lines = _metric_lines(path)
+    rows = [metric_row(line) for line in lines]
+    kept = [line for line, row in zip(lines, rows) if row is not None and row["step"] <= last_step]
+    bad = sum(row is None for row in rows)
+    if bad:
+        warnings.warn(f"{path}: {bad} unreadable line(s) dropped (a line torn by a hard kill, "
+                      f"or damaged); the run resumes from the checkpoint of step {last_step}",
+                      stacklevel=2)
     if len(kept) < len(lines):  # leave a finished run's log untouched
         path.write_text("".join(line + "\n" for line in kept))
 
@@ -272,5 +312,5 @@ def extras_of(config, size: int) -> dict:
 
 
 __all__ = ["RUN_FORMAT", "KINDS", "make_record", "read_record", "run_config", "comparable",
-           "check_same_run", "read_metrics", "truncate_metrics", "logged_progress",
+           "check_same_run", "metric_row", "read_metrics", "truncate_metrics", "logged_progress",
            "solver_from_record", "load_solver", "extras_of"]

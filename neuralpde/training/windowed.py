@@ -137,6 +137,7 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optio
         where = "" if jax.process_count() == 1 else f" of {jax.process_count()} processes"
         raise ConfigError(f"invalid batch_size={config.batch_size}: accepted a multiple of the "
                           f"{mesh.size} devices{where}")
+    windows.check_batch(config.batch_size)
     flow = store_flow(train_set)
     if existing is not None:
         feature_scale = existing.get("feature_scale")

@@ -12,6 +12,8 @@ would have seen.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import xarray as xr
 
@@ -19,6 +21,14 @@ from neuralpde.config import ConfigError
 from neuralpde.store.reading import trajectory_frames, window_frames
 
 IN_MEMORY_LIMIT_BYTES = 2 * 2**30
+
+
+def host_memory_bytes() -> int:
+    """This host's physical memory in bytes (0 where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class WindowSource:
@@ -59,6 +69,19 @@ class WindowSource:
         else:
             self._uv = None
             self._train = train
+
+    def check_batch(self, batch_size: int) -> None:
+        """Refuse (:class:`ConfigError`) a batch whose windows alone exceed this host's memory,
+        before any work (it would fail at the first update, after the run folder is written)."""
+        frame = self._uv.shape[-3:] if self._uv is not None else (
+            2, self._train.sizes["x"], self._train.sizes["y"])
+        needed = batch_size * self.length * int(np.prod(frame)) * 4
+        available = host_memory_bytes()
+        if available and needed > available:
+            raise ConfigError(f"invalid batch_size={batch_size}: its windows of {self.length} "
+                              f"frames need {needed / 2**30:.3g} GiB, more than this host's "
+                              f"{available / 2**30:.3g} GiB of memory (out of memory); accepted "
+                              f"at most {max(available // (needed // batch_size), 1)}")
 
     def indices(self, step: int, batch_size: int) -> np.ndarray:
         """``(batch, 2)`` (sample, start) pairs of update ``step``."""
