@@ -272,3 +272,26 @@ def test_the_table_shows_the_family_columns(results, tmp_path):
     assert li["speed-up vs weno5-z"] == ">0.5"
     assert li["speed-up vs best classical"] == "≤1.077 (spectral)"
     assert table.columns[-1] == "diverged"
+
+
+@pytest.mark.parametrize("damage", ["truncated metrics", "trajectory without u"])
+def test_a_damaged_results_file_is_left_out_with_a_warning_naming_it(results, tmp_path, damage):
+    """compare over a results folder with a truncated metrics.nc or a trajectory.zarr that lost
+    its u (was a netCDF traceback / KeyError 'u'): the solver is left out of the figures it
+    cannot feed, with a warning naming the file; the table is still written."""
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    if damage == "truncated metrics":
+        target = copy / "li" / "metrics.nc"
+        target.write_bytes(target.read_bytes()[:200])
+        match = r"li/metrics.nc cannot be read .*left out of the correlation"
+    else:
+        target = copy / "li" / "trajectory.zarr"
+        shutil.rmtree(target / "u")
+        match = r"li/trajectory.zarr\) lacks u and v .*left out of the snapshots"
+    with pytest.warns(UserWarning, match=match):
+        result = cmp.compare(copy, snapshot_times=(0.0, 1.0), out_dir=tmp_path / "out")
+    assert "li" in result["markdown"]
+    assert (tmp_path / "out" / "comparison.csv").exists()

@@ -65,7 +65,7 @@ def _interrupted_generation(tmp_path):
     return preset, reference, stopped, record
 
 
-@pytest.mark.parametrize("damage", ["truncated", "nan", "count", "phase"])
+@pytest.mark.parametrize("damage", ["truncated", "nan", "count", "phase", "shape"])
 def test_a_damaged_resume_record_restarts_its_batch_and_gives_the_same_store(tmp_path, damage):
     from neuralpde.store.generate import generate_split
 
@@ -79,10 +79,13 @@ def test_a_damaged_resume_record_restarts_its_batch_and_gives_the_same_store(tmp
             arrays["state"] = np.full_like(arrays["state"], np.nan)
         elif damage == "count":
             arrays["count"] = np.array(10 ** 9)
+        elif damage == "shape":  # a finite state of another grid (was: a misleading grid error)
+            arrays["state"] = np.ascontiguousarray(arrays["state"][..., ::2, ::2])
         else:
             arrays["phase"] = np.array("elsewhere")
         np.savez(record, **arrays)
-    with pytest.warns(UserWarning, match=r"batch_00000.npz is damaged .*: batch 0 starts again"):
+    with pytest.warns(UserWarning, match=r"batch_00000.npz (is damaged|holds a state of "
+                                         r"another shape).*: batch 0 starts again"):
         generate_split(preset, "train", stopped, progress=False)
     with xr.open_zarr(reference, consolidated=False) as a, \
             xr.open_zarr(stopped, consolidated=False) as b:
@@ -176,3 +179,57 @@ def test_import_refuses_integer_velocities(tiny_data, tmp_path, capsys):
     err = _one_line(capsys, "neuralpde import: error: ")
     assert "u holds int32 values: accepted floating-point velocities" in err
     assert not out.exists()
+
+
+def test_a_huge_generation_batch_is_refused_before_any_store(tmp_path, capsys):
+    """`generate --batch-size 100000` (was an XLA out-of-memory traceback and a store that
+    refused the corrected command): one line naming the accepted range, nothing written."""
+    argv = ["generate", "--preset", "quickstart", "--out", str(tmp_path / "data"), "--split",
+            "test", "--samples", "2", "--batch-size", "100000", "--no-progress"]
+    assert main(argv) == 2
+    _one_line(capsys, "neuralpde generate: error: invalid batch_size=100000")
+    assert not (tmp_path / "data").exists()
+
+
+def test_out_of_memory_during_generation_fails_the_store_and_the_fix_replaces_it(
+        tmp_path, monkeypatch, capsys):
+    """An out-of-memory error while generating (XLA's 'Out of memory allocating' or a host
+    MemoryError) marks the incomplete store failed (one line, exit 2), so the command with a
+    smaller batch replaces it instead of refusing it as another configuration."""
+    import neuralpde.store.generate as generation
+
+    argv = ["generate", "--preset", "mini", "--out", str(tmp_path), "--split", "test",
+            "--model-size", "8", "--fine-size", "32", "--initial-sizes", "--samples", "2",
+            "--duration", "0.3", "--warmup", "0.3", "--history", "2", "--no-progress"]
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Out of memory allocating 99999999999 bytes")
+
+    monkeypatch.setattr(generation.SplitKernels, "initial", property(no_memory))
+    generation._split_kernels.cache_clear()
+    assert main([*argv, "--batch-size", "2"]) == 2
+    err = _one_line(capsys, "neuralpde generate: error: out of memory")
+    assert "marked failed" in err
+    monkeypatch.undo()
+    generation._split_kernels.cache_clear()
+    assert main([*argv, "--batch-size", "1"]) == 0
+    assert xr.open_zarr(tmp_path / "test.zarr", consolidated=False).attrs["complete"]
+
+
+def test_an_unknown_xla_flag_is_one_line_naming_it(tmp_path):
+    """XLA_FLAGS with a flag XLA does not know (was an abort from C++, exit 1): one line
+    naming the flag, exit 2; a valid XLA_FLAGS passes (the probe is skipped once checked)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_bogus_flag=7"}
+    env.pop("NEURALPDE_XLA_FLAGS_CHECKED", None)
+    argv = [sys.executable, "-m", "neuralpde.cli", "generate", "--preset", "quickstart", "--out",
+            str(tmp_path / "data"), "--split", "test", "--samples", "1", "--duration", "0.1",
+            "--no-progress"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--xla_bogus_flag=7" in lines[0] and "XLA_FLAGS" in lines[0]
+    assert not (tmp_path / "data").exists()

@@ -526,8 +526,15 @@ def _open_metrics(row: Mapping) -> xr.Dataset | None:
         warnings.warn(f"{path} is missing: solver {row['solver']!r} left out of the "
                       "correlation and spectrum figures", stacklevel=3)
         return None
-    with xr.open_dataset(path) as ds:
-        return ds.load()
+    try:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+    except Exception as error:  # noqa: BLE001 - HDF5/netCDF/decode: any unreadable file
+        warnings.warn(f"{path} cannot be read ({type(error).__name__}: {str(error)[:120]}): "
+                      f"solver {row['solver']!r} left out of the correlation and spectrum "
+                      "figures; re-run its `neuralpde evaluate`", stacklevel=3)
+        return None
+    return ds
 
 
 def _correlation_curves(rows: Sequence[Mapping], metrics: Mapping[str, xr.Dataset]) -> dict:
@@ -562,7 +569,20 @@ def _open_trajectory(path: Path, what: str) -> xr.Dataset | None:
     if not path.exists():
         warnings.warn(f"{what} is missing ({path}): left out of the snapshots figure", stacklevel=3)
         return None
-    return xr.open_zarr(str(path), consolidated=False, chunks=None)
+    try:
+        ds = xr.open_zarr(str(path), consolidated=False, chunks=None)
+    except Exception as error:  # noqa: BLE001 - zarr/JSON/decode: any unreadable store
+        warnings.warn(f"{what} cannot be read ({path}: {type(error).__name__}: "
+                      f"{str(error)[:120]}): left out of the snapshots figure", stacklevel=3)
+        return None
+    lacking = [name for name in ("time", "x", "y") if name not in ds.coords]
+    if not ({"u", "v"} <= set(ds.data_vars) or "vorticity" in ds.data_vars):
+        lacking.append("u and v (or vorticity)")
+    if lacking:
+        warnings.warn(f"{what} ({path}) lacks {', '.join(lacking)}: left out of the snapshots "
+                      "figure", stacklevel=3)
+        return None
+    return ds
 
 
 def _reference_path(row: Mapping, results_dir: Path) -> Path | None:

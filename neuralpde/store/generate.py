@@ -49,6 +49,7 @@ import dataclasses
 import functools
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -394,13 +395,16 @@ def generate_split(
         try:
             return _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                                    stop_after_blocks)
-        except jax.errors.JaxRuntimeError as error:
-            if "RESOURCE_EXHAUSTED" not in str(error):
+        except (jax.errors.JaxRuntimeError, MemoryError) as error:
+            if not isinstance(error, MemoryError) and not any(
+                    text in str(error) for text in ("RESOURCE_EXHAUSTED",
+                                                    "Out of memory allocating")):
                 raise
-            message = (f"out of memory on {jax.devices()[0].device_kind}: the {split} split "
-                       f"integrates {preset.batch_size} trajectories of the {preset.fine_size}² "
-                       "DNS at once, more than the device holds; reduce --batch-size or "
-                       "--fine-size")
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+            message = (f"out of memory: {reason} (on {jax.devices()[0].device_kind}: the "
+                       f"{split} split, {spec.n_samples} trajectories of the "
+                       f"{preset.fine_size}² DNS, {preset.batch_size} at once); reduce "
+                       "--batch-size, --samples or --fine-size")
             if path.exists():  # the corrected command (other sizes) then replaces it
                 _fail(path, store.ResumeLog(path), f"{message} (the incomplete store {path} is "
                                                    "marked failed)")
@@ -437,7 +441,9 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
     kernels = _split_kernels(preset, plan, sharding)
     log = store.ResumeLog(path)
     n_batches = math.ceil(spec.n_samples / preset.batch_size)
-    compute_batch = padded_batch(preset.batch_size, mesh.size)
+    # a batch larger than the split computes only the split's samples (the data do not
+    # depend on the batch: tested bit for bit)
+    compute_batch = padded_batch(min(preset.batch_size, spec.n_samples), mesh.size)
     if kernels.spectral and compute_batch < 2 * mesh.size:
         # XLA's FFT of one transform rounds differently from a batched one (measured on
         # CPU): two per device keep the spectral store the same whatever the batch size
@@ -487,6 +493,11 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                     bar.update(plan.model_steps)
                     continue
                 record = log.load(batch)
+                if record is not None and not _fits(record, kernels, compute_batch):
+                    warnings.warn(f"resume record {log.root / f'batch_{batch:05d}.npz'} holds "
+                                  "a state of another shape than this generation's: batch "
+                                  f"{batch} starts again from its first step", stacklevel=2)
+                    record = None
                 if record is None:
                     indices = jnp.arange(start, start + compute_batch)
                     state = kernels.initial(base_key, shard_batch(indices, sharding))
@@ -565,6 +576,21 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
         log.clear()
     barrier(f"complete {path}")
     return path
+
+
+def _fits(record, kernels: SplitKernels, batch: int) -> bool:
+    """Whether a resume record's state has the shapes and dtypes this generation's phase holds."""
+    state, phase, _ = record
+    if phase == "coarse":
+        if not kernels.preset.warmup_size:
+            return False
+        size = kernels.preset.warmup_size
+        wanted = jax.ShapeDtypeStruct((batch, 2, size, size), jnp.float32)
+    else:
+        wanted = kernels.state_struct(batch)
+    leaves, wanted = (list(state) if isinstance(state, tuple) else [state]), jax.tree.leaves(wanted)
+    return len(leaves) == len(wanted) and all(
+        leaf.shape == w.shape and leaf.dtype == w.dtype for leaf, w in zip(leaves, wanted))
 
 
 def _host(state):

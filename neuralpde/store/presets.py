@@ -56,6 +56,8 @@ SPLITS = ("train", "validation", "test")
 #: The stream of each split: sample i of split s uses fold_in(fold_in(PRNGKey(seed), stream), i).
 SPLIT_STREAMS = {"train": 1, "validation": 2, "test": 3}
 MAX_SEED = 2**31 - 1
+#: Most trajectories integrated at once (a batch larger than any split is never useful).
+MAX_BATCH = 4096
 #: Reference DNS solvers ``generate`` integrates (``Preset.reference_solver``).
 REFERENCE_SOLVERS = ("fv", "spectral")
 
@@ -156,6 +158,8 @@ class Preset:
                     and m % self.model_size == 0, "initial_sizes", self.initial_sizes,
                     f"multiples of model_size={self.model_size} that divide fine_size={self.fine_size}")
         require_positive_int("batch_size", self.batch_size)
+        require(self.batch_size <= MAX_BATCH, "batch_size", self.batch_size,
+                f"an integer in [1, {MAX_BATCH}] (trajectories integrated at once)")
         require_positive_int("time_chunk", self.time_chunk)
         require(self.reference_solver in REFERENCE_SOLVERS, "reference_solver",
                 self.reference_solver, f"one of {list(REFERENCE_SOLVERS)}")
