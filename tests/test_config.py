@@ -44,8 +44,12 @@ def test_paper_presets():
     assert (paper.train.n_samples, paper.train.duration, paper.train.warmup) == (128, 80.0, 40.0)
     assert (paper.test.n_samples, paper.test.duration, paper.test.warmup) == (16, 20.0, 40.9)
     assert (lite.model_size, lite.fine_size) == (64, 1024)
-    assert (mini.model_size, mini.fine_size, mini.test.n_samples) == (32, 256, 8)
+    assert (mini.model_size, mini.fine_size, mini.test.n_samples) == (32, 256, 32)
     assert mini.test.duration >= 12
+    # the published protocol's reference stays finite volume; mini's is pseudo-spectral,
+    # warmed up on the 128² FV grid (experiments/reference_convergence.py)
+    assert paper.reference_solver == lite.reference_solver == "fv"
+    assert (mini.reference_solver, mini.warmup_size, mini.refine_time) == ("spectral", 128, 1.0)
 
 
 @pytest.mark.parametrize("build, message", [
@@ -127,7 +131,7 @@ def test_every_help_shows_real_defaults(command, capsys):
     text = capsys.readouterr().out
     assert "default: None" not in text
     if command == "generate":  # preset-backed options list each preset's value
-        assert "--samples SAMPLES     trajectories per split (preset: mini 8/4/8," in text
+        assert "--samples SAMPLES     trajectories per split (preset: mini 8/4/32," in text
 
 
 def test_the_larger_domain_example_of_the_docs_is_accepted():

@@ -167,7 +167,8 @@ def test_a_non_finite_step_leaves_a_failed_incomplete_store(tmp_path, monkeypatc
     path = tmp_path / "train.zarr"
     monkeypatch.setattr(generation.dns, "finite_volume_step", _nan_after(0))
     # through the command line: exit status 2 and the message, no traceback
-    argv = ["generate", "--preset", "mini", "--out", str(tmp_path), "--split", "train",
+    argv = ["generate", "--preset", "mini", "--reference-solver", "fv", "--warmup-size", "0",
+            "--out", str(tmp_path), "--split", "train",
             "--model-size", "8", "--fine-size", "32", "--initial-sizes", "--samples", "1",
             "--duration", str(0.4 + warmup), "--warmup", str(warmup), "--history", "0",
             "--batch-size", "2", "--time-chunk", "4", "--no-progress"]
@@ -247,7 +248,8 @@ def test_stores_record_the_end_of_warmup_energy(data, capsys, tmp_path):
     energy, enstrophy = train.energy_t0.values, train.enstrophy_t0.values
     assert energy.shape == (2,) and np.all(energy > 0) and np.all(enstrophy > 0)
     # the same train split again (nothing to do): the report reads the store
-    assert main(["generate", "--preset", "mini", "--out", str(data), "--model-size", "8",
+    assert main(["generate", "--preset", "mini", "--reference-solver", "fv", "--warmup-size",
+                 "0", "--out", str(data), "--model-size", "8",
                  "--fine-size", "32", "--initial-sizes", "--samples", "2", "--duration", "0.6",
                  "--warmup", "0.3", "--batch-size", "2", "--time-chunk", "4",
                  "--split", "train", "--no-progress"]) == 0

@@ -115,22 +115,40 @@ def staggered_to_spectral(uv: Array, size: int, domain_size: float = 2 * math.pi
 def spectral_to_staggered(state, size: int, domain_size: float = 2 * math.pi) -> Array:
     """The spectral state ``(omega_hat (N, N//2+1), mean (2,))`` → face averages ``(2, n, n)``.
 
-    The face averages of the band-limited field over the faces of an n² MAC
-    grid, at the positions of a stored field (module docstring); modes
-    ``|k| < min(N, n)/2`` are kept.
+    The exact face averages of the band-limited field over the faces of an
+    n² MAC grid, at the positions of a stored field (module docstring): every
+    mode ``|k| < N/2`` of the state contributes, at its own wavenumber, with
+    the sinc factor of the n² faces; a mode ``|k| ≥ n/2`` lands on the n²
+    grid's mode ``k mod n`` (it is sampled there like any other), exactly as
+    face averaging a finer finite-volume field
+    (:func:`neuralpde.physics.dns.downsample_velocity`) folds it.  So for
+    ``N = m n`` the result equals the face averages on N² averaged down to
+    n², and for ``N = n`` the field itself (less its Nyquist modes).
     """
     omega_hat, mean = state
     n_spec = omega_hat.shape[0]
     kx, ky, keep = _wavenumbers(n_spec, domain_size)
     k2 = kx**2 + ky**2
     psi = jnp.where(keep & (k2 > 0), omega_hat / jnp.where(k2 > 0, k2, 1.0), 0) / n_spec**2
-    c_u, c_v = _resize_rfft(1j * ky * psi, size), _resize_rfft(-1j * kx * psi, size)
     dx = domain_size / size
-    kx, ky, keep = _wavenumbers(size, domain_size)
-    u_hat = c_u * _sinc(ky * dx / 2) * jnp.exp(1j * (kx * dx + ky * dx / 2))
-    v_hat = c_v * _sinc(kx * dx / 2) * jnp.exp(1j * (kx * dx / 2 + ky * dx))
-    u = jnp.fft.irfft2(jnp.where(keep, u_hat, 0) * size**2, s=(size, size)) + mean[0]
-    v = jnp.fft.irfft2(jnp.where(keep, v_hat, 0) * size**2, s=(size, size)) + mean[1]
+    # continuous amplitudes times the target faces' average and position, per source mode
+    a_u = 1j * ky * psi * _sinc(ky * dx / 2) * jnp.exp(1j * (kx * dx + ky * dx / 2))
+    a_v = -1j * kx * psi * _sinc(kx * dx / 2) * jnp.exp(1j * (kx * dx / 2 + ky * dx))
+    # integer mode numbers of the rfft layout, folded onto the target grid
+    index_x = jnp.round(jnp.fft.fftfreq(n_spec, d=1.0 / n_spec)).astype(jnp.int32)[:, None]
+    index_y = jnp.round(jnp.fft.rfftfreq(n_spec, d=1.0 / n_spec)).astype(jnp.int32)[None, :]
+    shape = (n_spec, n_spec // 2 + 1)
+    bx, by = jnp.broadcast_to(index_x % size, shape), jnp.broadcast_to(index_y % size, shape)
+    cx, cy = jnp.broadcast_to(-index_x % size, shape), jnp.broadcast_to(-index_y % size, shape)
+    # the half plane ky > 0 stands for its conjugate modes -k, too (ky = 0 holds both kx)
+    mirrored = jnp.broadcast_to(index_y > 0, shape)
+
+    def fold(a):
+        full = jnp.zeros((size, size), jnp.complex64).at[bx, by].add(a.astype(jnp.complex64))
+        return full.at[cx, cy].add(jnp.where(mirrored, jnp.conj(a), 0).astype(jnp.complex64))
+
+    u = jnp.fft.ifft2(fold(a_u)).real * size**2 + mean[0]
+    v = jnp.fft.ifft2(fold(a_v)).real * size**2 + mean[1]
     return jnp.stack([u, v]).astype(jnp.float32)
 
 

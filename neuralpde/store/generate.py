@@ -115,10 +115,8 @@ def plan_split(preset: Preset, split: str) -> SplitPlan:
                           f"dt={dt:.6g})")
     coarse_steps = 0
     if preset.warmup_size:
-        refine_steps = round(preset.refine_time / dt)
-        if refine_steps > warmup_steps:
-            raise ConfigError(f"invalid refine_time={preset.refine_time:g} for the {split} split: "
-                              f"accepted at most its warmup={spec.warmup:g} time units")
+        # the reference integrates the last refine_time of the warm-up (all of a shorter one)
+        refine_steps = min(round(preset.refine_time / dt), warmup_steps)
         if spec.history > refine_steps + 1:
             raise ConfigError(
                 f"invalid refine_time={preset.refine_time:g} for the {split} split: accepted at "

@@ -127,8 +127,8 @@ class Preset:
         the modes the coarse grid holds, divergence-free) and the reference
         integrates the rest.  0: the reference integrates the whole warm-up.
       refine_time: time units before t = 0 integrated by the reference after
-        the refinement (covers the ``history`` window); used with
-        ``warmup_size`` only.
+        the refinement (covers the ``history`` window; a shorter warm-up is
+        integrated by the reference throughout); used with ``warmup_size`` only.
     """
 
     name: str
@@ -280,8 +280,9 @@ def _mini() -> Preset:
         name="mini", flow=flow, model_size=32, fine_size=256,
         train=SplitSpec(n_samples=8, duration=16.0, warmup=train_warmup, save_every=1, seed=0),
         validation=_eval_split(flow, 32, 4, 8.0, train_warmup),
-        test=_eval_split(flow, 32, 8, 12.0, test_warmup),
-        initial_sizes=(64, 128), batch_size=2, time_chunk=64, stationary=STATIONARY_256)
+        test=_eval_split(flow, 32, 32, 12.0, test_warmup),
+        initial_sizes=(64, 128, 256), batch_size=8, time_chunk=64, stationary=None,
+        reference_solver="spectral", warmup_size=128, refine_time=1.0)
 
 
 def _quickstart() -> Preset:
@@ -341,7 +342,9 @@ def with_overrides(
     ``history``), the latter applied to ``split`` (or every split when
     ``split`` is None).  ``None`` values are ignored.  A new flow, reference
     grid or reference solver drops the ``stationary`` reference (it was
-    measured for the old one).
+    measured for the old one).  A new model or reference grid keeps a coarse
+    warm-up grid at its ratio to the reference grid where that is still a
+    multiple of the model grid (``mini`` on 8²/32²: 16²), else drops it.
     """
     for name in ("model_size", "fine_size", "batch_size", "time_chunk"):
         if fields.get(name) is not None:
@@ -380,6 +383,19 @@ def with_overrides(
                 if spec is not None:
                     preset_fields[name] = dataclasses.replace(
                         spec, save_every=_eval_save_every(flow_, m))
+    if ({"model_size", "fine_size"} & set(preset_fields) and preset.warmup_size
+            and "warmup_size" not in preset_fields):
+        # the coarse warm-up grid keeps its ratio to the reference grid where that still
+        # is a multiple of the model grid; else the reference integrates the whole warm-up
+        m = preset_fields.get("model_size", preset.model_size)
+        fine = preset_fields.get("fine_size", preset.fine_size)
+        scaled = fine * preset.warmup_size / preset.fine_size
+        keep = scaled == int(scaled) and int(scaled) >= m and int(scaled) % m == 0
+        preset_fields["warmup_size"] = int(scaled) if keep else 0
+        if not keep and "refine_time" not in preset_fields:
+            preset_fields["refine_time"] = 0.0
+    if preset_fields.get("warmup_size") == 0:  # no coarse warm-up: nothing to refine
+        preset_fields.setdefault("refine_time", 0.0)
     if {"flow", "fine_size", "reference_solver"} & set(preset_fields):
         preset_fields.setdefault("stationary", None)
     return dataclasses.replace(preset, **preset_fields)
