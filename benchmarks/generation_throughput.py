@@ -76,8 +76,10 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
+    # the finite-volume reference throughout: the plain loop it is compared with is jax-cfd's FV
     base = with_overrides(get_preset("mini"), model_size=args.model_size, fine_size=args.fine_size,
-                          initial_sizes=(), batch_size=args.batch, n_samples=args.batch)
+                          initial_sizes=(), batch_size=args.batch, n_samples=args.batch,
+                          reference_solver="fv", warmup_size=0)
     dt = base.dt_model
     warmup_steps = args.model_steps // 4
     preset = with_overrides(base, split="train", warmup=warmup_steps * dt,

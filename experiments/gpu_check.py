@@ -125,8 +125,8 @@ def generation_stage(report, sizes, device_class) -> None:
                          "generation throughput")
         fine, batch = int(argv[argv.index("--fine-size") + 1]), int(argv[argv.index("--batch") + 1])
         measured = re.search(r"plain jax-cfd jit loop : +([\d.]+) Mcell-steps/s", out)
-        preset = with_overrides(get_preset("mini"), fine_size=fine,
-                                model_size=int(argv[argv.index("--model-size") + 1]))
+        preset = with_overrides(get_preset("mini"), fine_size=fine, reference_solver="fv",
+                                warmup_size=0, model_size=int(argv[argv.index("--model-size") + 1]))
         step = dns.finite_volume_step(preset.flow, fine, preset.dt_model / preset.inner_steps)
         _, flops, accessed = compiled_cost(jax.vmap(step), jax.ShapeDtypeStruct(
             (batch, 2, fine, fine), jnp.float32))

@@ -1,13 +1,19 @@
 """Data-generation presets: ``quickstart``, ``mini`` (2-core CPU), ``paper-lite``, ``paper`` (GPU).
 
-============  =====  =========  ======================  ========================  ========================  =========
-preset        model  reference  train split             validation split          test split                warm-up
-============  =====  =========  ======================  ========================  ========================  =========
-quickstart    32²    128²       2 traj × 6 t.u.         2 traj × 2 t.u.           4 traj × 6 t.u.           30 / 30.9
-mini          32²    256²       8 traj × 16 t.u.        4 traj × 8 t.u.           8 traj × 12 t.u.          40 / 40.9
-paper-lite    64²    1024²      16 traj × 20 t.u.       8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
-paper         64²    2048²      128 traj × 80 t.u.      8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
-============  =====  =========  ======================  ========================  ========================  =========
+============  =====  ===================  ======================  ========================  ========================  =========
+preset        model  reference            train split             validation split          test split                warm-up
+============  =====  ===================  ======================  ========================  ========================  =========
+quickstart    32²    FV 128²              2 traj × 6 t.u.         2 traj × 2 t.u.           4 traj × 6 t.u.           30 / 30.9
+mini          32²    spectral 256² (*)    8 traj × 16 t.u.        4 traj × 8 t.u.           32 traj × 12 t.u.         40 / 40.9
+paper-lite    64²    FV 1024²             16 traj × 20 t.u.       8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
+paper         64²    FV 2048²             128 traj × 80 t.u.      8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
+============  =====  ===================  ======================  ========================  ========================  =========
+
+(*) pseudo-spectral (``reference_solver='spectral'``), warmed up on the FV 128²
+grid up to 1 time unit before t = 0 (``warmup_size``, ``refine_time``): the
+choice ``experiments/reference_convergence.py`` supports
+(``experiments/results/mini/reference_convergence.txt``).  The GPU presets keep
+the published protocol's finite-volume reference.
 
 Warm-up: time integrated and discarded before the first frame (train and
 validation / test), so that every frame is a sample of the statistically
