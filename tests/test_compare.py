@@ -295,3 +295,37 @@ def test_a_damaged_results_file_is_left_out_with_a_warning_naming_it(results, tm
         result = cmp.compare(copy, snapshot_times=(0.0, 1.0), out_dir=tmp_path / "out")
     assert "li" in result["markdown"]
     assert (tmp_path / "out" / "comparison.csv").exists()
+
+
+def test_speed_up_vs_dns_column_keeps_the_equivalent_resolution_rule():
+    """The table's 'speed-up vs DNS' (at the equivalent DNS resolution) was overwritten by
+    fair_comparison's dns-family field of the same name: a row lasting longer than every DNS
+    rung ('equivalent DNS' > 128) showed a finite speed-up without its bound, and a row
+    below the ladder showed the '≤' value as if exact.  Outside the DNS range it is '–'; the
+    bounds stay in 'speed-up vs dns'."""
+    rows = [dict(solver=n, kind=k, size=s, duration_of_mean=d, latency_s_per_time_unit=lat,
+                 device="cpu") for n, k, s, d, lat in FAMILY_ROWS]
+    rows += [dict(solver="long", kind="learned", size=32, duration_of_mean=9.0,
+                  latency_s_per_time_unit=4.0, device="cpu"),
+             dict(solver="short", kind="learned", size=32, duration_of_mean=0.5,
+                  latency_s_per_time_unit=0.5, device="cpu"),
+             dict(solver="mid", kind="learned", size=32, duration_of_mean=3.0,
+                  latency_s_per_time_unit=4.0, device="cpu")]
+    for order in ("equivalent first", "fair first", "table only"):
+        if order == "equivalent first":
+            done = cmp.fair_comparison(cmp.equivalent_dns(rows))
+        elif order == "fair first":
+            done = cmp.equivalent_dns(cmp.fair_comparison(rows))
+        else:
+            done = rows
+        table = cmp.comparison_table(done).set_index("solver")
+        assert table.loc["long", "equivalent DNS"] == "> 128"
+        assert math.isnan(table.loc["long", "speed-up vs DNS"]), order
+        assert table.loc["long", "speed-up vs dns"] == ">16"
+        assert table.loc["short", "equivalent DNS"] == "< 32"
+        assert math.isnan(table.loc["short", "speed-up vs DNS"]), order
+        assert table.loc["short", "speed-up vs dns"] == "≤2"
+        # inside the ladder both rules agree: cost sqrt(8 * 64) at D = 3, latency 4
+        assert table.loc["mid", "speed-up vs DNS"] == pytest.approx(
+            round(math.sqrt(8 * 64) / 4.0, 3))
+        assert table.loc["mid", "speed-up vs dns"] == "5.657"
