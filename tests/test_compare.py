@@ -329,3 +329,26 @@ def test_speed_up_vs_dns_column_keeps_the_equivalent_resolution_rule():
         assert table.loc["mid", "speed-up vs DNS"] == pytest.approx(
             round(math.sqrt(8 * 64) / 4.0, 3))
         assert table.loc["mid", "speed-up vs dns"] == "5.657"
+
+
+def test_a_family_timed_on_two_devices_is_one_ladder_per_device():
+    """One spectral rung timed on a GPU used to drop the whole spectral family for every row
+    (all '–', and a spectral rung itself 'none reaches it'); now each device has its ladder."""
+    rows = [dict(solver=n, kind=k, size=s, duration_of_mean=d, latency_s_per_time_unit=lat,
+                 device="cpu") for n, k, s, d, lat in FAMILY_ROWS]
+    rows.append(dict(solver="spectral-128", kind="spectral", size=128, duration_of_mean=8.0,
+                     latency_s_per_time_unit=0.5, device="h100"))
+    rows.append(dict(solver="gpu-li", kind="learned", size=32, duration_of_mean=8.0,
+                     latency_s_per_time_unit=0.25, device="h100"))
+    rows.append(dict(solver="cpu-li", kind="learned", size=32, duration_of_mean=3.0,
+                     latency_s_per_time_unit=4.0, device="cpu"))
+    out = {r["solver"]: r for r in cmp.fair_comparison(rows)}
+    # the CPU rows keep the CPU spectral ladder (spectral 2 @ 2, spectral-64 5 @ 20)
+    assert out["cpu-li"]["speedup_vs_spectral"] == pytest.approx(2 * 10 ** (1 / 3) / 4.0)
+    assert out["spectral-64"]["speedup_vs_spectral"] == pytest.approx(1.0)
+    assert out["spectral-64"]["best_family"] != "none reaches it"
+    # the GPU row meets the GPU rung only, and no other family (none timed there)
+    assert out["gpu-li"]["speedup_vs_spectral"] == pytest.approx(2.0)
+    assert out["gpu-li"]["speedup_vs_dns"] is None
+    assert out["gpu-li"]["best_family"] == "spectral"
+    assert out["spectral-128"]["speedup_vs_spectral"] == pytest.approx(1.0)

@@ -58,8 +58,9 @@ log cost:
 
 ``speedup_vs_best`` is the row's speed-up against the family that reaches
 :math:`D` at the least cost; it is a bound (``≤``/``≥``) where the answer
-rests on one.  Only rows timed on the device of the family's rows are
-matched (latencies of different devices are not comparable).
+rests on one.  A row is matched only with the family's rungs timed on its own
+device (latencies of different devices are not comparable): a family timed on
+several devices is one ladder per device.
 """
 
 from __future__ import annotations
@@ -368,22 +369,29 @@ def fair_comparison(rows: Iterable[Mapping]) -> list[dict]:
     at its costliest rung; ``best_family = "none reaches it"`` and ``">"``
     when no ladder lasts as long).
     All None for a row without a duration or latency, compared on another
-    view of the reference, or timed on another device than the family.
+    view of the reference, or timed on a device where the family has no rung
+    (a family timed on several devices is one ladder per device).
     See the module docstring for the rules.
     """
     rows = [dict(r) for r in rows]
-    ladders = {name: _ladder(rows, member) for name, member in FAMILIES.items()
-               if any(member(r) for r in rows)}
+    # one ladder per family and device: a family timed on several devices (e.g. a few rungs
+    # on a GPU) keeps, on each device, the ladder of its rungs there (was: no ladder at all)
+    ladders = {(name, device): _ladder(rows, lambda r, m=member, d=device: m(r)
+                                       and r.get("device") == d)
+               for name, member in FAMILIES.items()
+               for device in dict.fromkeys(r.get("device") for r in rows if member(r))}
     for row in rows:
         latency = _finite(row.get("latency_s_per_time_unit"))
         duration = _finite(row.get("duration_of_mean"))
         usable = latency is not None and latency > 0 and duration is not None \
             and on_model_grid(row)
         found = []  # (family, cost, bound) of the families matched with this row
-        for name, (log_cost, durations, devices) in ladders.items():
+        for name in dict.fromkeys(name for name, _ in ladders):
+            log_cost, durations, _ = ladders.get((name, row.get("device")),
+                                                 (None, np.zeros(0), None))
             key = name.replace("-", "_")
             speedup = bound = at_cost = at_cost_bound = None
-            if usable and devices == {row.get("device")} and durations.size:
+            if usable and durations.size:
                 cost, bound = cost_at_duration(duration, log_cost, durations)
                 speedup = cost / latency
                 at_cost, at_cost_bound = duration_at_cost(latency, log_cost, durations)
