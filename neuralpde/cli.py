@@ -301,7 +301,8 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--data", required=True, help="data folder holding test.zarr")
     p.add_argument("--solver", action="append", required=True,
                    help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] "
-                        "(N a multiple of the model grid), run:<training run folder> (LI, TSM, "
+                        "(N a multiple of the model grid), spectral[-N] (pseudo-spectral, N "
+                        "even, >= 8, up to the reference grid), run:<training run folder> (LI, TSM, "
                         "staggered), run:<staggered run folder>#coarse[=a,b] (one sub-solver "
                         "alone, against the same sub-field of the reference), pretrained:<name> "
                         "(weights shipped with the package: li-mini, tsm-hippo-mini) or "
