@@ -9,7 +9,7 @@ Public API
 ----------
 * :func:`load_results` — every ``*/summary.json`` as a list of dicts.
 * :func:`equivalent_dns` — where each solver's duration falls on the DNS
-  duration-vs-resolution curve, and its speed-up over DNS at that resolution.
+  duration-vs-resolution curve.
 * :func:`fair_comparison` — each row against every classical family's ladder: the
   cost at which the family lasts as long (equal accuracy), the duration it
   reaches at the row's cost (equal cost), the speed-up against the best family.
@@ -27,11 +27,10 @@ maps to
 .. math::  \\log_2 R = \\log_2 s_{i-1} + \\frac{D - d_{i-1}}{d_i - d_{i-1}}
            (\\log_2 s_i - \\log_2 s_{i-1}),
 
-the smallest resolution whose (interpolated) DNS lasts as long.  The DNS
-latency at :math:`R` is interpolated linearly in :math:`\\log` latency vs
-:math:`\\log_2` size, and ``speedup_vs_dns`` is that latency divided by the
-solver's own.  Outside the DNS range both are None and
-``equivalent_dns_note`` says ``"< 32"`` or ``"> 1024"``.
+the smallest resolution whose (interpolated) DNS lasts as long.  Outside the
+DNS range it is None and ``equivalent_dns_note`` says ``"< 32"`` or
+``"> 1024"``.  The cost side (how much cheaper or dearer than DNS a row is at
+equal duration) is :func:`fair_comparison`'s, for every family alike.
 
 Equal accuracy and equal cost
 -----------------------------
@@ -99,7 +98,7 @@ FAMILIES = {
 #: Columns of :func:`comparison_table`, in order (family columns only for families present).
 TABLE_COLUMNS = (
     "solver", "kind", "grid", "duration", "duration mean ± std", "min", "max",
-    "latency [s/t.u.]", "device", "equivalent DNS", "speed-up vs DNS", "diverged",
+    "latency [s/t.u.]", "device", "equivalent DNS", "diverged",
 )
 
 
@@ -183,31 +182,21 @@ def _size_label(size: float) -> str:
     return f"{size:g}"
 
 
-def _dns_curves(rows: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """DNS curves: (log2 sizes, running-max durations), (log2 sizes, log latencies).
-
-    Several DNS rows at one size are merged: the longest duration, the
-    geometric-mean latency.
-    """
+def _dns_curve(rows: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray]:
+    """The DNS curve: (log2 sizes, running-max durations); several rows at one size: the
+    longest duration."""
     durations: dict[int, float] = {}
-    latencies: dict[int, list[float]] = {}
     for row in rows:
         if row.get("kind") != "dns":
             continue
-        size = int(row["size"])
         d = _finite(row.get("duration_of_mean"))
         if d is not None:
+            size = int(row["size"])
             durations[size] = max(d, durations.get(size, -math.inf))
-        lat = _finite(row.get("latency_s_per_time_unit"))
-        if lat is not None and lat > 0:
-            latencies.setdefault(size, []).append(lat)
-    d_sizes = sorted(durations)
-    d_log2 = np.log2(np.asarray(d_sizes, dtype=float))
-    d_vals = np.maximum.accumulate(np.asarray([durations[s] for s in d_sizes], dtype=float))
-    l_sizes = sorted(latencies)
-    l_log2 = np.log2(np.asarray(l_sizes, dtype=float))
-    l_vals = np.asarray([np.mean(np.log(latencies[s])) for s in l_sizes], dtype=float)
-    return d_log2, d_vals, l_log2, l_vals
+    sizes = sorted(durations)
+    log2_sizes = np.log2(np.asarray(sizes, dtype=float))
+    return log2_sizes, np.maximum.accumulate(np.asarray([durations[s] for s in sizes],
+                                                        dtype=float))
 
 
 def _resolution_for(duration: float, log2_sizes: np.ndarray, durations: np.ndarray) -> float:
@@ -223,23 +212,13 @@ def _resolution_for(duration: float, log2_sizes: np.ndarray, durations: np.ndarr
     return float(log2_sizes[i - 1] + frac * (log2_sizes[i] - log2_sizes[i - 1]))
 
 
-def _dns_latency_at(log2_res: float, log2_sizes: np.ndarray, log_lat: np.ndarray) -> float | None:
-    """DNS latency at 2**log2_res (log-log interpolation); None outside the measured sizes."""
-    if log2_sizes.size == 0:
-        return None
-    tol = 1e-9
-    if log2_res < log2_sizes[0] - tol or log2_res > log2_sizes[-1] + tol:
-        return None
-    return float(np.exp(np.interp(log2_res, log2_sizes, log_lat)))
-
-
 def on_model_grid(row: Mapping) -> bool:
     """Whether a result was compared with the reference on the model grid (all but lone sub-solvers)."""
     return row.get("compared_on", "model grid") == "model grid"
 
 
 def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
-    """Add the DNS-equivalent resolution and the speed-up over DNS to every row.
+    """Add the DNS-equivalent resolution to every row.
 
     Returns new dicts (the input is not modified) with
 
@@ -253,29 +232,18 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
       reference"`` when the row was compared with another view of the
       reference (a lone staggered sub-solver against a sub-field, see
       ``summary["compared_on"]``); None otherwise.
-    * ``speedup_vs_dns`` (float or None): DNS latency at that resolution
-      (log-latency interpolated against log2 size) divided by this row's
-      latency; None when out of range, a latency is missing, or the row was
-      timed on another device than the DNS rows.  1 for DNS rows with a latency.
-      :func:`fair_comparison` writes its dns-family speed-up under the same
-      name; a row that already holds it (``speedup_vs_dns_bound``) keeps it.
-    * ``speedup_at_equivalent_dns``: the speed-up above, never replaced (the
-      table's *speed-up vs DNS* column).
+
+    The speed-up over DNS at equal duration is :func:`fair_comparison`'s
+    (``speedup_vs_dns``), the same rule as for every other family.
     """
     rows = [dict(r) for r in rows]
-    d_log2, d_vals, l_log2, l_vals = _dns_curves(rows)
-    dns_devices = {r.get("device") for r in rows if r.get("kind") == "dns"}
+    d_log2, d_vals = _dns_curve(rows)
     for row in rows:
         resolution: float | None = None
         note: str | None = None
-        speedup: float | None = None
-        latency = _finite(row.get("latency_s_per_time_unit"))
-        if latency is not None and latency <= 0:
-            latency = None
         duration = _finite(row.get("duration_of_mean"))
         if row.get("kind") == "dns":
             resolution = float(row["size"])
-            speedup = 1.0 if latency is not None else None
         elif not on_model_grid(row):
             note = "other reference"
         elif d_vals.size == 0:
@@ -287,18 +255,9 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
         elif duration > d_vals[-1]:
             note = f"> {_size_label(2 ** d_log2[-1])}"
         else:
-            log2_res = _resolution_for(duration, d_log2, d_vals)
-            resolution = float(2.0 ** log2_res)
-            dns_latency = _dns_latency_at(log2_res, l_log2, l_vals)
-            # a speed-up only against DNS timed on the same device
-            if dns_latency is not None and latency is not None and dns_devices == {
-                    row.get("device")}:
-                speedup = dns_latency / latency
+            resolution = float(2.0 ** _resolution_for(duration, d_log2, d_vals))
         row["equivalent_dns_resolution"] = resolution
         row["equivalent_dns_note"] = note
-        row["speedup_at_equivalent_dns"] = speedup
-        if "speedup_vs_dns_bound" not in row:  # fair_comparison's dns-family field wins
-            row["speedup_vs_dns"] = speedup
     return rows
 
 
@@ -357,9 +316,7 @@ def fair_comparison(rows: Iterable[Mapping]) -> list[dict]:
 
     * ``speedup_vs_<F>`` (float or None) and ``speedup_vs_<F>_bound`` (``""``,
       ``"≤"`` or ``">"``): the cost at which F lasts as long as this row
-      (:func:`cost_at_duration`) over this row's latency (for ``dns`` this
-      replaces :func:`equivalent_dns`'s ``speedup_vs_dns``, which stays in
-      ``speedup_at_equivalent_dns``);
+      (:func:`cost_at_duration`) over this row's latency;
     * ``<F>_duration_at_cost`` and ``<F>_duration_at_cost_bound``: the duration F
       reaches at this row's latency (:func:`duration_at_cost`);
 
@@ -448,14 +405,14 @@ def _fmt(x: Any) -> str:
 def comparison_table(rows: Iterable[Mapping]) -> pd.DataFrame:
     """One row per solver, columns :data:`TABLE_COLUMNS`.
 
-    Rows without ``speedup_at_equivalent_dns`` are passed through
+    Rows without ``equivalent_dns_resolution`` are passed through
     :func:`equivalent_dns` first.  Numbers stay numbers (NaN when missing)
     except the composite columns: ``duration mean ± std`` and ``diverged``
     ("k/n") are strings, and ``equivalent DNS`` holds the resolution (float,
     one decimal) or its note (e.g. "> 128").
     """
     rows = list(rows)
-    if rows and any("speedup_at_equivalent_dns" not in r for r in rows):
+    if rows and any("equivalent_dns_resolution" not in r for r in rows):
         rows = equivalent_dns(rows)
     if rows and any("speedup_vs_best" not in r for r in rows):
         rows = fair_comparison(rows)
@@ -486,8 +443,6 @@ def comparison_table(rows: Iterable[Mapping]) -> pd.DataFrame:
             "latency [s/t.u.]": _finite(r.get("latency_s_per_time_unit")),
             "device": str(r.get("device", "–")),
             "equivalent DNS": equivalent,
-            # not speedup_vs_dns: fair_comparison replaces it with the dns-family speed-up
-            "speed-up vs DNS": _round(r.get("speedup_at_equivalent_dns"), 3),
             "diverged": diverged,
         })
         for name in families:
@@ -711,8 +666,7 @@ def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
         f"(within {_fmt(horizon)} time units); *duration mean ± std*, *min*, *max*: over samples; "
         "*latency*: wall-clock seconds per simulated time unit (batch 1, compile excluded); "
         "*equivalent DNS*: grid at which DNS lasts as long (log2-interpolated); "
-        "*speed-up vs DNS*: DNS latency at that grid / the solver's latency (only for rows "
-        "timed on the DNS rows' device); *speed-up vs F* (F a classical family: dns, spectral, "
+        "*speed-up vs F* (F a classical family present: dns, spectral, "
         "weno5-z): the cost at which F's resolution ladder lasts as long (interpolated in log "
         "cost) / the solver's latency, *≤*/*>* where the duration lies below/above the ladder; "
         "*F duration at equal cost*: the duration F's ladder reaches at the solver's latency "
