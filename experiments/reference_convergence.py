@@ -58,13 +58,23 @@ DEFAULT_SOLVERS = ("dns", "dns-64", "dns-128", "dns-256", "spectral", "spectral-
                    "spectral-128", "weno5-z", "pretrained:li-mini")
 
 
-def parse_reference(text: str) -> tuple[str, int, int | None]:
-    """``'spectral-512:4'`` → ``('spectral', 512, 4)`` (solver, grid, samples or None)."""
-    name, _, samples = text.partition(":")
+def parse_reference(text: str, model_size: int) -> tuple[str, int, int | None]:
+    """``'spectral-512:4'`` → ``('spectral', 512, 4)`` (solver, grid, samples or None).
+
+    Refused (``SystemExit`` with one line, exit 2) unless the solver is ``fv`` or
+    ``spectral``, the grid a multiple of the model grid (even for ``spectral``) and the
+    sample count an integer >= 1.
+    """
+    name, colon, samples = text.partition(":")
     solver, _, size = name.rpartition("-")
-    if solver not in ("fv", "spectral") or not size.isdigit():
-        raise SystemExit(f"invalid reference {text!r}: accepted fv-N or spectral-N[:samples]")
-    return solver, int(size), int(samples) if samples else None
+    accepted = (f"accepted fv-N or spectral-N[:samples], N a multiple of the model grid "
+                f"{model_size}, samples >= 1")
+    if (solver not in ("fv", "spectral") or not size.isdigit() or int(size) % model_size
+            or (colon and not (samples.isdigit() and int(samples) >= 1))):
+        print(f"reference_convergence.py: error: invalid reference {text!r}: {accepted}",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return solver, int(size), int(samples) if colon else None
 
 
 def reference_preset(base, solver: str, size: int, samples: int, args):
@@ -134,9 +144,11 @@ def pair_durations(a: xr.Dataset, b: xr.Dataset, horizon: float) -> dict:
 
 
 def mean_sem(values: np.ndarray) -> str:
+    """``'mean ± standard error'`` (``'mean ±    –'`` for one value)."""
     values = np.asarray(values, dtype=float)
-    sem = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return f"{values.mean():6.2f} ± {sem:4.2f}"
+    if len(values) < 2:
+        return f"{values.mean():6.2f} ±    –"
+    return f"{values.mean():6.2f} ± {values.std(ddof=1) / math.sqrt(len(values)):4.2f}"
 
 
 def evaluate_once(name: str, data: Path, out: Path, samples: int) -> np.ndarray:
@@ -173,8 +185,12 @@ def main(argv=None) -> None:
 
     base = get_preset(args.preset)
     data_root, out_root = Path(args.data), Path(args.out)
-    references = [parse_reference(r) for r in args.references]
+    references = [parse_reference(r, base.model_size) for r in args.references]
     labels = [f"{s}-{n}" for s, n, _ in references]
+    if len(set(labels)) < len(labels):
+        print(f"reference_convergence.py: error: a reference is named twice in "
+              f"{args.references}: accepted distinct references", file=sys.stderr)
+        raise SystemExit(2)
     print(f"# python {' '.join(sys.argv)}")
     print(f"# {time.strftime('%Y-%m-%d')}, {_cpu()}, JAX {jax.__version__}")
     print(f"# preset {args.preset}: model grid {base.model_size}², warm-up on the FV "
@@ -225,7 +241,8 @@ def print_transient(labels, presets, args) -> None:
         late = [r for r in rows if r[0] >= args.transient_span / 2]
         f_late, z_late = np.mean([r[1] for r in late]), np.mean([r[2] for r in late])
         text = "  ".join(f"t={t:.1f}: {f / f_late:.2f}/{z / z_late:.2f}" for t, f, z in rows[::2])
-        print(f"{label}: high-k energy fraction / enstrophy: {text}")
+        print(f"{label}: high-k energy fraction / enstrophy (t: time units after the "
+              f"refinement): {text}")
     print()
 
 
