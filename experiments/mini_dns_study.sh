@@ -17,7 +17,7 @@ neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini \
   --solver weno5-js --solver weno5-z --solver weno5-z-64 \
   --solver pretrained:li-mini --solver pretrained:tsm-hippo-mini
 neuralpde compare --results "$OUT" --times 0 1 2 4 8
-for base in spectral-32 spectral-48; do
+for base in spectral-32 spectral-48 weno5-z-32; do
   python experiments/paired_durations.py --baseline "$OUT/$base" \
     "$OUT"/dns-32 "$OUT"/dns-64 "$OUT"/dns-128 "$OUT"/weno5-z-32 \
     "$OUT"/pretrained-li-mini "$OUT"/pretrained-tsm-hippo-mini
