@@ -43,7 +43,8 @@ TINY = {
 }
 TSM_TINY = "--prefix 4 --bundle 1 --hippo-order 4"
 # solver names for grids a tiny store holds (its model grid is 8², not 32²)
-SUBSTITUTES = {"dns-64": "dns-16", "dns-128": "dns-32"}
+SUBSTITUTES = {"dns-64": "dns-16", "dns-128": "dns-32", "spectral-48": "spectral-16",
+               "spectral-64": "spectral-24"}
 # ... and in the Python examples, which state their budgets in arguments
 PY_SUBSTITUTES = {"steps=50": "steps=2", "duration=3.0": "duration=0.6", "horizon=2.0": "horizon=0.4"}
 NOT_RUN = {"quickstart": "its job runs at a tiny size in tests/test_quickstart.py"}
