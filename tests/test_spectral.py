@@ -274,3 +274,18 @@ def test_the_face_averages_fold_every_mode_like_fine_face_averaging(turbulent):
         direct = np.asarray(sp.spectral_to_staggered(state, n, flow.domain_size))
         averaged = np.asarray(dns.downsample_velocity(fine, n, flow.domain_size))
         assert np.abs(direct - averaged).max() < 1e-5 * np.abs(averaged).max(), n
+
+
+def test_refining_at_t0_warns(tmp_path):
+    """A coarse warm-up refined at t = 0 (refine_time 0) leaves the fine-scale transient in the
+    scored frames: generation says so in a warning."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from conftest import tiny_preset
+    from neuralpde.store.generate import generate_split
+
+    preset = tiny_preset(reference_solver="spectral", warmup_size=16, refine_time=0.0,
+                         warmup=0.3, history=0, duration=0.2, n_samples=1)
+    with pytest.warns(UserWarning, match=r"refined to the reference grid at t = 0"):
+        generate_split(preset, "test", tmp_path / "test.zarr", progress=False)

@@ -385,6 +385,11 @@ def generate_split(
     path = Path(path)
     spec = preset.split(split)
     plan = plan_split(preset, split)
+    if preset.warmup_size and plan.warmup_steps and plan.coarse_steps == plan.warmup_steps:
+        warnings.warn(f"the {split} split is refined to the reference grid at t = 0 "
+                      f"(refine_time={preset.refine_time:g}): its first frames lack the small "
+                      "scales the coarse warm-up grid cannot hold, which take about 1.5 time "
+                      "units to re-form; give --refine-time 1 or more", stacklevel=2)
     attrs = store_attrs(preset, split, plan)
     # process 0 takes the store's lock (a second command is refused), the others their own
     index = jax.process_index()
