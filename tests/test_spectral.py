@@ -229,7 +229,6 @@ def test_refinement_is_band_limited_interpolation_and_stays_divergence_free(turb
     back = np.asarray(dns.downsample_velocity(fine, 32))
     np.testing.assert_allclose(back, _without_nyquist(coarse), atol=2e-5)
     assert float(jnp.abs(dns.divergence(fine)).max()) < 1e-3 * float(jnp.abs(fine).max())
-    assert refine_velocity(jnp.asarray(coarse), 32, flow.domain_size) is not None
     np.testing.assert_array_equal(
         np.asarray(refine_velocity(jnp.asarray(coarse), 32, flow.domain_size)), coarse)
 

@@ -261,17 +261,16 @@ def equivalent_dns(rows: Iterable[Mapping]) -> list[dict]:
     return rows
 
 
-def _ladder(rows: Sequence[Mapping], member) -> tuple[np.ndarray, np.ndarray, set]:
-    """A family's ladder: (log costs ascending, running-max durations, devices)."""
+def _ladder(rows: Sequence[Mapping], member) -> tuple[np.ndarray, np.ndarray]:
+    """A family's ladder: (log costs ascending, running-max durations)."""
     points = sorted((lat, d) for r in rows if member(r)
                     for lat, d in [(_finite(r.get("latency_s_per_time_unit")),
                                     _finite(r.get("duration_of_mean")))]
                     if lat is not None and lat > 0 and d is not None)
-    devices = {r.get("device") for r in rows if member(r)}
     log_cost = np.log(np.asarray([p[0] for p in points], dtype=float))
     durations = np.maximum.accumulate(np.asarray([p[1] for p in points], dtype=float)) \
         if points else np.zeros(0)
-    return log_cost, durations, devices
+    return log_cost, durations
 
 
 def cost_at_duration(duration: float, log_cost: np.ndarray, durations: np.ndarray):
@@ -331,8 +330,7 @@ def fair_comparison(rows: Iterable[Mapping]) -> list[dict]:
     See the module docstring for the rules.
     """
     rows = [dict(r) for r in rows]
-    # one ladder per family and device: a family timed on several devices (e.g. a few rungs
-    # on a GPU) keeps, on each device, the ladder of its rungs there (was: no ladder at all)
+    # one ladder per family and device: latencies of different devices are not comparable
     ladders = {(name, device): _ladder(rows, lambda r, m=member, d=device: m(r)
                                        and r.get("device") == d)
                for name, member in FAMILIES.items()
@@ -344,8 +342,7 @@ def fair_comparison(rows: Iterable[Mapping]) -> list[dict]:
             and on_model_grid(row)
         found = []  # (family, cost, bound) of the families matched with this row
         for name in dict.fromkeys(name for name, _ in ladders):
-            log_cost, durations, _ = ladders.get((name, row.get("device")),
-                                                 (None, np.zeros(0), None))
+            log_cost, durations = ladders.get((name, row.get("device")), (None, np.zeros(0)))
             key = name.replace("-", "_")
             speedup = bound = at_cost = at_cost_bound = None
             if usable and durations.size:

@@ -230,8 +230,8 @@ class SplitKernels:
         self.preset, self.plan, self.sharding = preset, plan, sharding
         flow, fine = preset.flow, preset.fine_size
         dt = plan.dt_model / plan.inner_steps
-        self.spectral = preset.reference_solver == "spectral"
-        self.reference_step = (spectral.spectral_step(flow, fine, dt) if self.spectral
+        self.is_spectral = preset.reference_solver == "spectral"
+        self.reference_step = (spectral.spectral_step(flow, fine, dt) if self.is_spectral
                                else dns.finite_volume_step(flow, fine, dt))
         self.warmup_step = (dns.finite_volume_step(flow, preset.warmup_size,
                                                    plan.dt_model / plan.warmup_inner_steps)
@@ -240,7 +240,7 @@ class SplitKernels:
     def state_struct(self, batch: int):
         """The ``jax.ShapeDtypeStruct`` pytree of a batch of reference states."""
         fine = self.preset.fine_size
-        if self.spectral:
+        if self.is_spectral:
             return (jax.ShapeDtypeStruct((batch, fine, fine // 2 + 1), jnp.complex64),
                     jax.ShapeDtypeStruct((batch, 2), jnp.float32))
         return jax.ShapeDtypeStruct((batch, 2, fine, fine), jnp.float32)
@@ -248,7 +248,7 @@ class SplitKernels:
     def _to_reference(self, uv):
         """Batched FV face values (any grid) → the reference state on the fine grid."""
         fine, domain = self.preset.fine_size, self.preset.flow.domain_size
-        if self.spectral:
+        if self.is_spectral:
             return jax.vmap(lambda x: spectral.staggered_to_spectral(x, fine, domain))(uv)
         return jax.vmap(lambda x: refine_velocity(x, fine, domain))(uv)
 
@@ -275,7 +275,7 @@ class SplitKernels:
     def observe(self, state, size: int):
         """Batched face averages ``(B, 2, size, size)`` of a reference state."""
         domain = self.preset.flow.domain_size
-        if self.spectral:
+        if self.is_spectral:
             return jax.vmap(lambda s: spectral.spectral_to_staggered(s, size, domain))(state)
         return jax.vmap(lambda uv: dns.downsample_velocity(uv, size, domain))(state)
 
@@ -447,7 +447,7 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
     # a batch larger than the split computes only the split's samples (the data do not
     # depend on the batch: tested bit for bit)
     compute_batch = padded_batch(min(preset.batch_size, spec.n_samples), mesh.size)
-    if kernels.spectral and compute_batch < 2 * mesh.size:
+    if kernels.is_spectral and compute_batch < 2 * mesh.size:
         # XLA's FFT of one transform rounds differently from a batched one (measured on
         # CPU): two per device keep the spectral store the same whatever the batch size
         compute_batch = 2 * mesh.size
@@ -469,10 +469,13 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                              f"store {path} is marked failed and nothing reads it")
         return values
 
-    def check_state(state, where) -> None:
-        """Check every leaf of a batched state (the spectral state is a pair)."""
-        for leaf in jax.tree.leaves(_host(state)):
+    def checked_state(state, where):
+        """The batched state on the host (one array, or the spectral pair), every leaf
+        checked."""
+        host = _host(state)
+        for leaf in jax.tree.leaves(host):
             check(leaf[:valid], start, where)
+        return host
 
     bar = progress_bar(progress and index == 0, n_batches * plan.model_steps,
                        f"{split} {preset.model_size}² ← {preset.fine_size}²", unit="model step")
@@ -517,9 +520,9 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                         state = kernels.advance_warmup(steps)(state)
                         count += steps
                         t = (count - plan.warmup_steps) * plan.dt_model
-                        check_state(state, lambda _, __: f"during the coarse warm-up, at t = "
-                                                         f"{t:.4g}")
-                        log.save(batch, _host(state), "coarse", count)
+                        host = checked_state(state, lambda _, __: f"during the coarse "
+                                                                  f"warm-up, at t = {t:.4g}")
+                        log.save(batch, host, "coarse", count)
                         bar.update(steps)
                         stop_if_requested()
                     state = kernels.refine(state)
@@ -532,8 +535,9 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                         state = kernels.advance(steps)(state)
                         count += steps
                         t = (count - plan.warmup_steps) * plan.dt_model
-                        check_state(state, lambda _, __: f"during the warm-up, at t = {t:.4g}")
-                        log.save(batch, _host(state), "warmup", count)
+                        host = checked_state(state, lambda _, __: f"during the warm-up, at "
+                                                                  f"t = {t:.4g}")
+                        log.save(batch, host, "warmup", count)
                         bar.update(steps)
                         stop_if_requested()
                     if plan.history:
@@ -542,7 +546,7 @@ def _generate_split(preset, split, path, spec, plan, attrs, progress, devices,
                             "in the history before t = 0"))
                         store.write_history(path, start, history)
                         bar.update(recorded)
-                    check_state(state, lambda _, __: "at t = 0")
+                    checked_state(state, lambda _, __: "at t = 0")
                     for m, frame in zip(initial_sizes, kernels.initial_frames(state)):
                         store.write_initial(path, m, start, np.asarray(frame)[:valid])
                     energy, enstrophy_ = kernels.diagnostics(state)
