@@ -124,14 +124,11 @@ def load_results(results_dir: str | os.PathLike) -> list[dict]:
     a str).  Sorted by kind (dns, weno, learned, then others alphabetically),
     then size, then solver name.
 
-    Raises
-    ------
-    FileNotFoundError
-        If ``results_dir`` does not exist, is not a folder, or holds no
-        ``*/summary.json`` (run ``neuralpde evaluate`` first).
-    ValueError
-        If a summary is not valid JSON or lacks one of ``solver``, ``kind``,
-        ``size``, ``duration_of_mean`` (the file is named).
+    Raises:
+      FileNotFoundError: if ``results_dir`` does not exist, is not a folder, or
+        holds no ``*/summary.json`` (run ``neuralpde evaluate`` first).
+      ValueError: if a summary is not valid JSON or lacks one of ``solver``,
+        ``kind``, ``size``, ``duration_of_mean`` (the file is named).
     """
     root = Path(results_dir)
     if not root.exists():
@@ -745,17 +742,14 @@ def compare(
     first row) first.  A figure without data (e.g. no ``metrics.nc``
     anywhere, no latency) is skipped with a warning.
 
-    Returns
-    -------
-    dict
-        ``markdown`` (the text of comparison.md), ``markdown_path``,
-        ``csv_path``, ``figures`` ({name: path} of the figures written),
+    Returns:
+      A dict with ``markdown`` (the text of comparison.md), ``markdown_path``,
+        ``csv_path``, ``figures`` (``{name: path}`` of the figures written),
         ``table`` (the DataFrame) and ``rows`` (with equivalent-DNS fields).
 
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        As :func:`load_results`.
+    Raises:
+      FileNotFoundError: as :func:`load_results`.
+      ValueError: as :func:`load_results`.
     """
     from neuralpde.evaluation import plots
 

@@ -111,11 +111,15 @@ def rollout_dataset(store: xr.Dataset, *, u=None, v=None, vorticity=None, solver
 
     Args:
       store: the test store the rollout starts from (:func:`neuralpde.store.open_store`).
-      u, v: velocity arrays ``(samples, frames, N, N)`` on the store's MAC grid; or
-      vorticity: ``(samples, frames, N, N)`` at the cell corners.  Frame 0 is
-        t = 0 (the store's initial frame); ``samples`` are the store's first.
+      u: x-velocity ``(samples, frames, N, N)`` on the store's MAC grid (with
+        ``v``; or pass ``vorticity`` alone).  Frame 0 is t = 0 (the store's
+        initial frame); ``samples`` are the store's first.
+      v: y-velocity, as ``u``.
+      vorticity: ``(samples, frames, N, N)`` at the cell corners, instead of
+        ``u`` and ``v``; frames and samples as ``u``.
       solver: the row's name in tables (default: the file name).
-      latency, device: seconds per simulated time unit and where it was measured.
+      latency: seconds per simulated time unit.
+      device: where ``latency`` was measured.
 
     Raises :class:`ExternalRolloutError` for arrays that do not fit the store.
     """

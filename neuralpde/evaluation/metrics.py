@@ -78,16 +78,13 @@ def vorticity_correlation(a: ArrayLike, b: ArrayLike) -> jax.Array:
 
     No mean is subtracted (protocol §2).  Computed per leading index.
 
-    Parameters
-    ----------
-    a, b : array (..., x, y)
-        Typically predicted and reference vorticity on the same grid.
+    Args:
+      a: array ``(..., x, y)``, typically the predicted vorticity.
+      b: array ``(..., x, y)``, typically the reference vorticity on the same grid.
 
-    Returns
-    -------
-    jax.Array (...)
-        ρ in [-1, 1].  NaN where either field has a non-finite value (a
-        diverged rollout) or a zero norm; never raises.
+    Returns:
+      ρ in [-1, 1], shape ``(...)``.  NaN where either field has a non-finite
+        value (a diverged rollout) or a zero norm; never raises.
     """
     a = jnp.asarray(a)
     b = jnp.asarray(b)
@@ -105,13 +102,14 @@ def relative_l2_error(up: ArrayLike, vp: ArrayLike, ur: ArrayLike, vr: ArrayLike
 
     over the grid and both components (NaN for a non-finite prediction).
 
-    Parameters
-    ----------
-    up, vp, ur, vr : array (..., x, y)
+    Args:
+      up: predicted u, array ``(..., x, y)``.
+      vp: predicted v, array ``(..., x, y)``.
+      ur: reference u, array ``(..., x, y)``.
+      vr: reference v, array ``(..., x, y)``.
 
-    Returns
-    -------
-    jax.Array (...)
+    Returns:
+      The relative error, shape ``(...)``.
     """
     up, vp, ur, vr = (jnp.asarray(a) for a in (up, vp, ur, vr))
     error = jnp.sum((up - ur) ** 2 + (vp - vr) ** 2, axis=(-2, -1))
@@ -167,21 +165,15 @@ def energy_spectrum(
     isotropically — are **dropped**, so then Σ E ≤ kinetic energy.  Pass
     ``max_shell=corner_shell(N)`` to keep every mode (exact Parseval).
 
-    Parameters
-    ----------
-    u, v : array (..., N, N)
-        Velocity components (any staggered offsets).
-    domain_size : float
-        Side L of the periodic square domain (default 2π).
-    max_shell : int, optional
-        Last shell K returned (static under ``jit``).
+    Args:
+      u: velocity component u, array ``(..., N, N)`` (any staggered offset).
+      v: velocity component v, array ``(..., N, N)`` (any staggered offset).
+      domain_size: side L of the periodic square domain (default 2π).
+      max_shell: last shell K returned (static under ``jit``).
 
-    Returns
-    -------
-    wavenumbers : jax.Array (K+1,)
-        Physical wavenumbers 2π k / L, k = 0..K.
-    E : jax.Array (..., K+1)
-        Energy in each shell.
+    Returns:
+      wavenumbers: ``(K+1,)``, the physical wavenumbers 2π k / L, k = 0..K.
+      E: ``(..., K+1)``, the energy in each shell.
     """
     u = jnp.asarray(u)
     v = jnp.asarray(v)
@@ -226,23 +218,18 @@ def high_correlation_duration(
     exactly equal to the threshold counts as high.  If the very first frame
     fails, T = 0.  The true crossing lies in :math:`[T, T + \Delta t)`.
 
-    Parameters
-    ----------
-    correlation : array (..., T)
-        Correlation curves; vectorised over leading dims.
-    times : array (T,)
-        Frame times, strictly increasing.
-    threshold, horizon : float
-        Correlation threshold (0.8) and measurement window (20 time units).
-    rtol : float
-        Relative tolerance on the horizon (frame times like 356 × 0.0561
+    Args:
+      correlation: array ``(..., T)``, correlation curves; vectorised over
+        leading dims.
+      times: array ``(T,)``, frame times, strictly increasing.
+      threshold: correlation threshold (0.8).
+      horizon: measurement window (20 time units).
+      rtol: relative tolerance on the horizon (frame times like 356 × 0.0561
         rarely land exactly on it).
 
-    Returns
-    -------
-    array (...)
-        Duration in time units.  numpy in → numpy float64 out; if either input
-        is a ``jax.Array`` the computation is pure jnp (jit-able).
+    Returns:
+      Duration in time units, shape ``(...)``.  numpy in → numpy float64 out;
+        if either input is a ``jax.Array`` the computation is pure jnp (jit-able).
     """
     use_jax = isinstance(correlation, jax.Array) or isinstance(times, jax.Array)
     xp = jnp if use_jax else np
@@ -407,11 +394,9 @@ def _align(pred: xr.Dataset, ref: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
 
     The result has the sample and time coords of ``pred``, in ``pred`` order.
 
-    Raises
-    ------
-    ValueError
-        If the x/y grid sizes differ (both sizes named), or if no sample or
-        no time value is shared (both ranges named).
+    Raises:
+      ValueError: if the x/y grid sizes differ (both sizes named), or if no
+        sample or no time value is shared (both ranges named).
     """
     for name, ds in (("pred", pred), ("ref", ref)):
         missing = {"sample", "time", "x", "y"} - set(ds["u"].dims)
@@ -483,11 +468,9 @@ def correlation_da(
     the frame spacing) and common ``sample`` labels; the output carries the
     ``pred`` coords.  See :func:`vorticity_correlation`.
 
-    Raises
-    ------
-    ValueError
-        If the grid sizes differ (both sizes named) or nothing overlaps
-        (both time ranges named).
+    Raises:
+      ValueError: if the grid sizes differ (both sizes named) or nothing
+        overlaps (both time ranges named).
     """
     p, r = _align(pred, ref)
     _, _, dx, dy = _grid(p)
@@ -515,15 +498,14 @@ def duration_summary(
     See :func:`high_correlation_duration` for the definition; times are taken
     relative to the first frame of ``corr``.
 
-    Returns
-    -------
-    xr.Dataset
-        ``duration_of_mean`` (scalar): duration of the sample-mean curve (the
-        published metric; the mean does not skip NaN, so a diverged sample
-        ends it); ``duration_per_sample`` (sample); ``duration_mean``,
-        ``duration_std`` (population, ddof=0), ``duration_min``,
-        ``duration_max`` over samples.  attrs ``threshold``, ``horizon``.
-        A ``corr`` without a sample dim is treated as one sample.
+    Returns:
+      A dataset with ``duration_of_mean`` (scalar; the duration of the
+        sample-mean curve, the published metric; the mean does not skip NaN,
+        so a diverged sample ends it); ``duration_per_sample`` (sample);
+        ``duration_mean``, ``duration_std`` (population, ddof=0),
+        ``duration_min``, ``duration_max`` over samples.  attrs
+        ``threshold``, ``horizon``.  A ``corr`` without a sample dim is
+        treated as one sample.
     """
     if "sample" not in corr.dims:
         corr = corr.expand_dims(sample=[0])
@@ -619,22 +601,18 @@ def compute_metrics(
     times; ``ref`` must already be on the model grid).  One chunked pass
     computes everything.
 
-    Returns
-    -------
-    xr.Dataset
-        ``correlation`` (sample, time); ``correlation_mean`` (time, sample
-        mean, NaN not skipped); ``energy_pred``, ``energy_ref``,
+    Returns:
+      A dataset with ``correlation`` (sample, time); ``correlation_mean``
+        (time, sample mean, NaN not skipped); ``energy_pred``, ``energy_ref``,
         ``enstrophy_pred``, ``enstrophy_ref``, ``relative_l2`` (relative L2
         velocity error, :func:`relative_l2_error`) (sample, time);
-        ``spectrum_pred``, ``spectrum_ref`` (wavenumber): spectra averaged
+        ``spectrum_pred``, ``spectrum_ref`` (wavenumber), the spectra averaged
         over all compared (aligned) frames and samples, shells 0..N//2 (corner
         modes dropped, see :func:`energy_spectrum`); plus the variables of
         :func:`duration_summary`.  attrs ``threshold``, ``horizon``.
 
-    Raises
-    ------
-    ValueError
-        As :func:`correlation_da`.
+    Raises:
+      ValueError: as :func:`correlation_da`.
     """
     p, r = _align(pred, ref)
     nx, ny, dx, dy = _grid(p)

@@ -111,12 +111,10 @@ def correlation_figure(
 ) -> Figure:
     """Sample-mean vorticity correlation against time for every solver.
 
-    Parameters
-    ----------
-    curves : {name: (times, corr_mean)}
-        One curve per solver (NaN where a rollout diverged).
-    threshold : float
-        Drawn as a dashed horizontal line (the high-correlation threshold).
+    Args:
+      curves: ``{name: (times, corr_mean)}``, one curve per solver (NaN where a
+        rollout diverged).
+      threshold: drawn as a dashed horizontal line (the high-correlation threshold).
     """
     if not curves:
         raise ValueError("correlation_figure needs at least one curve, got none")
@@ -153,24 +151,19 @@ def snapshots_figure(
 ) -> Figure:
     """Vorticity snapshots: rows = solvers (in the given order, reference first), columns = times.
 
-    Parameters
-    ----------
-    vorticity : {name: array (time, x, y)}
-        Vorticity of one sample at the frames of ``times`` (same number of
-        frames for every solver; NaN frames show blank).
-    times : sequence of float
-        Column labels (time of each frame, time units).
-    vmax : float, optional
-        Half-range of the shared symmetric colour scale [-vmax, vmax].  Default:
-        max |ω| of the first entry (the reference), so that a diverged solver
-        cannot wash out the scale; falls back to all entries.
-    extent : (x0, x1, y0, y1), optional
-        Axis extent of each image; default: grid indices.
-    cmap : str
-        Diverging colour map (default RdBu_r).
-    label, title : str
-        Colour-bar label (with units) and figure title; change them to show
+    Args:
+      vorticity: ``{name: array (time, x, y)}``, the vorticity of one sample at
+        the frames of ``times`` (same number of frames for every solver; NaN
+        frames show blank).
+      times: column labels (time of each frame, time units).
+      vmax: half-range of the shared symmetric colour scale [-vmax, vmax].
+        Default: max |ω| of the first entry (the reference), so that a
+        diverged solver cannot wash out the scale; falls back to all entries.
+      extent: ``(x0, x1, y0, y1)``, axis extent of each image; default: grid indices.
+      cmap: diverging colour map (default RdBu_r).
+      label: colour-bar label (with units); change it (and ``title``) to show
         another scalar field (divergence, a velocity component, ...).
+      title: figure title.
     """
     if not vorticity:
         raise ValueError("snapshots_figure needs at least one vorticity field, got none")
@@ -223,13 +216,10 @@ def spectra_figure(
 ) -> Figure:
     """Isotropic energy spectra E(k), log-log; k = 0 and non-positive E are skipped.
 
-    Parameters
-    ----------
-    spectra : {name: (wavenumbers, E)}
-        One spectrum per solver (or per time); a name ``"reference"`` is drawn
-        black, dashed.
-    title : str
-        Axes title (say what the curves are averaged over).
+    Args:
+      spectra: ``{name: (wavenumbers, E)}``, one spectrum per solver (or per
+        time); a name ``"reference"`` is drawn black, dashed.
+      title: axes title (say what the curves are averaged over).
     """
     if not spectra:
         raise ValueError("spectra_figure needs at least one spectrum, got none")
@@ -273,10 +263,8 @@ def _readable_log_ticks(axis, limits) -> None:
 def pareto_figure(rows: Sequence[Mapping]) -> Figure:
     """Accuracy vs cost: high-correlation duration against latency per simulated time unit.
 
-    Parameters
-    ----------
-    rows : list of dict
-        Each with ``solver``, ``kind`` ("dns" | "weno" | "learned" | ...),
+    Args:
+      rows: dicts, each with ``solver``, ``kind`` ("dns" | "weno" | "learned" | ...),
         ``duration_of_mean`` and ``latency_s_per_time_unit``; ``size`` orders
         the DNS line.  Rows without a positive latency or finite duration are
         left out.  x is logarithmic; every point is labelled with its solver;
@@ -333,21 +321,15 @@ def time_series_figure(
 ) -> Figure:
     """Quantities against time, one panel per entry, side by side.
 
-    Parameters
-    ----------
-    times : sequence of float
-        The common time axis (``time units`` unless ``xlabel`` says otherwise).
-    series : {panel title: array (sample, time) or (time,)}
-        Each panel draws a thin line per sample and, with several samples, the
-        sample mean in black.  NaN (a diverged sample) leaves a gap.
-    ylabels : {panel title: y label with units}, optional
-        Default: the panel title.
-    log : bool or sequence of panel titles
-        Logarithmic y for every panel (True) or for the named ones.
-    title : str, optional
-        Figure title.
-    xlabel : str
-        x label of every panel.
+    Args:
+      times: the common time axis (``time units`` unless ``xlabel`` says otherwise).
+      series: ``{panel title: array (sample, time) or (time,)}``; each panel
+        draws a thin line per sample and, with several samples, the sample
+        mean in black.  NaN (a diverged sample) leaves a gap.
+      ylabels: ``{panel title: y label with units}``; default: the panel title.
+      log: logarithmic y for every panel (True) or for the named panel titles.
+      title: figure title.
+      xlabel: x label of every panel.
     """
     if not series:
         raise ValueError("time_series_figure needs at least one series, got none")
@@ -387,14 +369,12 @@ def time_series_figure(
 def training_curves_figure(runs: Mapping[str, Sequence[Mapping]]) -> Figure:
     """Training loss and validation duration against the optimiser step.
 
-    Parameters
-    ----------
-    runs : {run name: metrics records}
-        The lines of each run's ``metrics.jsonl``
-        (:func:`neuralpde.training.trainer.read_metrics`): records with
-        ``loss`` are drawn in the left panel (log y), records with
-        ``validation_duration`` as markers in the right panel (left out when
-        no run validated).
+    Args:
+      runs: ``{run name: metrics records}``, the lines of each run's
+        ``metrics.jsonl`` (:func:`neuralpde.training.runs.read_metrics`):
+        records with ``loss`` are drawn in the left panel (log y), records
+        with ``validation_duration`` as markers in the right panel (left out
+        when no run validated).
     """
     if not runs:
         raise ValueError("training_curves_figure needs at least one run, got none")
@@ -438,17 +418,16 @@ def hippo_reconstruction_figure(
 ) -> Figure:
     """A signal (black, dots) and the reconstructions of memories that encoded it.
 
-    Parameters
-    ----------
-    times, signal : sequences of float
-        The input history (e.g. one cell's u, one sample per model step).
-    reconstructions : {label: (times, values)}
-        What each memory reconstructs (``HiPPO.reconstruct`` /
-        ``reconstruct_lag``), on its own time axis.
-    window : (start, end), optional
-        Shaded: the frames that were encoded.
-    xlabel, ylabel, title : str
-        Axis labels (with units) and title.
+    Args:
+      times: the times of the input history.
+      signal: the input history (e.g. one cell's u, one sample per model step).
+      reconstructions: ``{label: (times, values)}``, what each memory
+        reconstructs (``HiPPO.reconstruct`` / ``reconstruct_lag``), on its own
+        time axis.
+      window: ``(start, end)``, shaded: the frames that were encoded.
+      xlabel: x-axis label (with units).
+      ylabel: y-axis label (with units).
+      title: axes title.
     """
     if not reconstructions:
         raise ValueError("hippo_reconstruction_figure needs at least one reconstruction, got none")
@@ -491,20 +470,15 @@ def vorticity_animation(
 ):
     """A movie of one vorticity field over time (``matplotlib.animation.FuncAnimation``).
 
-    Parameters
-    ----------
-    vorticity : array (time, x, y)
-        The frames.
-    times : sequence of float
-        Time of each frame (time units), shown in the title.
-    vmax : float, optional
-        Half-range of the fixed symmetric colour scale; default max |ω|.
-    extent : (x0, x1, y0, y1), optional
-        Axis extent (length units); default grid indices.
-    cmap, title, label : str
-        Colour map, title prefix and colour-bar label.
-    interval : int
-        Milliseconds per frame when played.
+    Args:
+      vorticity: the frames, ``(time, x, y)``.
+      times: time of each frame (time units), shown in the title.
+      vmax: half-range of the fixed symmetric colour scale; default max |ω|.
+      extent: ``(x0, x1, y0, y1)``, axis extent (length units); default grid indices.
+      cmap: colour map.
+      title: title prefix.
+      label: colour-bar label.
+      interval: milliseconds per frame when played.
 
     Save it with :func:`save_animation` (GIF) or show it in Jupyter with
     ``IPython.display.HTML(animation.to_jshtml())``.

@@ -39,7 +39,9 @@ class ModelConfig:
         ``'tsm-hippo'`` (temporal stencil modeling, HiPPO memories of the
         history) or ``'tsm-cnn'`` (the last ``prefix`` frames as channels).
       order: polynomial order every stencil reproduces exactly (published 1).
-      hidden, depth, kernel: the periodic conv tower (published 256, 6, 3).
+      hidden: channels per hidden layer of the periodic conv tower (published 256).
+      depth: layers of the tower (published 6).
+      kernel: kernel size of the tower (published 3).
       input_scale: inputs are multiplied by this (published 0.1).
       limiter: van Leer TVD limiter on the advected quantity (published on).
       prefix: TSM only: frames encoded before the rollout (K, published 32).
@@ -107,7 +109,10 @@ class StaggerModelConfig:
       s: spatial factor; the fine N² field is split into s² sub-fields on (N/s)².
       s_time: temporal factor s_T; one call advances s_T fine steps, sub-task
         ``k`` producing the frame ``k + 1`` steps ahead.
-      hidden, depth, kernel, input_scale: the periodic conv tower of every sub-solver.
+      hidden: channels per hidden layer of the periodic conv tower of every sub-solver.
+      depth: layers of that tower.
+      kernel: kernel size of that tower.
+      input_scale: inputs of that tower are multiplied by this.
       output_scale: the tower output is multiplied by this to give the
         tendency g (an acceleration; ~ the rms of the projected Navier–Stokes
         tendency of the flow, a few units for the Kolmogorov flow), so that

@@ -423,7 +423,8 @@ def make_hippo(measure: str, order: int, dt: float = 1.0, theta: Optional[float]
       dt: step between frames (> 0; default one frame).
       theta: LegT window length (> 0, same unit as ``dt``); required for
         ``'legt'``, must be ``None`` otherwise.
-      a, b: LagT parameters (``a > -1``, ``b != 0``; published ``-1/2``, ``1``).
+      a: LagT parameter (``a > -1``; published ``-1/2``).
+      b: LagT parameter (``b != 0``; published ``1``).
 
     Raises :class:`~neuralpde.config.ConfigError` naming the bad value.
     """

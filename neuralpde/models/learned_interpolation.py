@@ -177,8 +177,10 @@ class LearnedInterpolation(nnx.Module):
     Args:
       order: polynomial order reproduced exactly by every stencil (0..3;
         published 1).
-      hidden, depth, kernel, input_scale: the :class:`ConvTower`
-        (published 256, 6, 3, 0.1).
+      hidden: channels per hidden layer of the :class:`ConvTower` (published 256).
+      depth: layers of the tower (published 6).
+      kernel: kernel size of the tower (published 3).
+      input_scale: inputs of the tower are multiplied by this (published 0.1).
       decompose: run the tower on the s² interleaved sub-fields at N/s
         (NeuralStagger-style; 1 = off, the published model).
       rngs: ``nnx.Rngs`` for the initial weights.

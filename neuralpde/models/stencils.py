@@ -93,8 +93,8 @@ def stencil_offsets(source_offset: Sequence[float], target_offset: Sequence[floa
 
     Returns:
       A :class:`StencilGeometry` with the relative positions (the
-      ``width`` source positions nearest the target along each axis) and the
-      matching integer index shifts.
+        ``width`` source positions nearest the target along each axis) and the
+        matching integer index shifts.
     """
     source_offset = tuple(float(o) for o in source_offset)
     target_offset = tuple(float(o) for o in target_offset)
@@ -137,8 +137,8 @@ def polynomial_constraint(offsets, target: Sequence[float] = None,
 
     Returns:
       ``A`` of shape ``(M, K)`` with ``A[m, j] = p_m(x_j)`` and ``b`` of shape
-      ``(M,)`` with ``b[m] = p_m(x_target)``, for the ``M`` monomials of total
-      degree ``<= order`` (:func:`monomial_exponents` order).
+        ``(M,)`` with ``b[m] = p_m(x_target)``, for the ``M`` monomials of total
+        degree ``<= order`` (:func:`monomial_exponents` order).
     """
     positions = _positions(offsets)
     ndim = positions.shape[1]
@@ -157,8 +157,8 @@ def constrained_basis(offsets, target: Sequence[float] = None,
 
     Returns:
       ``(c0, N)``: ``c0`` ``(K,)`` the least-norm solution of ``A c = b`` and
-      ``N`` ``(K, K − M)`` an orthonormal nullspace basis of ``A``, so that
-      ``c0 + N @ theta`` satisfies the constraint for every ``theta``.
+        ``N`` ``(K, K − M)`` an orthonormal nullspace basis of ``A``, so that
+        ``c0 + N @ theta`` satisfies the constraint for every ``theta``.
 
     Raises:
       ValueError: if the stencil cannot reproduce every monomial of degree
@@ -197,7 +197,7 @@ def apply_stencil(field: jax.Array, coefficients: jax.Array,
 
     Returns:
       ``(..., N_1, ..., N_d)``: the interpolated values, at index ``i`` the
-      target point of cell ``i``.
+        target point of cell ``i``.
     """
     shifts = offsets.shifts if isinstance(offsets, StencilGeometry) else offsets
     shifts = np.asarray(shifts)

@@ -233,8 +233,10 @@ class TemporalStencilModel(nnx.Module):
       in_channels: feature channels of the encoder (``encoder.channels``).
       order: polynomial order every stencil reproduces (published 1).
       bundle: steps whose coefficients one call predicts (B, published 4).
-      hidden, depth, kernel, input_scale: the :class:`ConvTower` (published
-        256, 6, 3, 0.1).
+      hidden: channels per hidden layer of the :class:`ConvTower` (published 256).
+      depth: layers of the tower (published 6).
+      kernel: kernel size of the tower (published 3).
+      input_scale: inputs of the tower are multiplied by this (published 0.1).
       decompose: run the tower on the s² interleaved sub-fields at N/s (1 = off).
       rngs: ``nnx.Rngs`` for the initial weights.
 

@@ -114,9 +114,15 @@ class DecomposedTower(nnx.Module):
     N must be divisible by ``s``.
 
     Args:
-      in_channels, out_channels, hidden, depth, kernel, input_scale, rngs: as
-        :class:`ConvTower` (the coarse tower has ``s²·in_channels`` inputs and
-        ``s²·out_channels`` outputs, ``hidden`` channels per hidden layer).
+      in_channels: as :class:`ConvTower` (the coarse tower has
+        ``s²·in_channels`` inputs).
+      out_channels: as :class:`ConvTower` (the coarse tower has
+        ``s²·out_channels`` outputs).
+      hidden: as :class:`ConvTower` (``hidden`` channels per hidden layer of
+        the coarse tower).
+      depth: as :class:`ConvTower`.
+      kernel: as :class:`ConvTower`.
+      input_scale: as :class:`ConvTower`.
       s: decomposition factor per axis (>= 1; 1 is a plain ``ConvTower``).
     """
 

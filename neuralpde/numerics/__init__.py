@@ -11,7 +11,7 @@
 
 All functions are pure ``jax.numpy``, vectorised with periodic rolls,
 jit-compatible and differentiable.  They work on raw arrays; the coupling to
-jax-cfd's staggered grid lives in :mod:`neuralpde.physics.weno_advection`.
+jax-cfd's staggered grid lives in :mod:`neuralpde.physics.convection`.
 """
 
 from neuralpde.numerics.van_leer import (

@@ -330,7 +330,7 @@ def weno5_face_values(
 
     Returns:
       Array shaped like ``c``; entry ``i`` along ``axis`` is the value at the
-      face between cells ``i`` and ``i+1``.
+        face between cells ``i`` and ``i+1``.
     """
     _check_scheme(scheme)
     _check_params(eps, p, mp_alpha, mp_eps)

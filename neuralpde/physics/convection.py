@@ -112,9 +112,9 @@ def face_value_convection(
 
     Returns:
       ``convect(v) -> tuple of GridArray``, built with
-      ``cfd.advection.advect_general`` so offsets and boundary conditions are
-      those jax-cfd's step expects.  Periodic boundaries only
-      (``NotImplementedError`` otherwise).
+        ``cfd.advection.advect_general`` so offsets and boundary conditions are
+        those jax-cfd's step expects.  Periodic boundaries only
+        (``NotImplementedError`` otherwise).
     """
 
     def convect(v: GridVariableVector) -> Tuple[GridArray, ...]:
@@ -257,9 +257,12 @@ def make_weno_step(grid, dt: float, viscosity: float, density: float = 1.0,
       density: density (> 0).
       forcing: a jax-cfd ``ForcingFn`` or None.
       scheme: ``'js'`` or ``'z'``.
-      eps, p: WENO parameters (see :mod:`neuralpde.numerics.weno`).
-      monotone, mp_alpha, mp_eps: the optional monotonicity-preserving bound
-        of the face values (see :func:`weno_convection`; off by default).
+      eps: WENO parameter (see :mod:`neuralpde.numerics.weno`).
+      p: WENO parameter (see :mod:`neuralpde.numerics.weno`).
+      monotone: apply the optional monotonicity-preserving bound of the face
+        values (see :func:`weno_convection`; off by default).
+      mp_alpha: parameter of that bound (see :func:`weno_convection`).
+      mp_eps: parameter of that bound (see :func:`weno_convection`).
       time_stepper: ``'ssp_rk3'`` (default) or ``'forward_euler'`` (unstable
         for WENO; kept for comparisons).
 

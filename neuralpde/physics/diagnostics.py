@@ -30,19 +30,14 @@ def vorticity(u: ArrayLike, v: ArrayLike, dx: float, dy: float | None = None) ->
     ``finite_differences.curl_2d`` computes (``forward_difference(v, axis=0)
     - forward_difference(u, axis=1)``, result at offset (1, 1)).
 
-    Parameters
-    ----------
-    u, v : array (..., x, y)
-        Velocity components at offsets (1, 0.5) and (0.5, 1).
-    dx : float
-        Grid step in x.
-    dy : float, optional
-        Grid step in y; defaults to ``dx``.
+    Args:
+      u: array ``(..., x, y)``, the velocity component u at offset (1, 0.5).
+      v: array ``(..., x, y)``, the velocity component v at offset (0.5, 1).
+      dx: grid step in x.
+      dy: grid step in y; defaults to ``dx``.
 
-    Returns
-    -------
-    jax.Array (..., x, y)
-        ω at offset (1, 1).
+    Returns:
+      ω at offset (1, 1), shape ``(..., x, y)``.
     """
     dy = dx if dy is None else dy
     u = jnp.asarray(u)
@@ -57,13 +52,12 @@ def kinetic_energy(u: ArrayLike, v: ArrayLike) -> jax.Array:
 
     .. math:: E = \tfrac12 \,\langle u^2 + v^2 \rangle_{\text{grid}}
 
-    Parameters
-    ----------
-    u, v : array (..., x, y)
+    Args:
+      u: array ``(..., x, y)``, the velocity component u.
+      v: array ``(..., x, y)``, the velocity component v.
 
-    Returns
-    -------
-    jax.Array (...)
+    Returns:
+      The energy, shape ``(...)``.
     """
     u = jnp.asarray(u)
     v = jnp.asarray(v)
@@ -75,14 +69,11 @@ def enstrophy(w: ArrayLike) -> jax.Array:
 
     .. math:: Z = \tfrac12 \,\langle \omega^2 \rangle_{\text{grid}}
 
-    Parameters
-    ----------
-    w : array (..., x, y)
-        Vorticity (e.g. from :func:`vorticity`).
+    Args:
+      w: array ``(..., x, y)``, the vorticity (e.g. from :func:`vorticity`).
 
-    Returns
-    -------
-    jax.Array (...)
+    Returns:
+      The enstrophy, shape ``(...)``.
     """
     w = jnp.asarray(w)
     return 0.5 * jnp.mean(w * w, axis=(-2, -1))

@@ -97,7 +97,7 @@ def staggered_to_spectral(uv: Array, size: int, domain_size: float = 2 * math.pi
 
     Returns:
       ``omega_hat`` ``(N, N//2+1)`` complex64 (DFT-scaled for an N² grid whose point
-      ``(i, j)`` lies at ``(iΔ_N, jΔ_N)``) and ``mean`` ``(2,)`` float32.
+        ``(i, j)`` lies at ``(iΔ_N, jΔ_N)``) and ``mean`` ``(2,)`` float32.
     """
     m = uv.shape[-1]
     dx = domain_size / m

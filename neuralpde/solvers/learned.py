@@ -87,8 +87,10 @@ class LearnedSolver:
     Args:
       flow: the flow specification.
       size: cells per side (>= 4, the stencil width).
-      graphdef, params: ``nnx.split(model)`` of a model mapping ``uv`` to the
-        coefficients of :data:`TARGETS` (a :class:`LearnedInterpolation`).
+      graphdef: the graph definition of ``nnx.split(model)``, for a model
+        mapping ``uv`` to the coefficients of :data:`TARGETS` (a
+        :class:`LearnedInterpolation`).
+      params: the parameters of that ``nnx.split(model)``.
       dt: time step (default: the CFL step of this grid, as the classical solvers).
       limiter: van Leer TVD limiter on the advected quantity (published: on).
       name: label in tables (default ``li-N``).
@@ -166,7 +168,8 @@ class TSMSolver:
     Args:
       flow: the flow specification.
       size: cells per side (>= 4).
-      graphdef, params: ``nnx.split`` of a :class:`TemporalStencilModel`.
+      graphdef: the graph definition of ``nnx.split`` of a :class:`TemporalStencilModel`.
+      params: the parameters of that ``nnx.split``.
       encoder: :class:`HiPPOEncoder` or :class:`FrameStackEncoder`.
       bundle: steps per network call (the model's ``bundle``).
       dt_model: the finite-volume step (default: the CFL step of this grid).

@@ -90,7 +90,8 @@ class StaggeredSolver(_SubSolverTimes):
       flow: the flow specification.
       size: fine grid N (a multiple of ``config.s``).
       config: the model config.
-      graphdef, params: ``nnx.split`` of a :class:`SubSolverNet` of ``config``.
+      graphdef: the graph definition of ``nnx.split`` of a :class:`SubSolverNet` of ``config``.
+      params: the parameters of that ``nnx.split``.
       fine_dt: the fine time step (default: the CFL step of the N² grid).
       name: label (default ``stagger-s{s}t{s_T}-N``).
     """

@@ -113,8 +113,10 @@ class Preset:
       flow: the flow specification.
       model_size: model (coarse) grid N.
       fine_size: reference DNS grid, an integer multiple of ``model_size``.
-      train, test, validation: the splits (validation None: none, as in
-        stores written before it existed).
+      train: the train split.
+      test: the test split.
+      validation: the validation split (None: none, as in stores written
+        before it existed).
       initial_sizes: extra grids whose first test frame is stored.
       batch_size: trajectories integrated together (vmap + device sharding).
       time_chunk: frames per zarr chunk and per resumable block.

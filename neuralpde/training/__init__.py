@@ -2,7 +2,8 @@
 
 * :mod:`~neuralpde.training.config` — :class:`LoopConfig` and the per-kind
   configs (:class:`TrainConfig`: LI/TSM; :class:`StaggerTrainConfig`), presets.
-* :mod:`~neuralpde.training.loop` — :func:`train` / :func:`fit`: the loop.
+* :mod:`~neuralpde.training.loop` — :func:`~neuralpde.training.loop.train` /
+  :func:`~neuralpde.training.loop.fit`: the loop.
 * :mod:`~neuralpde.training.task` — what a kind hands to the loop.
 * :mod:`~neuralpde.training.windowed` — LI/TSM: store windows, unrolled loss.
 * :mod:`~neuralpde.training.staggered` — staggered sub-solvers: state pool,

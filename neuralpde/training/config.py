@@ -74,8 +74,14 @@ class LoopConfig:
         devices of every process.
       steps: optimiser updates.
       optimizer: ``'adamw'`` (decoupled weight decay) or ``'adam'``.
-      peak_lr, warmup_fraction: linear warm-up to ``peak_lr``, then cosine decay to 0.
-      b1, b2, eps, weight_decay, clip_norm: Adam and global-norm clipping.
+      peak_lr: the learning rate reached by the linear warm-up, then decayed
+        to 0 by a cosine.
+      warmup_fraction: fraction of ``steps`` spent in the linear warm-up.
+      b1: Adam's first-moment decay.
+      b2: Adam's second-moment decay.
+      eps: Adam's epsilon.
+      weight_decay: AdamW's decoupled weight decay.
+      clip_norm: the global-norm clipping threshold.
       checkpoint_every: save every K steps (and at the end).
       keep_last: checkpoints kept besides the best one.
       validate_every: validation every K steps (0: only at the end); only
