@@ -20,7 +20,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from neuralpde import __version__
 from neuralpde.config import ConfigError, UserInputError
 
 FLOW_OPTIONS = ("viscosity", "domain_size", "forcing_wavenumber", "linear_drag",
@@ -705,10 +704,26 @@ class _Parser(argparse.ArgumentParser):
         return parsed
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: print :func:`neuralpde.version_line` (the version, and the git commit
+    from a checkout) and exit; git is asked only when the option is given."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the package version (and its git commit, run from a checkout) "
+                      "and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from neuralpde import version_line
+
+        print(version_line())  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="neuralpde", description="Neural PDE solvers for 2-D Navier-Stokes turbulence.")
-    parser.add_argument("--version", action="version", version=f"neuralpde {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(subparsers)

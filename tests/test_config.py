@@ -169,7 +169,7 @@ def test_an_option_before_the_command_is_named_and_version_prints(capsys):
     assert exit_info.value.code == 2
     assert ("neuralpde: error: --project is not an option of neuralpde itself: a command's "
             "options go after the command") in capsys.readouterr().err
-    from neuralpde import __version__
+    from neuralpde import version_line
     with pytest.raises(SystemExit) as exit_info:
-        main(["--version"])
-    assert exit_info.value.code == 0 and capsys.readouterr().out == f"neuralpde {__version__}\n"
+        main(["--version"])  # its format in and outside a checkout: tests/test_provenance.py
+    assert exit_info.value.code == 0 and capsys.readouterr().out == version_line() + "\n"

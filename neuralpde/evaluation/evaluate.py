@@ -7,7 +7,9 @@
   (on the comparison grid: the model grid, or a lone sub-solver's own grid);
 * ``metrics.nc`` — :func:`neuralpde.evaluation.metrics.compute_metrics`;
 * ``summary.json`` — the summary row (durations, latency, device, divergence,
-  where it was compared, what it was made from).
+  where it was compared, what it was made from, and the package that scored it:
+  ``neuralpde_version`` and ``neuralpde_git_commit``, :func:`neuralpde.provenance`;
+  summaries written before these two keys existed lack them and still load).
 
 :func:`evaluate_external` writes the same folder for a rollout produced
 elsewhere (``file:PATH``, :mod:`neuralpde.evaluation.external`).  The folder's
@@ -27,6 +29,7 @@ from typing import Optional
 
 import xarray as xr
 
+from neuralpde import provenance
 from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, score_rollout
 from neuralpde.evaluation.results import (METRICS_FILE, TRAJECTORY_FILE, check_replaceable,
                                           check_results_name, summary_is_current, write_results)
@@ -96,6 +99,7 @@ def _summary(name, kind, size, test, scored, dt, device, reference_path, source)
         "compared_on": scored.compared_on,
         "reference": str(Path(reference_path).resolve()) if reference_path else "",
         "source": source,
+        **provenance(),
     }
 
 

@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde import __version__
+from neuralpde import provenance
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
 from neuralpde.outputs import exclusive
@@ -190,7 +190,7 @@ def store_attrs(preset: Preset, split: str, plan: SplitPlan) -> dict:
         "reference_solver": preset.reference_solver,
         "warmup_size": preset.warmup_size or preset.fine_size,
         "refine_time": preset.refine_time,
-        "neuralpde_version": __version__,
+        **provenance(),  # neuralpde_version, neuralpde_git_commit
         "jax_version": jax.__version__,
         "jax_cfd_version": dns.JAX_CFD_VERSION,
     }

@@ -17,7 +17,10 @@ A run folder holds
   ``generation_key``            what generated the training store ("" without one)
   ``fine_dt``                   staggered sub-solvers: the fine time step
   ``feature_scale``             TSM with ``feature_norm='rms'``: the per-channel scale
-  ``neuralpde_version``, ...    versions
+  ``neuralpde_version``, ...    versions: the package's, its git commit
+                                (``neuralpde_git_commit``, :func:`neuralpde.provenance`;
+                                ``''`` outside a checkout, absent in runs made before
+                                it was recorded) and JAX's, as of the run's first start
   ============================  ==============================================================
 
 * ``metrics.jsonl`` — one JSON line per logged step (``step``, ``loss``,
@@ -47,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import xarray as xr
 
-from neuralpde import __version__
+from neuralpde import provenance
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.evaluation.results import results_name
 from neuralpde.models.config import ModelConfig
@@ -68,7 +71,7 @@ def make_record(config, fields: dict) -> dict:
     """The ``run.json`` record of a run of ``config`` with the task's ``fields``."""
     return {"format": RUN_FORMAT, "kind": config.kind,
             "train_config": json.loads(config.to_json()), **fields,
-            "neuralpde_version": __version__, "jax_version": jax.__version__}
+            **provenance(), "jax_version": jax.__version__}
 
 
 #: What to do about a run.json that cannot be read.
