@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
-from neuralpde.store.generate import generate_split, plan_split
 from neuralpde.physics.jaxcfd import cfd
+from neuralpde.store.generate import generate_split, plan_split
 from neuralpde.store.presets import get_preset, with_overrides
 
 

@@ -23,11 +23,11 @@ import time
 import jax
 import jax.numpy as jnp
 
+from neuralpde.config import with_overrides
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.base import history_frames, step_with_velocities, substeps
-from neuralpde.config import with_overrides
-from neuralpde.training.config import get_train_preset
 from neuralpde.solvers.learned import build_solver
+from neuralpde.training.config import get_train_preset
 from neuralpde.training.losses import window_loss
 from tsm_latency import MODEL_SIZES, prefix_frames
 

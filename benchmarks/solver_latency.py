@@ -25,11 +25,11 @@ import time
 import jax
 import jax.numpy as jnp
 
-from neuralpde.solvers.rollout import device_name
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.base import input_size
 from neuralpde.solvers.classical import classical_solver
+from neuralpde.solvers.rollout import device_name
 
 
 def timed_rollout(solver, uv0, duration: float):

@@ -23,14 +23,13 @@ import time
 import jax
 import jax.numpy as jnp
 
-from neuralpde.solvers.rollout import device_name, measure_latency
-from neuralpde.solvers.learned import LearnedSolver
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.classical import FiniteVolumeSolver
+from neuralpde.solvers.learned import LearnedSolver, build_model
+from neuralpde.solvers.rollout import device_name, measure_latency
 from neuralpde.training.config import get_train_preset
 from neuralpde.training.optim import make_optimizer
-from neuralpde.solvers.learned import build_model
 from neuralpde.training.windowed import make_train_step
 
 

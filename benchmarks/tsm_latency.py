@@ -33,14 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde.solvers.rollout import device_name, measure_latency
+from neuralpde.config import with_overrides
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers.classical import classical_solver
 from neuralpde.solvers.base import substeps
-from neuralpde.config import with_overrides
-from neuralpde.training.config import get_train_preset
+from neuralpde.solvers.classical import classical_solver
 from neuralpde.solvers.learned import build_solver
+from neuralpde.solvers.rollout import device_name, measure_latency
+from neuralpde.training.config import get_train_preset
 
 MODEL_SIZES = {"quickstart": 32, "mini": 32, "paper": 64}
 

@@ -112,12 +112,12 @@ class Report:
 
 
 def generation_stage(report, sizes, device_class) -> None:
-    from neuralpde.planning import DEVICE_CLASSES, compiled_cost
-    from neuralpde.store.presets import get_preset, with_overrides
-    from neuralpde.physics import dns
-
     import jax
     import jax.numpy as jnp
+
+    from neuralpde.physics import dns
+    from neuralpde.planning import DEVICE_CLASSES, compiled_cost
+    from neuralpde.store.presets import get_preset, with_overrides
 
     report("\n## 1. Generation throughput (pipeline vs plain jax-cfd loop)")
     for argv in sizes:

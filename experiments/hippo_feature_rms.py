@@ -25,8 +25,8 @@ import argparse
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde.store import open_store
 from neuralpde.models.temporal_stencil import make_encoder
+from neuralpde.store import open_store
 
 MEMORIES = (("lagt", 32, None), ("legt", 32, None), ("legt", 8, None), ("legt", 8, 16.0))
 

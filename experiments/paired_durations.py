@@ -76,7 +76,7 @@ def main(argv=None) -> None:
 
     base = group_per_sample(args.baseline)
     print(f"baseline {args.baseline}: {len(base)} samples")
-    print(f"| solver | per-sample durations | mean | paired difference to baseline (± s.e.) |")
+    print("| solver | per-sample durations | mean | paired difference to baseline (± s.e.) |")
     print("|---|---|---:|---:|")
     for folder in [args.baseline, *args.folders]:
         values = group_per_sample(folder)

@@ -167,11 +167,10 @@ def coarse_dns_row(test, flow, coarse_size, horizon, n_samples):
 
 
 def tower_study(train_path, hidden, depth, steps=300):
-    from flax import nnx
     import optax
+    from flax import nnx
 
-    from neuralpde.models.tower import DecomposedTower
-    from neuralpde.models.tower import ConvTower
+    from neuralpde.models.tower import ConvTower, DecomposedTower
 
     print("\n## Decomposed vs undecomposed conv tower "
           f"(hidden {hidden}, depth {depth}, 2 -> 104 channels as LI, batch 1)")

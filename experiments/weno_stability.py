@@ -14,8 +14,8 @@ import argparse
 
 import numpy as np
 
-from neuralpde.solvers.rollout import device_name, rollout
 from neuralpde.solvers.classical import classical_solver
+from neuralpde.solvers.rollout import device_name, rollout
 from neuralpde.store import initial_states, open_store, store_flow
 
 

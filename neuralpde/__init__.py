@@ -73,7 +73,7 @@ def describe_checkout(root) -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def git_commit() -> str:
     """:func:`describe_checkout` of the package's own checkout (``''`` when installed
     from a wheel); asked once per process, on first use (never at import)."""

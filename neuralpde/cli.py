@@ -629,8 +629,13 @@ def _run_plan(args) -> int:
     import jax
 
     from neuralpde.config import with_overrides
-    from neuralpde.planning import (DEVICE_CLASSES, format_bytes, generation_costs, plan_table,
-                                    training_cost)
+    from neuralpde.planning import (
+        DEVICE_CLASSES,
+        format_bytes,
+        generation_costs,
+        plan_table,
+        training_cost,
+    )
     from neuralpde.store.presets import get_preset
     from neuralpde.training.config import get_train_preset
 
@@ -930,8 +935,11 @@ def _start_processes(command: str) -> None:
     """``NEURALPDE_DISTRIBUTED=1``: join the other processes (``jax.distributed``) first;
     the commands of :data:`neuralpde.sharding.MULTI_PROCESS_COMMANDS` divide their work
     among them, the others refuse (docs/scaling.md)."""
-    from neuralpde.sharding import (MULTI_PROCESS_COMMANDS, initialize_from_environment,
-                                    require_one_process)
+    from neuralpde.sharding import (
+        MULTI_PROCESS_COMMANDS,
+        initialize_from_environment,
+        require_one_process,
+    )
 
     if initialize_from_environment(f"neuralpde {command}") and \
             command not in MULTI_PROCESS_COMMANDS:

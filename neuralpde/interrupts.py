@@ -31,7 +31,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 
 class Interrupted(Exception):
@@ -104,7 +104,7 @@ def handled_signals() -> tuple:
 
 @contextlib.contextmanager
 def handling_interrupts(prefix: str = "neuralpde",
-                        describe: Optional[Callable[[], str]] = None) -> Iterator[None]:
+                        describe: Callable[[], str] | None = None) -> Iterator[None]:
     """Install the SIGINT/SIGTERM rule of the module docstring for the duration of a command.
 
     ``prefix`` starts every message (``'neuralpde train'``); ``describe()``

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -160,7 +159,7 @@ def generation_costs(preset: Preset, devices: int = 1) -> tuple:
     return costs, sizes
 
 
-def training_cost(config, flow, size: int, devices: int = 1, updates: Optional[int] = None):
+def training_cost(config, flow, size: int, devices: int = 1, updates: int | None = None):
     """The :class:`StepCost` of ``config``'s training update on ``size``² data, per device.
 
     The per-device batch is ``batch_size / devices`` (data parallel; the

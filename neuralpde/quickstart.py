@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from neuralpde.config import ConfigError, with_overrides
 from neuralpde.store.presets import Preset, get_preset
@@ -52,8 +52,8 @@ BANNER_END = " See experiments/README.md for the mini study."
 
 def run_quickstart(
     out="quickstart",
-    preset: Optional[Preset] = None,
-    train_config: Optional[TrainConfig] = None,
+    preset: Preset | None = None,
+    train_config: TrainConfig | None = None,
     baselines: Sequence[str] = BASELINES,
     models: Sequence[str] = MODELS,
     pretrained: Sequence[str] = PRETRAINED,

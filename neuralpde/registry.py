@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
 
 import xarray as xr
 
@@ -44,7 +43,7 @@ RUN_PREFIX = "run:"
 _COARSE = re.compile(r"^(?P<folder>.*)#coarse(?:=(?P<a>\d+),(?P<b>\d+))?$")
 
 
-def _split_run_name(name: str) -> tuple[str, Optional[tuple]]:
+def _split_run_name(name: str) -> tuple[str, tuple | None]:
     """``run:<folder>[#coarse[=a,b]]`` -> (folder, None | () | (a, b))."""
     body = name[len(RUN_PREFIX):]
     match = _COARSE.match(body)
@@ -82,7 +81,7 @@ def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
     return solver.coarse(*sub)
 
 
-def solver_source(name: str, solver: Optional[Solver] = None) -> str:
+def solver_source(name: str, solver: Solver | None = None) -> str:
     """What a solver name refers to: ``run:<absolute run folder>[#coarse=a,b]``, ``file:<absolute
     path>``, ``pretrained:<absolute weights file>`` or the classical name.
 
@@ -110,10 +109,10 @@ def evaluate(
     solver_names,
     data_dir,
     out_dir,
-    horizon: Optional[float] = None,
+    horizon: float | None = None,
     threshold: float = 0.8,
-    n_samples: Optional[int] = None,
-    preset: Optional[str] = None,
+    n_samples: int | None = None,
+    preset: str | None = None,
     transfer: bool = False,
 ) -> list[dict]:
     """Evaluate named solvers on ``data_dir/test.zarr`` into ``out_dir``; returns their summaries.

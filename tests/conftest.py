@@ -28,9 +28,9 @@ if _cache and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 
 def tiny_preset(**overrides):
     """An 8² model grid from a 32² finite-volume DNS: the mini preset's code path, in seconds."""
-    from neuralpde.store.presets import get_preset, with_overrides
-
     import dataclasses
+
+    from neuralpde.store.presets import get_preset, with_overrides
 
     # the finite-volume reference throughout (the code path most tests were written for;
     # the pseudo-spectral reference and the coarse warm-up have their own tests)

@@ -277,7 +277,7 @@ def test_the_table_shows_the_family_columns(results, tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncated metrics", "trajectory without u"])
 def test_a_damaged_results_file_is_left_out_with_a_warning_naming_it(results, tmp_path, damage):
-    """compare over a results folder with a truncated metrics.nc or a trajectory.zarr that lost
+    """Compare over a results folder with a truncated metrics.nc or a trajectory.zarr that lost
     its u (was a netCDF traceback / KeyError 'u'): the solver is left out of the figures it
     cannot feed, with a warning naming the file; the table is still written."""
     import shutil

@@ -207,8 +207,8 @@ def test_every_documented_command_and_example_runs_at_a_tiny_size(tmp_path, monk
                     if tuple(argv) in done:
                         continue
                     if argv[0] == "import":  # a jax-cfd-layout reference set to import
-                        from test_external import _jax_cfd_layout
                         from neuralpde.store import open_store
+                        from test_external import _jax_cfd_layout
 
                         _jax_cfd_layout(open_store("data/mini/test.zarr")).to_netcdf(argv[1])
                     status = main(argv)

@@ -12,12 +12,11 @@ from neuralpde.cli import main
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.evaluate import evaluate_solver
 from neuralpde.registry import evaluate
-from neuralpde.store.reading import store_flow
-from neuralpde.solvers.rollout import rollout
-from neuralpde.store.generate import generate_split
-from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.classical import FiniteVolumeSolver, classical_solver
+from neuralpde.solvers.rollout import rollout
 from neuralpde.store import StoreError, open_store
+from neuralpde.store.generate import generate_split
+from neuralpde.store.reading import store_flow
 
 
 @pytest.fixture(scope="module")

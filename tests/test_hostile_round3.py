@@ -5,8 +5,6 @@ with a one-line warning where the package can mend what it wrote itself), and
 nothing the user or the package wrote is lost.
 """
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +12,8 @@ import pytest
 import xarray as xr
 
 from neuralpde.cli import main
-from neuralpde.training.config import get_train_preset
 from neuralpde.config import with_overrides
+from neuralpde.training.config import get_train_preset
 
 #: A tiny LI training run on the 8² tiny data, as the CLI gives it.
 TRAIN = ["--hidden", "4", "--depth", "1", "--unroll", "2", "--batch-size", "2",

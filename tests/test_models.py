@@ -7,10 +7,19 @@ import pytest
 from flax import nnx
 
 from neuralpde.config import ConfigError
-from neuralpde.models.learned_interpolation import (TARGETS, LearnedInterpolation,
-                                                    num_free_parameters, target_stencils)
-from neuralpde.models.stencils import (apply_stencil, constrained_basis, monomial_exponents,
-                                       polynomial_constraint, stencil_offsets)
+from neuralpde.models.learned_interpolation import (
+    TARGETS,
+    LearnedInterpolation,
+    num_free_parameters,
+    target_stencils,
+)
+from neuralpde.models.stencils import (
+    apply_stencil,
+    constrained_basis,
+    monomial_exponents,
+    polynomial_constraint,
+    stencil_offsets,
+)
 from neuralpde.models.tower import ConvTower
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow

@@ -1,6 +1,5 @@
 """The notebooks run top to bottom at a small size (outputs are stripped in git)."""
 
-import os
 from pathlib import Path
 
 import nbformat

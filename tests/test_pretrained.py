@@ -15,8 +15,7 @@ from neuralpde.registry import evaluate
 from neuralpde.store.reading import open_store
 from neuralpde.training.config import get_train_preset
 from neuralpde.training.loop import train
-from neuralpde.training.pretrained import (available, load_pretrained, read_weights,
-                                           write_weights)
+from neuralpde.training.pretrained import available, load_pretrained, read_weights, write_weights
 from neuralpde.training.runs import load_solver
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ import dataclasses
 import shutil
 
 from conftest import tiny_preset
-from neuralpde.quickstart import run_quickstart
 from neuralpde.config import with_overrides
+from neuralpde.quickstart import run_quickstart
 from neuralpde.training.config import get_train_preset
 
 

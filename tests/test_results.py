@@ -8,8 +8,13 @@ import pytest
 from neuralpde.cli import main
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.external import rollout_dataset
-from neuralpde.evaluation.results import (check_out_dir, check_replaceable, check_results_name,
-                                          results_name, same_source)
+from neuralpde.evaluation.results import (
+    check_out_dir,
+    check_replaceable,
+    check_results_name,
+    results_name,
+    same_source,
+)
 from neuralpde.registry import solver_source
 from neuralpde.store import open_store
 

@@ -314,8 +314,7 @@ def test_a_lone_sub_solver_of_a_projected_set_projects_its_fine_reconstruction(d
 
 # ---------------------------------------------------------------- decomposed tower
 def test_decomposed_tower_signature_and_shift_equivariance():
-    from neuralpde.models.tower import DecomposedTower
-    from neuralpde.models.tower import ConvTower
+    from neuralpde.models.tower import ConvTower, DecomposedTower
 
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
     tower = DecomposedTower(3, 5, hidden=4, depth=1, s=2, rngs=nnx.Rngs(0))

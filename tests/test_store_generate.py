@@ -15,10 +15,17 @@ import xarray as xr
 import zarr
 
 from conftest import tiny_preset
-from neuralpde.store.generate import generate, generate_split, plan_split
 from neuralpde.physics import dns
-from neuralpde.store import (ResumeLog, StoreError, StoreLayout, create_store, export_netcdf,
-                             open_store, read_attrs)
+from neuralpde.store import (
+    ResumeLog,
+    StoreError,
+    StoreLayout,
+    create_store,
+    export_netcdf,
+    open_store,
+    read_attrs,
+)
+from neuralpde.store.generate import generate, generate_split, plan_split
 from neuralpde.store.schema import write_frames
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,11 +15,10 @@ import pytest
 
 from conftest import tiny_preset
 from neuralpde.cli import main
-from neuralpde.config import ConfigError
+from neuralpde.config import ConfigError, with_overrides
 from neuralpde.store import open_store
 from neuralpde.store.generate import generate
 from neuralpde.training.checkpoint import CheckpointError, Checkpoints
-from neuralpde.config import with_overrides
 from neuralpde.training.config import get_train_preset
 from neuralpde.training.loop import train
 from neuralpde.training.runs import load_solver, read_metrics
@@ -76,10 +75,9 @@ def test_resume_reproduces_the_uninterrupted_run(data, tmp_path, uninterrupted):
 
 
 def test_loss_falls_tenfold_on_one_window(data):
+    from neuralpde.solvers.learned import LearnedSolver, build_model
     from neuralpde.store.reading import store_flow
-    from neuralpde.solvers.learned import LearnedSolver
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.solvers.learned import build_model
     from neuralpde.training.windows import WindowSource
 
     config = tiny_config(steps=300, peak_lr=3e-3, warmup_fraction=0.0, hidden=16)
@@ -98,10 +96,9 @@ def test_loss_falls_tenfold_on_one_window(data):
 
 
 def test_non_finite_updates_are_skipped_and_counted(data):
+    from neuralpde.solvers.learned import LearnedSolver, build_model
     from neuralpde.store.reading import store_flow
-    from neuralpde.solvers.learned import LearnedSolver
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.solvers.learned import build_model
 
     config = tiny_config()
     train_set = open_store(data / "train.zarr")

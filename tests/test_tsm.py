@@ -12,14 +12,18 @@ from flax import nnx
 
 from conftest import tiny_preset
 from neuralpde.config import ConfigError
-from neuralpde.solvers.rollout import rollout
-from neuralpde.store.generate import generate
-from neuralpde.models.temporal_stencil import (FrameStackEncoder, TemporalStencilModel,
-                                               feature_rms, make_encoder)
+from neuralpde.models.temporal_stencil import (
+    FrameStackEncoder,
+    TemporalStencilModel,
+    feature_rms,
+    make_encoder,
+)
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.learned import TSMSolver, learned_convection
+from neuralpde.solvers.rollout import rollout
 from neuralpde.store import StoreError, open_store
+from neuralpde.store.generate import generate
 
 FLOW = KolmogorovFlow()
 N = 8
@@ -246,8 +250,8 @@ def test_tsm_on_a_store_without_history_fails_clearly(tmp_path):
 
 def test_decompose_option_runs_the_stencil_tower_on_sub_fields():
     """``decompose = s`` puts the LI/TSM tower on the s² sub-fields (NeuralStagger-style)."""
-    from neuralpde.models.tower import DecomposedTower
     from neuralpde.models.config import ModelConfig
+    from neuralpde.models.tower import DecomposedTower
     from neuralpde.solvers.learned import build_solver
 
     for architecture in ("li", "tsm-cnn"):

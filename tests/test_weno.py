@@ -22,7 +22,6 @@ from neuralpde.numerics.weno import (
     weno5_right,
     weno5_upwind,
 )
-from neuralpde.physics.jaxcfd import cfd
 from neuralpde.physics.convection import (
     SSP_RK3_TABLEAU,
     advect_weno,
@@ -30,6 +29,7 @@ from neuralpde.physics.convection import (
     ssp_rk3,
     weno_convection,
 )
+from neuralpde.physics.jaxcfd import cfd
 
 SCHEMES = ("js", "z")
 

@@ -25,14 +25,19 @@ by :mod:`neuralpde.registry`, which also evaluates several at once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import xarray as xr
 
 from neuralpde import provenance
 from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, score_rollout
-from neuralpde.evaluation.results import (METRICS_FILE, TRAJECTORY_FILE, check_replaceable,
-                                          check_results_name, summary_is_current, write_results)
+from neuralpde.evaluation.results import (
+    METRICS_FILE,
+    TRAJECTORY_FILE,
+    check_replaceable,
+    check_results_name,
+    summary_is_current,
+    write_results,
+)
 from neuralpde.evaluation.scoring import score
 from neuralpde.outputs import exclusive
 from neuralpde.sharding import in_process_0, is_writer, together
@@ -49,9 +54,9 @@ def evaluate_solver(
     test: xr.Dataset,
     out_dir,
     reference_path: str = "",
-    horizon: Optional[float] = None,
+    horizon: float | None = None,
     threshold: float = 0.8,
-    n_samples: Optional[int] = None,
+    n_samples: int | None = None,
     latency_duration: float = 1.0,
     devices=None,
     source: str = "",

@@ -44,7 +44,6 @@ import dataclasses
 import math
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import xarray as xr
@@ -92,7 +91,7 @@ class ExternalRollout:
     name: str
     frames: np.ndarray
     has_velocity: bool
-    latency: Optional[float]
+    latency: float | None
     device: str
     horizon: float
 
@@ -106,7 +105,7 @@ class ExternalRollout:
 
 
 def rollout_dataset(store: xr.Dataset, *, u=None, v=None, vorticity=None, solver: str = "",
-                    latency: Optional[float] = None, device: str = "") -> xr.Dataset:
+                    latency: float | None = None, device: str = "") -> xr.Dataset:
     """A rollout dataset in the layout of the module docstring, ready for ``.to_zarr(PATH)``.
 
     Args:
@@ -169,8 +168,8 @@ def _valid_name(name: str) -> bool:
     return True
 
 
-def open_rollout(path, store: xr.Dataset, n_samples: Optional[int] = None,
-                 horizon: Optional[float] = None) -> ExternalRollout:
+def open_rollout(path, store: xr.Dataset, n_samples: int | None = None,
+                 horizon: float | None = None) -> ExternalRollout:
     """Read and validate a rollout file against the test ``store`` (module docstring).
 
     ``n_samples`` (default: the file's) and ``horizon`` (default: the file's

@@ -33,8 +33,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from neuralpde.config import ConfigError
 

@@ -42,7 +42,6 @@ the time.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 import numpy as np
 import xarray as xr
@@ -50,11 +49,15 @@ import xarray as xr
 from neuralpde.config import ConfigError, require
 from neuralpde.evaluation import metrics as metric_fns
 from neuralpde.sharding import is_writer
-from neuralpde.solvers.base import (Solver, history_frames, input_size, observed_size,
-                                    reference_view)
+from neuralpde.solvers.base import Solver, history_frames, input_size, observed_size, reference_view
 from neuralpde.solvers.rollout import Rollout, measure_latency, rollout, steps_per_frame
-from neuralpde.store.reading import (frames_for_horizon, initial_inputs, initial_states,
-                                     reference_frames, sample_count)
+from neuralpde.store.reading import (
+    frames_for_horizon,
+    initial_inputs,
+    initial_states,
+    reference_frames,
+    sample_count,
+)
 from neuralpde.store.schema import OFFSETS, TRAJECTORY_DIMS, coordinate_attrs
 
 METRIC_SETS = ("all", "correlation")
@@ -82,7 +85,7 @@ class Score:
     reference: xr.Dataset
     metrics: xr.Dataset
     rollout: Rollout
-    latency: Optional[float]
+    latency: float | None
     horizon: float
     threshold: float
     compared_on: str
@@ -98,7 +101,7 @@ class Score:
 
 
 def frames_dataset(frames: np.ndarray, samples, times, domain_size: float,
-                   attrs: Optional[dict] = None) -> xr.Dataset:
+                   attrs: dict | None = None) -> xr.Dataset:
     """Frames ``(samples, time, 2, n, n)`` as a dataset in the store schema (cell-centre coords)."""
     n = frames.shape[-1]
     centres = (np.arange(n) + 0.5) * (domain_size / n)
@@ -123,10 +126,10 @@ def score(
     solver: Solver,
     store: xr.Dataset,
     *,
-    horizon: Optional[float] = None,
-    n_samples: Optional[int] = None,
+    horizon: float | None = None,
+    n_samples: int | None = None,
     threshold: float = 0.8,
-    latency_duration: Optional[float] = 1.0,
+    latency_duration: float | None = 1.0,
     metrics: str = "all",
     devices=None,
 ) -> Score:

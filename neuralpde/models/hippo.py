@@ -72,7 +72,7 @@ import dataclasses
 import functools
 import math
 import numbers
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -96,7 +96,7 @@ def _require_finite(name: str, value, accepted: str = "a finite number", positiv
     require(ok and (value > 0 if positive else True), name, value, accepted)
 
 
-def lagt(N: int, a: float = -0.5, b: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
+def lagt(N: int, a: float = -0.5, b: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """LagT operator ``A = -(L + a I)``, ``B = b·1`` (float64; TSM: ``a = -1/2``, ``b = 1``).
 
     ``a > -1`` (the eigenvalues ``-(1 + a)`` are then negative: a stable,
@@ -111,7 +111,7 @@ def lagt(N: int, a: float = -0.5, b: float = 1.0) -> Tuple[np.ndarray, np.ndarra
     return A, b * np.ones(N)
 
 
-def legt(N: int, theta: float) -> Tuple[np.ndarray, np.ndarray]:
+def legt(N: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
     r"""LegT operator on a window of length ``theta`` (float64).
 
     ``A_nk = -λ_n λ_k (1 if k <= n else (-1)^(n-k)) / θ``, ``B_n = λ_n / θ``,
@@ -125,7 +125,7 @@ def legt(N: int, theta: float) -> Tuple[np.ndarray, np.ndarray]:
     return -np.outer(lam, lam) * sign / theta, lam / theta
 
 
-def legs(N: int) -> Tuple[np.ndarray, np.ndarray]:
+def legs(N: int) -> tuple[np.ndarray, np.ndarray]:
     """LegS operator (float64) of ``x' = (A x + B u)/t``.
 
     ``A_nk = -λ_n λ_k`` (n > k), ``-(n + 1)`` (n = k), ``0`` (n < k); ``B_n = λ_n``.
@@ -136,7 +136,7 @@ def legs(N: int) -> Tuple[np.ndarray, np.ndarray]:
     return A, lam.copy()
 
 
-def bilinear(A: np.ndarray, B: np.ndarray, dt: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
+def bilinear(A: np.ndarray, B: np.ndarray, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear (Tustin) discretisation ``(A_d, B_d)`` of ``x' = A x + B u`` (float64 numpy).
 
     ``A_d = (I - dt/2 A)^{-1} (I + dt/2 A)``, ``B_d = (I - dt/2 A)^{-1} dt B``.
@@ -197,16 +197,16 @@ class HiPPO:
     measure: str
     order: int
     dt: float = 1.0
-    theta: Optional[float] = None
+    theta: float | None = None
     a: float = -0.5
     b: float = 1.0
 
     @property
-    def continuous(self) -> Tuple[np.ndarray, np.ndarray]:
+    def continuous(self) -> tuple[np.ndarray, np.ndarray]:
         """The continuous ``(A, B)`` (float64 numpy; LegS: of ``x' = (A x + B u)/t``)."""
         return _continuous(self)
 
-    def discrete(self, step: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    def discrete(self, step: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The float64 ``(A_d, B_d)`` of one update (LegS: of step ``step``, ``A/(step+1)``)."""
         require(isinstance(step, numbers.Integral) and step >= 0, "step", step, "an integer >= 0")
         A, B = self.continuous
@@ -214,7 +214,7 @@ class HiPPO:
             return bilinear(A / (step + 1), B / (step + 1), 1.0)
         return _discrete(self)
 
-    def init(self, shape: Tuple[int, ...] = (), dtype=jnp.float32) -> Memory:
+    def init(self, shape: tuple[int, ...] = (), dtype=jnp.float32) -> Memory:
         """The empty memory: zero coefficients ``shape + (N,)``, step 0."""
         return Memory(jnp.zeros(tuple(shape) + (self.order,), dtype), jnp.zeros((), jnp.int32))
 
@@ -238,7 +238,7 @@ class HiPPO:
             new = x @ Ad.T + u[..., None] * Bd
         return Memory(new, memory.step + 1)
 
-    def encode(self, u_frames: jax.Array, axis: int = 0, memory: Optional[Memory] = None,
+    def encode(self, u_frames: jax.Array, axis: int = 0, memory: Memory | None = None,
                dtype=None) -> Memory:
         """The memory after consuming the frames stacked along ``axis`` (from ``memory``, default empty).
 
@@ -293,7 +293,7 @@ class HiPPO:
         window = self.theta if self.measure == "legt" else memory.step.astype(x.dtype) * self.dt
         return self.reconstruct(memory, 1.0 - lag / window)
 
-    def memory_frames(self, tolerance: float = 0.01, max_frames: int = 1_000_000) -> Optional[int]:
+    def memory_frames(self, tolerance: float = 0.01, max_frames: int = 1_000_000) -> int | None:
         r"""Frames of history the memory needs before its statistics stop depending on its start.
 
         The memory after ``K`` frames started from zero is
@@ -358,8 +358,8 @@ def _convolve(x, power, u, kernels):
     return inputs if x is None else x @ power.T + inputs
 
 
-@functools.lru_cache(maxsize=None)
-def _continuous(hippo: HiPPO) -> Tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _continuous(hippo: HiPPO) -> tuple[np.ndarray, np.ndarray]:
     if hippo.measure == "lagt":
         return lagt(hippo.order, hippo.a, hippo.b)
     if hippo.measure == "legt":
@@ -367,8 +367,8 @@ def _continuous(hippo: HiPPO) -> Tuple[np.ndarray, np.ndarray]:
     return legs(hippo.order)
 
 
-@functools.lru_cache(maxsize=None)
-def _discrete(hippo: HiPPO) -> Tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _discrete(hippo: HiPPO) -> tuple[np.ndarray, np.ndarray]:
     return bilinear(*_continuous(hippo), hippo.dt)
 
 
@@ -402,7 +402,7 @@ def _memory_frames(hippo: HiPPO, tolerance: float, max_frames: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _kernels(hippo: HiPPO, n_frames: int) -> Tuple[np.ndarray, np.ndarray]:
+def _kernels(hippo: HiPPO, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """``(A_d^K, [A_d^{K-1-j} B_d]_j)`` in float64 for the time-invariant measures."""
     Ad, Bd = _discrete(hippo)
     kernels = np.empty((n_frames, hippo.order))
@@ -413,7 +413,7 @@ def _kernels(hippo: HiPPO, n_frames: int) -> Tuple[np.ndarray, np.ndarray]:
     return np.linalg.matrix_power(Ad, n_frames), kernels
 
 
-def make_hippo(measure: str, order: int, dt: float = 1.0, theta: Optional[float] = None,
+def make_hippo(measure: str, order: int, dt: float = 1.0, theta: float | None = None,
                a: float = -0.5, b: float = 1.0) -> HiPPO:
     """A validated :class:`HiPPO` memory.
 

@@ -65,7 +65,7 @@ as it is.  The advecting velocity is never limited.
 from __future__ import annotations
 
 import functools
-from typing import Dict, NamedTuple, Tuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,11 +73,16 @@ import numpy as np
 from flax import nnx
 
 from neuralpde.config import ConfigError
-from neuralpde.models.stencils import (STENCIL_WIDTH, StencilGeometry, apply_stencil,
-                                       constrained_basis, stencil_offsets)
+from neuralpde.models.stencils import (
+    STENCIL_WIDTH,
+    StencilGeometry,
+    apply_stencil,
+    constrained_basis,
+    stencil_offsets,
+)
 from neuralpde.models.tower import make_tower
 
-Coefficients = Dict[str, jax.Array]
+Coefficients = dict[str, jax.Array]
 
 #: Staggered offsets of u and v on the MAC grid (jax-cfd's ``grid.cell_faces``).
 VELOCITY_OFFSETS = ((1.0, 0.5), (0.5, 1.0))
@@ -99,11 +104,11 @@ class InterpolationTarget(NamedTuple):
     face: str
     role: str
     source: str
-    source_offset: Tuple[float, float]
-    target_offset: Tuple[float, float]
+    source_offset: tuple[float, float]
+    target_offset: tuple[float, float]
 
 
-def _build_targets() -> Tuple[InterpolationTarget, ...]:
+def _build_targets() -> tuple[InterpolationTarget, ...]:
     targets = []
     for i, component in enumerate(COMPONENTS):
         for j, face in enumerate(FACES):
@@ -119,8 +124,8 @@ def _build_targets() -> Tuple[InterpolationTarget, ...]:
 
 
 #: The 8 interpolation targets, in the order of the network's output blocks.
-TARGETS: Tuple[InterpolationTarget, ...] = _build_targets()
-TARGET_NAMES: Tuple[str, ...] = tuple(t.name for t in TARGETS)
+TARGETS: tuple[InterpolationTarget, ...] = _build_targets()
+TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
 
 
 class TargetStencil(NamedTuple):
@@ -132,8 +137,8 @@ class TargetStencil(NamedTuple):
     nullspace: np.ndarray
 
 
-@functools.lru_cache(maxsize=None)
-def target_stencils(order: int = 1) -> Tuple[TargetStencil, ...]:
+@functools.cache
+def target_stencils(order: int = 1) -> tuple[TargetStencil, ...]:
     """The constrained 4×4 stencil of every target of :data:`TARGETS` (cached, numpy)."""
     if not isinstance(order, (int, np.integer)) or isinstance(order, bool):
         raise ConfigError(f"invalid polynomial order {order!r}: accepted an integer in 0..3")
@@ -210,16 +215,16 @@ class LearnedInterpolation(nnx.Module):
         return coefficients_from_free_parameters(self.free_parameters(uv), self.order)
 
 
-@functools.lru_cache(maxsize=None)
-def _stencils_by_offsets(role: str) -> Dict[Tuple[tuple, tuple], TargetStencil]:
+@functools.cache
+def _stencils_by_offsets(role: str) -> dict[tuple[tuple, tuple], TargetStencil]:
     # geometry only (order-independent): order 0 always exists
     return {(s.target.source_offset, s.target.target_offset): s
             for s in target_stencils(0) if s.target.role == role}
 
 
 def stencil_face_values(coefficients: Coefficients, role: str, values: jax.Array,
-                        source_offset: Tuple[float, float],
-                        target_offset: Tuple[float, float]) -> jax.Array:
+                        source_offset: tuple[float, float],
+                        target_offset: tuple[float, float]) -> jax.Array:
     """The learned face values of ``values`` ``(N, N)`` moved from ``source_offset`` to ``target_offset``.
 
     Applies the stencil of the target of :data:`TARGETS` with this ``role``

@@ -47,7 +47,8 @@ row-major over (x, y): entry ``4·a + b`` is x-position ``a``, y-position ``b``.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,7 +72,7 @@ class StencilGeometry(NamedTuple):
     shifts: np.ndarray
 
 
-def _axis_window(delta: float, width: int) -> Tuple[np.ndarray, np.ndarray]:
+def _axis_window(delta: float, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer shifts ``k`` with ``-width/2 < delta + k <= width/2`` and their positions."""
     half = width / 2
     first = int(np.floor(-half - delta)) + 1  # smallest k with delta + k > -half
@@ -126,7 +127,7 @@ def _positions(offsets) -> np.ndarray:
 
 
 def polynomial_constraint(offsets, target: Sequence[float] = None,
-                          order: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+                          order: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The linear system ``A c = b`` of polynomial exactness.
 
     Args:
@@ -152,7 +153,7 @@ def polynomial_constraint(offsets, target: Sequence[float] = None,
 
 
 def constrained_basis(offsets, target: Sequence[float] = None,
-                      order: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+                      order: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Particular solution and nullspace of the polynomial constraint (float64).
 
     Returns:
@@ -180,7 +181,7 @@ def constrained_basis(offsets, target: Sequence[float] = None,
 
 
 def apply_stencil(field: jax.Array, coefficients: jax.Array,
-                  offsets: Union[StencilGeometry, np.ndarray]) -> jax.Array:
+                  offsets: StencilGeometry | np.ndarray) -> jax.Array:
     """``sum_j c_j(x) field(x + shift_j)`` with periodic wrap-around.
 
     Equivalent to ``sum_j c[..., j] * jnp.roll(field, -shift_j, grid axes)``;

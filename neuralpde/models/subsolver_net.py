@@ -49,8 +49,6 @@ per call, s²·s_T times less.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,7 +178,7 @@ class SubSolverNet(nnx.Module):
                                   c.depth, c.kernel, c.input_scale, rngs=rngs)
 
     # -- inputs ---------------------------------------------------------------
-    def _embedding(self, index) -> Optional[Array]:
+    def _embedding(self, index) -> Array | None:
         c = self.config
         if c.weights != "shared" or c.embedding == "none":
             return None
@@ -188,7 +186,7 @@ class SubSolverNet(nnx.Module):
             return jax.nn.one_hot(index, c.n_subtasks, dtype=jnp.float32)
         return self.embedding[...][index]
 
-    def _coarse_input(self, view: Array, forcing_view: Optional[Array]) -> Array:
+    def _coarse_input(self, view: Array, forcing_view: Array | None) -> Array:
         """View blocks ``(..., B, 2, M, M)`` (+ products, forcing) -> channels-last
         ``(..., M, M, C)``."""
         x = _channels_last(view)
@@ -204,7 +202,7 @@ class SubSolverNet(nnx.Module):
         return views if self.config.view == "all" else views[:, :1]
 
     # -- all sub-solvers ------------------------------------------------------
-    def tendencies(self, uv: Array, forcing: Optional[Array] = None) -> Array:
+    def tendencies(self, uv: Array, forcing: Array | None = None) -> Array:
         c = self.config
         n = uv.shape[-1]
         decompose.check_factor(n, c.s)
@@ -236,7 +234,7 @@ class SubSolverNet(nnx.Module):
         return decompose.merge_space(g, c.s)
 
     # -- one sub-solver alone ---------------------------------------------------
-    def subtask_tendency(self, view: Array, forcing_view: Optional[Array], a: int, b: int,
+    def subtask_tendency(self, view: Array, forcing_view: Array | None, a: int, b: int,
                          k: int) -> Array:
         """Sub-solver ``(a, b, k)`` alone: its view -> ``g`` on its sub-field ``(2, M, M)``.
 
@@ -259,7 +257,7 @@ class SubSolverNet(nnx.Module):
         return jnp.moveaxis(g, -1, 0)
 
 
-def predict_frames(model: SubSolverNet, uv: Array, forcing: Optional[Array], dt: float,
+def predict_frames(model: SubSolverNet, uv: Array, forcing: Array | None, dt: float,
                    project_fn=None) -> Array:
     r"""The next s_T fine frames ``(s_T, 2, N, N)``.
 

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -73,8 +72,11 @@ from flax import nnx
 
 from neuralpde.config import ConfigError
 from neuralpde.models.hippo import HiPPO, Memory, make_hippo
-from neuralpde.models.learned_interpolation import (COMPONENTS, coefficients_from_free_parameters,
-                                                    num_free_parameters)
+from neuralpde.models.learned_interpolation import (
+    COMPONENTS,
+    coefficients_from_free_parameters,
+    num_free_parameters,
+)
 from neuralpde.models.tower import make_tower
 
 ENCODERS = ("hippo", "frames")
@@ -92,7 +94,7 @@ class HiPPOEncoder:
 
     hippo: HiPPO
     prefix: int
-    scale: Optional[Tuple[float, ...]] = None
+    scale: tuple[float, ...] | None = None
 
     def __post_init__(self):
         _check_scale(self.scale, self.channels)
@@ -123,7 +125,7 @@ class FrameStackEncoder:
     """
 
     prefix: int
-    scale: Optional[Tuple[float, ...]] = None
+    scale: tuple[float, ...] | None = None
 
     def __post_init__(self):
         _check_scale(self.scale, self.channels)
@@ -159,7 +161,7 @@ def _scaled(features: jax.Array, scale) -> jax.Array:
     return features * jnp.asarray([1.0 / x for x in scale], features.dtype)
 
 
-def feature_rms(encoder, prefixes, floor: float = 1e-2) -> Tuple[float, ...]:
+def feature_rms(encoder, prefixes, floor: float = 1e-2) -> tuple[float, ...]:
     """Root mean square of each (unscaled) feature channel over prefixes ``(S, K, 2, n, n)``.
 
     Floored at ``floor`` times the largest channel's RMS, so a channel that is
@@ -182,7 +184,7 @@ def feature_rms(encoder, prefixes, floor: float = 1e-2) -> Tuple[float, ...]:
 
 
 def make_encoder(kind: str, prefix: int, hippo_measure: str = "lagt", hippo_order: int = 256,
-                 hippo_theta: Optional[float] = None, scale: Optional[Tuple[float, ...]] = None):
+                 hippo_theta: float | None = None, scale: tuple[float, ...] | None = None):
     """The temporal encoder of ``kind`` (``'hippo'`` or ``'frames'``) over ``prefix`` frames.
 
     ``hippo_theta`` (LegT window, in frames) defaults to ``prefix``; ``scale``
@@ -200,7 +202,7 @@ def make_encoder(kind: str, prefix: int, hippo_measure: str = "lagt", hippo_orde
     raise ConfigError(f"unknown temporal encoder {kind!r}: accepted {list(ENCODERS)}")
 
 
-def memory_history_note(encoder) -> Optional[str]:
+def memory_history_note(encoder) -> str | None:
     """A one-line note when a HiPPO encoder's prefix is shorter than the history its memory needs.
 
     A memory encoded from zero over ``prefix`` frames (where every training

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -97,7 +97,7 @@ def _advect_jit(c0, velocity, dx, dt, steps, scheme, monotone, mp_alpha, mp_eps)
 
 def advect_1d(c0: Array, velocity, dx: float, dt: float, steps: int,
               scheme: str, *, monotone: bool = False,
-              mp_alpha: Optional[float] = None, mp_eps: float = 0.0) -> Array:
+              mp_alpha: float | None = None, mp_eps: float = 0.0) -> Array:
     """Advance cell averages ``c0`` by ``steps`` SSP-RK3 steps of size ``dt``.
 
     Args:
@@ -185,7 +185,7 @@ def square_wave(n: int, dtype=jnp.float32) -> Array:
     return jnp.asarray(overlap / h, dtype=dtype)
 
 
-def profile_errors(c: Array, exact: Array, dx: float) -> Dict[str, float]:
+def profile_errors(c: Array, exact: Array, dx: float) -> dict[str, float]:
     """L1 (``sum |e| dx``), L-infinity and overshoot of ``c`` against ``exact``.
 
     The overshoot is the largest excursion outside ``[min(exact), max(exact)]``
@@ -223,8 +223,8 @@ class ComparisonResult:
     dt: float
     steps: int
     x: np.ndarray
-    profiles: Dict[str, Dict[str, np.ndarray]]
-    errors: Dict[str, Dict[str, Dict[str, float]]]
+    profiles: dict[str, dict[str, np.ndarray]]
+    errors: dict[str, dict[str, dict[str, float]]]
     monotone: bool = False
 
     def format_table(self) -> str:
@@ -240,7 +240,7 @@ class ComparisonResult:
 
 def compare_schemes(n: int = 128, cfl: float = 0.4, periods: int = 1,
                     schemes=SCHEMES, *, monotone: bool = False,
-                    mp_alpha: Optional[float] = None,
+                    mp_alpha: float | None = None,
                     mp_eps: float = 0.0) -> ComparisonResult:
     """Advect the smooth and the square wave ``periods`` times around [0, 1].
 
@@ -261,8 +261,8 @@ def compare_schemes(n: int = 128, cfl: float = 0.4, periods: int = 1,
     steps = int(math.ceil(periods * n / cfl - 1e-9))
     dt = periods / steps
     initial = {"smooth": smooth_wave(n), "square": square_wave(n)}
-    profiles: Dict[str, Dict[str, np.ndarray]] = {}
-    errors: Dict[str, Dict[str, Dict[str, float]]] = {}
+    profiles: dict[str, dict[str, np.ndarray]] = {}
+    errors: dict[str, dict[str, dict[str, float]]] = {}
     for prof, c0 in initial.items():
         profiles[prof] = {"exact": np.asarray(c0)}
         errors[prof] = {}

@@ -107,8 +107,6 @@ vectorised over any number of other axes, jit-compatible, differentiable.
 
 from __future__ import annotations
 
-from typing import Union
-
 import jax.numpy as jnp
 
 Array = jnp.ndarray
@@ -306,7 +304,7 @@ def weno5_right(
 
 
 def weno5_face_values(
-    c: Array, axis: int, upwind_positive: Union[bool, Array],
+    c: Array, axis: int, upwind_positive: bool | Array,
     scheme: str = "js", eps: float = 1e-6, p: float = 2, *,
     monotone: bool = False, mp_alpha: float = 4.0, mp_eps: float = 0.0,
 ) -> Array:

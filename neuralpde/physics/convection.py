@@ -64,7 +64,7 @@ Only periodic boundary conditions are supported (like WENO's periodic rolls).
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +74,7 @@ from neuralpde.physics.jaxcfd import cfd
 
 GridArray = cfd.grids.GridArray
 GridVariable = cfd.grids.GridVariable
-GridVariableVector = Tuple[GridVariable, ...]
+GridVariableVector = tuple[GridVariable, ...]
 
 #: SSP-RK3 (Shu & Osher 1988) as an explicit Butcher tableau.
 SSP_RK3_TABLEAU = cfd.time_stepping.ButcherTableau(
@@ -88,13 +88,13 @@ TIME_STEPPERS = ("ssp_rk3", "forward_euler")
 FACE_ROLES = ("advecting", "advected")
 
 #: ``interpolate(role, values (N, N), from_offset, to_offset) -> values at to_offset (N, N)``.
-FaceInterpolator = Callable[[str, jax.Array, Tuple[float, float], Tuple[float, float]], jax.Array]
+FaceInterpolator = Callable[[str, jax.Array, tuple[float, float], tuple[float, float]], jax.Array]
 
 
 def face_value_convection(
     make_interpolator: Callable[[jax.Array], FaceInterpolator],
     limiter: bool = True,
-) -> Callable[[GridVariableVector], Tuple[GridArray, ...]]:
+) -> Callable[[GridVariableVector], tuple[GridArray, ...]]:
     r"""A jax-cfd ``ConvectFn`` ``-div(u ⊗ c)`` whose face values come from a rule.
 
     Args:
@@ -117,7 +117,7 @@ def face_value_convection(
         (``NotImplementedError`` otherwise).
     """
 
-    def convect(v: GridVariableVector) -> Tuple[GridArray, ...]:
+    def convect(v: GridVariableVector) -> tuple[GridArray, ...]:
         if not cfd.boundaries.has_all_periodic_boundary_conditions(*v):
             raise NotImplementedError("face-value convection supports periodic boundaries only")
         interpolate = make_interpolator(jnp.stack([u.data for u in v]))
@@ -164,7 +164,7 @@ def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2, *,
     _check_params(eps, p, mp_alpha, mp_eps)
 
     def interp(c: GridVariable, offset, v: GridVariableVector,
-               dt: Optional[float] = None) -> GridVariable:
+               dt: float | None = None) -> GridVariable:
         del dt  # WENO is dt-independent
         if tuple(offset) == tuple(c.offset):
             return c
@@ -189,7 +189,7 @@ def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2, *,
 
 def advect_weno(c: GridVariable, v: GridVariableVector, scheme: str = "js",
                 eps: float = 1e-6, p: float = 2,
-                dt: Optional[float] = None, *, monotone: bool = False,
+                dt: float | None = None, *, monotone: bool = False,
                 mp_alpha: float = 4.0, mp_eps: float = 0.0) -> GridArray:
     """``-div(v c)`` with WENO5 face values of ``c`` (a ``GridArray``).
 
@@ -208,7 +208,7 @@ def advect_weno(c: GridVariable, v: GridVariableVector, scheme: str = "js",
 def weno_convection(scheme: str = "js", eps: float = 1e-6,
                     p: float = 2, *, monotone: bool = False,
                     mp_alpha: float = 4.0, mp_eps: float = 0.0,
-                    ) -> Callable[[GridVariableVector], Tuple[GridArray, ...]]:
+                    ) -> Callable[[GridVariableVector], tuple[GridArray, ...]]:
     """A jax-cfd ``ConvectFn`` using WENO5-JS (``'js'``) or WENO5-Z (``'z'``).
 
     Pass it as ``cfd.equations.semi_implicit_navier_stokes(..., convect=...)``;
@@ -222,7 +222,7 @@ def weno_convection(scheme: str = "js", eps: float = 1e-6,
     _check_params(eps, p, mp_alpha, mp_eps)
     mp = dict(monotone=monotone, mp_alpha=mp_alpha, mp_eps=mp_eps)
 
-    def convect(v: GridVariableVector) -> Tuple[GridArray, ...]:
+    def convect(v: GridVariableVector) -> tuple[GridArray, ...]:
         return tuple(advect_weno(u, v, scheme, eps, p, **mp) for u in v)
 
     return convect

@@ -54,8 +54,6 @@ the channel axis: channel :math:`(a s + b) C + c`.
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,7 +67,7 @@ MAC_OFFSETS = ((1.0, 0.5), (0.5, 1.0))
 
 
 def _xp(x):
-    """numpy for numpy inputs (no JAX dispatch or compile), ``jax.numpy`` otherwise."""
+    """Numpy for numpy inputs (no JAX dispatch or compile), ``jax.numpy`` otherwise."""
     return np if isinstance(x, np.ndarray) else jnp
 
 
@@ -120,7 +118,7 @@ def subfield(field: Array, s: int, a: int, b: int) -> Array:
     return field[..., a::s, b::s]
 
 
-def subfield_offset(offset: Tuple[float, float], s: int, a: int, b: int) -> Tuple[float, float]:
+def subfield_offset(offset: tuple[float, float], s: int, a: int, b: int) -> tuple[float, float]:
     """Coarse-grid offset of sub-field ``(a, b)`` of a component at fine ``offset``.
 
     ``((a + o_x)/s, (b + o_y)/s)`` in coarse grid steps.
@@ -129,7 +127,7 @@ def subfield_offset(offset: Tuple[float, float], s: int, a: int, b: int) -> Tupl
 
 
 def velocity_subfield_offsets(s: int, a: int,
-                              b: int) -> Tuple[Tuple[float, float], Tuple[float, float]]:
+                              b: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """Coarse offsets of u and v of sub-field ``(a, b)`` (fine u at (1, ½), v at (½, 1))."""
     return tuple(subfield_offset(o, s, a, b) for o in MAC_OFFSETS)
 
@@ -190,7 +188,7 @@ def depth_to_space(x: Array, s: int) -> Array:
     return y.reshape(lead + (m1 * s, m2 * s, c))
 
 
-def fourier_shift(field: Array, shift: Tuple[float, float]) -> Array:
+def fourier_shift(field: Array, shift: tuple[float, float]) -> Array:
     r"""Band-limited periodic interpolation of ``field`` (``(..., M, M)``) at its points + ``shift``.
 
     .. math::

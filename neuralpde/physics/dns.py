@@ -28,13 +28,13 @@ more fine steps.)
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 from neuralpde.config import ConfigError
-from neuralpde.physics.flows import DecayingTurbulence, FlowSpec, KolmogorovFlow
+from neuralpde.physics.flows import DecayingTurbulence, FlowSpec
 from neuralpde.physics.jaxcfd import JAX_CFD_VERSION, cfd  # noqa: F401 (version re-exported)
 
 Array = jax.Array
@@ -117,8 +117,8 @@ def finite_volume_step(
     flow: FlowSpec,
     size: int,
     dt: float,
-    convect: Optional[Callable] = None,
-    time_stepper: Optional[Callable] = None,
+    convect: Callable | None = None,
+    time_stepper: Callable | None = None,
 ) -> Stepper:
     """One explicit finite-volume Navier–Stokes step ``uv -> uv`` on an N² grid.
 

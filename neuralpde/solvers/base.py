@@ -38,7 +38,8 @@ The solvers: :mod:`~neuralpde.solvers.classical` (``dns[-N]``,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import jax
 
@@ -97,7 +98,7 @@ def step_with_velocities(solver, state):
     return state, solver.velocity(state)[None]
 
 
-def reference_view(solver) -> Optional[Callable[[jax.Array], jax.Array]]:
+def reference_view(solver) -> Callable[[jax.Array], jax.Array] | None:
     """The solver's ``reference_view`` (model-grid frames -> what it simulates), or None.
 
     None: the solver is compared on the model grid with its velocity

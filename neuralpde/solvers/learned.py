@@ -34,7 +34,8 @@ parameters, so they can be passed through ``jax.jit``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -44,15 +45,19 @@ from neuralpde.config import ConfigError
 from neuralpde.models.config import ModelConfig
 from neuralpde.models.learned_interpolation import LearnedInterpolation, stencil_face_values
 from neuralpde.models.stencils import STENCIL_WIDTH
-from neuralpde.models.temporal_stencil import (HiPPOEncoder, TemporalStencilModel, feature_rms,
-                                               make_encoder)
+from neuralpde.models.temporal_stencil import (
+    HiPPOEncoder,
+    TemporalStencilModel,
+    feature_rms,
+    make_encoder,
+)
 from neuralpde.physics import dns
 from neuralpde.physics.convection import face_value_convection
 from neuralpde.physics.flows import FlowSpec
 
 
 def learned_convection(
-    model_coefficients: Union[Mapping[str, jax.Array], Callable[[jax.Array], Mapping[str, jax.Array]]],
+    model_coefficients: Mapping[str, jax.Array] | Callable[[jax.Array], Mapping[str, jax.Array]],
     limiter: bool = True,
 ):
     """A jax-cfd ``ConvectFn`` ``-div(u ⊗ c)`` whose face values are learned stencils.
@@ -116,7 +121,7 @@ class LearnedSolver:
             object.__setattr__(self, "name", f"li-{self.size}")
 
     @classmethod
-    def from_model(cls, flow: FlowSpec, size: int, model: nnx.Module, **kwargs) -> "LearnedSolver":
+    def from_model(cls, flow: FlowSpec, size: int, model: nnx.Module, **kwargs) -> LearnedSolver:
         """The solver of ``model`` (its current parameters); ``kwargs``: dt, limiter, name."""
         graphdef, params = nnx.split(model)
         return cls(flow=flow, size=size, graphdef=graphdef, params=params, **kwargs)
@@ -129,7 +134,7 @@ class LearnedSolver:
         """A fresh module with this solver's parameters (``nnx.merge``)."""
         return nnx.merge(self.graphdef, self.params)
 
-    def with_params(self, params) -> "LearnedSolver":
+    def with_params(self, params) -> LearnedSolver:
         """The same solver with other parameters (same structure as ``params``)."""
         return dataclasses.replace(self, params=params)
 
@@ -201,7 +206,7 @@ class TSMSolver:
 
     @classmethod
     def from_model(cls, flow: FlowSpec, size: int, model: TemporalStencilModel, encoder,
-                   **kwargs) -> "TSMSolver":
+                   **kwargs) -> TSMSolver:
         if model.tower.in_channels != encoder.channels:
             raise ConfigError(f"the model takes {model.tower.in_channels} feature channels; the "
                               f"encoder gives {encoder.channels}")
@@ -228,7 +233,7 @@ class TSMSolver:
     def model(self) -> TemporalStencilModel:
         return nnx.merge(self.graphdef, self.params)
 
-    def with_params(self, params) -> "TSMSolver":
+    def with_params(self, params) -> TSMSolver:
         return dataclasses.replace(self, params=params)
 
     def init(self, frames: jax.Array) -> TSMState:
@@ -239,7 +244,7 @@ class TSMSolver:
                              f"{self.size}) (the last {k} frames, oldest first)")
         return TSMState(frames[-1], self.encoder.encode(frames))
 
-    def bundle_step(self, state: TSMState) -> Tuple[TSMState, jax.Array]:
+    def bundle_step(self, state: TSMState) -> tuple[TSMState, jax.Array]:
         """One network call, then ``bundle`` steps; returns the state and ``(B, 2, n, n)`` velocities."""
         coefficients = self.model()(self.encoder.features(state.memory))
         uv, memory, velocities = state.velocity, state.memory, []
@@ -270,7 +275,7 @@ def unscaled_encoder(config: ModelConfig):
                         config.hippo_measure, config.hippo_order, config.hippo_theta or None)
 
 
-def build_encoder(config: ModelConfig, feature_scale: Optional[Sequence[float]] = None):
+def build_encoder(config: ModelConfig, feature_scale: Sequence[float] | None = None):
     """The temporal encoder of a TSM config (``None`` for LI).
 
     ``feature_scale``: the per-channel divisors of a ``feature_norm='rms'``
@@ -289,7 +294,7 @@ def build_encoder(config: ModelConfig, feature_scale: Optional[Sequence[float]] 
 
 
 def training_feature_scale(config: ModelConfig, prefixes: Callable[[], Any]
-                           ) -> Optional[Tuple[float, ...]]:
+                           ) -> tuple[float, ...] | None:
     """The ``feature_norm='rms'`` scale of ``config``, else None.
 
     ``prefixes()`` returns training prefixes ``(S, K, 2, n, n)`` (called only
@@ -313,7 +318,7 @@ def build_model(config: ModelConfig, seed: int) -> nnx.Module:
 
 
 def build_solver(config: ModelConfig, seed: int, flow: FlowSpec, size: int, name: str = "",
-                 feature_scale: Optional[Sequence[float]] = None):
+                 feature_scale: Sequence[float] | None = None):
     """The learned solver (LI or TSM) of ``config`` on an ``size``² grid, weights from ``seed``.
 
     ``feature_scale``: see :func:`build_encoder`.

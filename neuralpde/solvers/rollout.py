@@ -22,8 +22,15 @@ import numpy as np
 
 from neuralpde.config import ConfigError
 from neuralpde.physics import dns
-from neuralpde.sharding import (batch_mesh, batch_sharding, gather_samples, padded_batch,
-                                process_samples, replicated, shard_batch)
+from neuralpde.sharding import (
+    batch_mesh,
+    batch_sharding,
+    gather_samples,
+    padded_batch,
+    process_samples,
+    replicated,
+    shard_batch,
+)
 from neuralpde.solvers.base import Solver, init_input_shape
 
 NOT_DIVERGED = -1

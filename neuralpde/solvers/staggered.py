@@ -51,7 +51,7 @@ def build_model(config: StaggerModelConfig, seed: int = 0) -> SubSolverNet:
 
 
 def build_solver(config: StaggerModelConfig, seed: int, flow: FlowSpec, size: int,
-                 fine_dt: float = 0.0, name: str = "") -> "StaggeredSolver":
+                 fine_dt: float = 0.0, name: str = "") -> StaggeredSolver:
     """The :class:`StaggeredSolver` of ``config`` on an ``size``² fine grid, weights from ``seed``."""
     return StaggeredSolver.from_model(flow, size, build_model(config, seed), fine_dt=fine_dt,
                                       name=name)
@@ -108,7 +108,7 @@ class StaggeredSolver(_SubSolverTimes):
         _check_and_default(self, self.size, str(self.size))
 
     @classmethod
-    def from_model(cls, flow: FlowSpec, size: int, model: SubSolverNet, **kwargs) -> "StaggeredSolver":
+    def from_model(cls, flow: FlowSpec, size: int, model: SubSolverNet, **kwargs) -> StaggeredSolver:
         graphdef, params = nnx.split(model)
         return cls(flow=flow, size=size, config=model.config, graphdef=graphdef, params=params,
                    **kwargs)
@@ -116,7 +116,7 @@ class StaggeredSolver(_SubSolverTimes):
     def model(self) -> SubSolverNet:
         return nnx.merge(self.graphdef, self.params)
 
-    def with_params(self, params) -> "StaggeredSolver":
+    def with_params(self, params) -> StaggeredSolver:
         return dataclasses.replace(self, params=params)
 
     def forcing(self) -> jax.Array:
@@ -137,7 +137,7 @@ class StaggeredSolver(_SubSolverTimes):
     def velocity(self, state: jax.Array) -> jax.Array:
         return state
 
-    def coarse(self, a: int | None = None, b: int | None = None) -> "CoarseSubSolver":
+    def coarse(self, a: int | None = None, b: int | None = None) -> CoarseSubSolver:
         """The one-sub-solver coarse simulation of sub-field ``(a, b)`` (default ``(s-1, s-1)``)."""
         s = self.config.s
         a = s - 1 if a is None else a
@@ -182,7 +182,7 @@ class CoarseSubSolver(_SubSolverTimes):
     def size(self) -> int:
         return self.fine_size // self.config.s
 
-    def with_params(self, params) -> "CoarseSubSolver":
+    def with_params(self, params) -> CoarseSubSolver:
         return dataclasses.replace(self, params=params)
 
     @property

@@ -12,11 +12,27 @@ The names most code needs are importable from here.
 """
 
 from neuralpde.store.export import export_netcdf
-from neuralpde.store.reading import (frames_for_horizon, initial_inputs, initial_states,
-                                     open_store, reference_frames, sample_count, staggered_view,
-                                     store_flow, trajectory_frames, xgcm_grid)
-from neuralpde.store.schema import (SCHEMA_VERSION, ResumeLog, StoreError, StoreLayout,
-                                    create_store, history_frames, read_attrs)
+from neuralpde.store.reading import (
+    frames_for_horizon,
+    initial_inputs,
+    initial_states,
+    open_store,
+    reference_frames,
+    sample_count,
+    staggered_view,
+    store_flow,
+    trajectory_frames,
+    xgcm_grid,
+)
+from neuralpde.store.schema import (
+    SCHEMA_VERSION,
+    ResumeLog,
+    StoreError,
+    StoreLayout,
+    create_store,
+    history_frames,
+    read_attrs,
+)
 
 __all__ = ["export_netcdf", "frames_for_horizon", "initial_inputs", "initial_states", "open_store",
            "reference_frames", "sample_count", "staggered_view", "store_flow", "xgcm_grid",

@@ -51,7 +51,6 @@ import json
 import math
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -359,7 +358,7 @@ def generate_split(
     path,
     progress: bool = True,
     devices=None,
-    stop_after_blocks: Optional[int] = None,
+    stop_after_blocks: int | None = None,
 ) -> Path:
     """Generate (or resume, or leave alone if complete) one split's store at ``path``.
 
@@ -638,7 +637,7 @@ def _reusable(path: Path, attrs: dict) -> bool:
         f"(differs in {differing}); use another --out or delete it")
 
 
-def generate(preset: Preset, out, splits: Optional[tuple] = None, progress: bool = True,
+def generate(preset: Preset, out, splits: tuple | None = None, progress: bool = True,
              devices=None) -> dict[str, Path]:
     """Generate every requested split (default: all of the preset's) into ``out/<split>.zarr``.
 

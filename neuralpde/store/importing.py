@@ -28,7 +28,6 @@ import math
 import shutil
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import xarray as xr

@@ -49,12 +49,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Optional
 
 import jax
 
-from neuralpde.config import (ConfigError, fields_from_dict, require, require_positive,
-                              require_positive_int, to_dict)
+from neuralpde.config import (
+    ConfigError,
+    fields_from_dict,
+    require,
+    require_positive,
+    require_positive_int,
+    to_dict,
+)
 from neuralpde.physics import dns
 from neuralpde.physics.flows import FlowSpec, KolmogorovFlow, flow_from_dict, make_flow
 
@@ -145,11 +150,11 @@ class Preset:
     fine_size: int
     train: SplitSpec
     test: SplitSpec
-    validation: Optional[SplitSpec] = None
+    validation: SplitSpec | None = None
     initial_sizes: tuple[int, ...] = ()
     batch_size: int = 4
     time_chunk: int = 64
-    stationary: Optional[tuple[float, float]] = None
+    stationary: tuple[float, float] | None = None
     reference_solver: str = "fv"
     warmup_size: int = 0
     refine_time: float = 0.0
@@ -336,9 +341,9 @@ def get_preset(name: str) -> Preset:
 
 def with_overrides(
     preset: Preset,
-    split: Optional[str] = None,
-    flow: Optional[dict] = None,
-    flow_kind: Optional[str] = None,
+    split: str | None = None,
+    flow: dict | None = None,
+    flow_kind: str | None = None,
     **fields,
 ) -> Preset:
     """A copy of ``preset`` with preset fields, split fields and flow fields replaced.

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import xarray as xr
@@ -29,16 +28,24 @@ import zarr
 from neuralpde.config import ConfigError
 from neuralpde.outputs import held_elsewhere
 from neuralpde.physics.flows import FlowSpec, flow_from_dict
-from neuralpde.store.schema import (HISTORY_DIMS, REQUIRED_ATTRS, REQUIRED_VARIABLES,
-                                    SCHEMA_VERSION, TRAJECTORY_DIMS, StoreError, coordinate_attrs,
-                                    history_frames, read_attrs)
+from neuralpde.store.schema import (
+    HISTORY_DIMS,
+    REQUIRED_ATTRS,
+    REQUIRED_VARIABLES,
+    SCHEMA_VERSION,
+    TRAJECTORY_DIMS,
+    StoreError,
+    coordinate_attrs,
+    history_frames,
+    read_attrs,
+)
 
 
 def open_store(
     path,
-    preset: Optional[str] = None,
-    split: Optional[str] = None,
-    model_size: Optional[int] = None,
+    preset: str | None = None,
+    split: str | None = None,
+    model_size: int | None = None,
     require_complete: bool = True,
 ) -> xr.Dataset:
     """Open and validate a trajectory store (lazily: no frame is read until used).
@@ -299,7 +306,7 @@ def store_flow(ds: xr.Dataset) -> FlowSpec:
         raise StoreError(f"store attr config_json does not describe a flow: {error}") from error
 
 
-def sample_count(ds: xr.Dataset, n_samples: Optional[int] = None) -> int:
+def sample_count(ds: xr.Dataset, n_samples: int | None = None) -> int:
     """``n_samples`` checked against the store (``None``: all of them).
 
     Raises :class:`ConfigError` unless ``1 <= n_samples <= `` the store's samples.
@@ -313,7 +320,7 @@ def sample_count(ds: xr.Dataset, n_samples: Optional[int] = None) -> int:
     return int(n_samples)
 
 
-def frames_for_horizon(ds: xr.Dataset, horizon: Optional[float] = None) -> tuple[int, float]:
+def frames_for_horizon(ds: xr.Dataset, horizon: float | None = None) -> tuple[int, float]:
     """``(n_frames, horizon)``: the frames from t = 0 up to ``horizon`` (default: the whole span).
 
     ``n_frames = floor(horizon / frame_dt + 1e-6) + 1`` (frame 0 included).

@@ -59,7 +59,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import zarr
@@ -306,7 +306,7 @@ class ResumeLog:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
 
-    def load(self, batch: int) -> Optional[tuple]:
+    def load(self, batch: int) -> tuple | None:
         """``(state, phase, count)`` saved for batch ``batch`` (state as saved), or None.
 
         None too when the record cannot serve (:meth:`checked`: truncated,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
@@ -40,7 +40,7 @@ _DISK_MESSAGES = ((errno.ENOSPC, ("No space left on device", "os_error_code='28'
                   (errno.EACCES, ("Permission denied", "os_error_code='13'")))
 
 
-def _as_os_error(error: BaseException, folder: Path) -> Optional[OSError]:
+def _as_os_error(error: BaseException, folder: Path) -> OSError | None:
     """The :class:`OSError` a save failed with, recovered from orbax's wrapping (or None)."""
     if isinstance(error, OSError) and error.errno is not None:
         return error
@@ -94,13 +94,13 @@ class Checkpoints:
                 raise
             raise disk from None
 
-    def latest_step(self) -> Optional[int]:
+    def latest_step(self) -> int | None:
         return self.last.latest_step()
 
-    def best_step(self) -> Optional[int]:
+    def best_step(self) -> int | None:
         return self.best.best_step()
 
-    def restore(self, which: str, target: Any, step: Optional[int] = None) -> Any:
+    def restore(self, which: str, target: Any, step: int | None = None) -> Any:
         """Restore ``which`` (``'last'``/``'best'``) into the structure of ``target``."""
         manager = self.last if which == "last" else self.best
         step = step if step is not None else (

@@ -45,8 +45,14 @@ import dataclasses
 import json
 import math
 
-from neuralpde.config import (ConfigError, from_dict, require, require_positive,
-                              require_positive_int, to_dict)
+from neuralpde.config import (
+    ConfigError,
+    from_dict,
+    require,
+    require_positive,
+    require_positive_int,
+    to_dict,
+)
 from neuralpde.models.config import ModelConfig, StaggerModelConfig
 from neuralpde.physics.operators import CONVECTIONS, TIME_SCHEMES
 from neuralpde.store.presets import MAX_SEED

@@ -41,7 +41,6 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -52,8 +51,16 @@ from neuralpde.interrupts import Interrupted, requested_signal, safe_points, sto
 from neuralpde.outputs import exclusive, write_text_atomic
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.progress import progress_bar
-from neuralpde.sharding import (barrier, global_mesh, in_process_0, is_writer, local_copy,
-                                process_max, replicated, together)
+from neuralpde.sharding import (
+    barrier,
+    global_mesh,
+    in_process_0,
+    is_writer,
+    local_copy,
+    process_max,
+    replicated,
+    together,
+)
 from neuralpde.solvers.rollout import device_name
 from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
@@ -90,7 +97,7 @@ def _start_record(run_dir: Path, record: dict, writer: bool) -> None:
         write_text_atomic(run_dir / "run.json", json.dumps(record, indent=2) + "\n")
 
 
-def fit(task: Task, config, run_dir, progress: bool = True, stop_after: Optional[int] = None,
+def fit(task: Task, config, run_dir, progress: bool = True, stop_after: int | None = None,
         devices=None) -> dict:
     """Run (or resume) the loop of the module docstring for ``task``; returns a summary.
 
@@ -208,8 +215,8 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
             "seconds": time.perf_counter() - started, "device": device_name()}
 
 
-def train(config, out_dir, data_dir=None, flow: Optional[FlowSpec] = None, progress: bool = True,
-          stop_after: Optional[int] = None, devices=None) -> dict:
+def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress: bool = True,
+          stop_after: int | None = None, devices=None) -> dict:
     """Train (or resume) a learned solver of any kind in the run folder ``out_dir``.
 
     Args:

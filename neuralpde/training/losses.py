@@ -86,7 +86,6 @@ arrays in the layout of :mod:`neuralpde.physics.dns`.
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -101,7 +100,7 @@ Array = jax.Array
 
 
 def window_loss(solver, window: jax.Array, kind: str = "mse", remat: bool = False,
-                scan_unroll: Optional[int] = None) -> jax.Array:
+                scan_unroll: int | None = None) -> jax.Array:
     """Mean squared velocity error of ``M`` unrolled model steps against the window's last M frames.
 
     ``window``: ``(K + M, 2, n, n)``, the prefix (``max(history_frames, 1)``
@@ -192,7 +191,7 @@ def scaled_divergence(uv: Array, dt: float, domain_size: float = 2 * math.pi) ->
 
 def sequence_loss(uv0: Array, frames: Array, flow: FlowSpec, dt: float,
                   convection: str = "van_leer", div_weight: float = 1.0,
-                  time_scheme: str = "forward_euler") -> Tuple[Array, Dict[str, Array]]:
+                  time_scheme: str = "forward_euler") -> tuple[Array, dict[str, Array]]:
     r"""Physics loss :math:`L` of predicted ``frames`` ``(s_T, 2, N, N)`` after ``uv0`` ``(2, N, N)``.
 
     Returns ``(L, {'residual': mean (PR)^2, 'divergence': mean (dx/dt Du)^2})``,
@@ -216,7 +215,7 @@ def trajectory_residual(frames: Array, flow: FlowSpec, dt: float, convection: st
     return jax.vmap(lambda x: jnp.mean(project(x, flow.domain_size) ** 2))(r)
 
 
-def stagger_batch_loss(solver, config, uv0: Array, targets) -> Tuple[Array, tuple]:
+def stagger_batch_loss(solver, config, uv0: Array, targets) -> tuple[Array, tuple]:
     """Mean loss of a staggered solver over a batch of start states ``uv0`` ``(B, 2, N, N)``.
 
     ``config``: a :class:`~neuralpde.training.config.StaggerTrainConfig`

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -50,8 +49,15 @@ from neuralpde.outputs import replaced_atomically
 from neuralpde.physics.flows import flow_from_dict
 from neuralpde.store.reading import store_flow
 from neuralpde.training.checkpoint import Checkpoints
-from neuralpde.training.runs import (KINDS, RECORD_KEYS, load_solver, logged_progress,
-                                     read_record, run_config, solver_from_record)
+from neuralpde.training.runs import (
+    KINDS,
+    RECORD_KEYS,
+    load_solver,
+    logged_progress,
+    read_record,
+    run_config,
+    solver_from_record,
+)
 
 WEIGHTS_FORMAT = 1
 #: Folder of the weights shipped with the package (package data).
@@ -172,13 +178,13 @@ def pretrained_name(name_or_path) -> str:
     return results_name(f"pretrained-{weights_path(name_or_path).stem}")
 
 
-def check_fits(name_or_path, store: xr.Dataset) -> Optional[str]:
+def check_fits(name_or_path, store: xr.Dataset) -> str | None:
     """Why the weights do not run on ``store`` as trained (other flow or model grid), or None."""
     path = weights_path(name_or_path)
     return _fit_reason(path, read_weights(path)[0]["record"], store)
 
 
-def _fit_reason(path: Path, record: dict, store: xr.Dataset) -> Optional[str]:
+def _fit_reason(path: Path, record: dict, store: xr.Dataset) -> str | None:
     """:func:`check_fits` for a record already read from ``path``."""
     try:
         trained = flow_from_dict(record["flow"]), int(record["model_size"])
@@ -194,7 +200,7 @@ def _fit_reason(path: Path, record: dict, store: xr.Dataset) -> Optional[str]:
     return None
 
 
-def load_pretrained(name_or_path, store: Optional[xr.Dataset] = None, transfer: bool = False):
+def load_pretrained(name_or_path, store: xr.Dataset | None = None, transfer: bool = False):
     """The trained solver of a weights file (a shipped name or a ``.npz`` path).
 
     Without ``transfer`` a ``store`` of another flow or model grid raises

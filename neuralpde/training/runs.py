@@ -44,7 +44,6 @@ import dataclasses
 import json
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -168,7 +167,7 @@ def config_changes(old, new) -> list[str]:
             if a.get(key) != b.get(key)]
 
 
-def metric_row(line: str) -> Optional[dict]:
+def metric_row(line: str) -> dict | None:
     """One ``metrics.jsonl`` line as a dict with an integer ``step``, or None when the line is
     not one (a line torn by a hard kill mid-write, or damaged)."""
     try:
@@ -242,7 +241,7 @@ def logged_progress(run_dir) -> tuple:
     return loss, best
 
 
-def solver_from_record(record: dict, flow=None, size: Optional[int] = None, name: str = ""):
+def solver_from_record(record: dict, flow=None, size: int | None = None, name: str = ""):
     """The untrained solver of a record (initial weights), on ``flow``/``size`` if given."""
     config = run_config(record)
     transfer = flow is not None
@@ -256,7 +255,7 @@ def solver_from_record(record: dict, flow=None, size: Optional[int] = None, name
                                 feature_scale=record.get("feature_scale"))
 
 
-def load_solver(run_dir, store: Optional[xr.Dataset] = None, which: str = "best",
+def load_solver(run_dir, store: xr.Dataset | None = None, which: str = "best",
                 transfer: bool = False):
     """The trained solver of a run folder of any kind (``best`` checkpoint, else ``last``).
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +62,7 @@ DEFAULT_SIZE = 32
 
 
 def seed_states(key: jax.Array, flow: FlowSpec, size: int, n: int, warmup_time: float,
-                dt: Optional[float] = None, spinup_time: float = 0.0) -> jax.Array:
+                dt: float | None = None, spinup_time: float = 0.0) -> jax.Array:
     """``n`` random initial fields ``(n, 2, N, N)``, each advanced by the DNS on N² for
     ``spinup_time`` + U(0, warmup_time) time units (in steps of ``dt``, default the
     grid's CFL step).  The random extra times depend on ``key`` only."""
@@ -170,7 +169,7 @@ def make_train_step(solver: StaggeredSolver, config: StaggerTrainConfig,
     return jax.jit(train_step, donate_argnums=(0, 1, 2))
 
 
-def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: Optional[FlowSpec] = None,
+def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: FlowSpec | None = None,
                  name: str = "", devices=None) -> Task:
     """The staggered sub-solvers' task.
 

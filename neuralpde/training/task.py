@@ -11,8 +11,9 @@ non-finite updates, checkpoints, validation and the best checkpoint.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import xarray as xr
 
@@ -53,7 +54,7 @@ class Task:
     step_fn: Callable
     extras: dict
     batch: Callable[[int], Any]
-    validation: Optional[xr.Dataset] = None
+    validation: xr.Dataset | None = None
     batch_axis_sharded: bool = False
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +40,7 @@ FEATURE_SCALE_PREFIXES = 64
 
 
 def make_train_step(solver, optimizer: optax.GradientTransformation, loss_kind: str,
-                    remat: bool = False, scan_unroll: Optional[int] = None):
+                    remat: bool = False, scan_unroll: int | None = None):
     """The jitted update ``(params, opt_state, extras, skipped, batch, step) -> (..., stats)``.
 
     ``batch``: windows ``(B, K + M, 2, n, n)``; ``stats``: ``loss`` (the
@@ -109,7 +108,7 @@ def with_data(config: TrainConfig, data_dir) -> TrainConfig:
     return config
 
 
-def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: Optional[dict] = None,
+def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: dict | None = None,
                   devices=None) -> Task:
     """The LI/TSM task of ``config`` on ``data_dir`` (``train.zarr``, validation on ``validation.zarr``).
 
