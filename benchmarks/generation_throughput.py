@@ -35,8 +35,9 @@ def plain_jax_cfd_loop(preset, batch: int, fine_steps: int):
     grid = cfd.grids.Grid((n, n), domain=((0, flow.domain_size), (0, flow.domain_size)))
     dt = preset.dt_model / preset.inner_steps
     forcing = cfd.forcings.simple_turbulence_forcing(
-        grid, constant_magnitude=flow.forcing_amplitude, constant_wavenumber=flow.forcing_wavenumber,
-        linear_coefficient=-flow.linear_drag, forcing_type="kolmogorov")
+        grid, constant_magnitude=flow.forcing_amplitude,
+        constant_wavenumber=flow.forcing_wavenumber, linear_coefficient=-flow.linear_drag,
+        forcing_type="kolmogorov")
     step = cfd.equations.semi_implicit_navier_stokes(
         density=flow.density, viscosity=flow.viscosity, dt=dt, grid=grid, forcing=forcing)
     keys = jax.random.split(jax.random.PRNGKey(0), batch)
@@ -101,9 +102,9 @@ def main(argv=None) -> None:
 
     device = jax.devices()[0]
     print(f"device: {device.platform} {getattr(device, 'device_kind', '')} x{jax.device_count()}")
-    print(f"problem: {args.fine_size}² fine grid -> {args.model_size}² model grid, batch {args.batch}, "
-          f"{fine_steps} fine steps per trajectory ({plan.inner_steps} per model step, "
-          "a frame saved every model step)")
+    print(f"problem: {args.fine_size}² fine grid -> {args.model_size}² model grid, "
+          f"batch {args.batch}, {fine_steps} fine steps per trajectory "
+          f"({plan.inner_steps} per model step, a frame saved every model step)")
     print(f"plain jax-cfd jit loop : {statistics.median(rates_plain) / 1e6:8.2f} Mcell-steps/s "
           f"({statistics.median(rates_plain) / args.fine_size ** 2:,.0f} sample-steps/s)")
     print(f"neuralpde pipeline     : {statistics.median(rates_pipe) / 1e6:8.2f} Mcell-steps/s "

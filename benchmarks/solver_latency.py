@@ -66,14 +66,14 @@ def main(argv=None) -> None:
         for name, (_, timed, _) in runs.items():
             samples[name].append(timed())
     baseline = statistics.median(samples[solvers[0].name])
-    print(f"device: {device_name()}; model grid {args.model_size}²; {args.duration} time units per run, "
-          f"median of {args.repeats} interleaved rounds")
+    print(f"device: {device_name()}; model grid {args.model_size}²; {args.duration} time units "
+          f"per run, median of {args.repeats} interleaved rounds")
     print(f"{'solver':>14} {'grid':>5} {'dt':>9} {'steps/t.u.':>10} {'s per t.u.':>11} "
           f"{'x ' + solvers[0].name:>10}")
-    for name, (solver, _, steps) in runs.items():
+    for name, (solver, _, _steps) in runs.items():
         latency = statistics.median(samples[name])
-        print(f"{name:>14} {solver.size:>5} {solver.dt:>9.6f} {1 / solver.dt:>10.1f} {latency:>11.5f} "
-              f"{latency / baseline:>10.2f}")
+        print(f"{name:>14} {solver.size:>5} {solver.dt:>9.6f} {1 / solver.dt:>10.1f} "
+              f"{latency:>11.5f} {latency / baseline:>10.2f}")
 
 
 if __name__ == "__main__":

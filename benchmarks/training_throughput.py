@@ -73,13 +73,14 @@ def main(argv=None) -> None:
     dns_latency = measure_latency(dns_solver, uv0, duration=1.0)
     m = config.model
     print(f"device: {device_name()}")
-    print(f"preset {args.preset}: {args.size}² grid, tower {m.depth} x {m.hidden} (kernel {m.kernel}), "
-          f"batch {config.batch_size}, unroll {config.unroll}")
+    print(f"preset {args.preset}: {args.size}² grid, tower {m.depth} x {m.hidden} "
+          f"(kernel {m.kernel}), batch {config.batch_size}, unroll {config.unroll}")
     print(f"training: {rate:.2f} updates/s ({rate * config.batch_size * config.unroll:.0f} "
           f"solver steps/s with gradients); first update incl. compile {compile_s:.1f} s; "
           f"{config.steps} updates ≈ {config.steps / rate / 60:.1f} min")
     print(f"inference latency, batch 1: LI {li_latency:.4f} s per time unit, "
-          f"DNS-{args.size} {dns_latency:.4f} s per time unit, LI/DNS = {li_latency / dns_latency:.2f}")
+          f"DNS-{args.size} {dns_latency:.4f} s per time unit, "
+          f"LI/DNS = {li_latency / dns_latency:.2f}")
 
 
 if __name__ == "__main__":

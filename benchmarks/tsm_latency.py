@@ -132,7 +132,8 @@ def main(argv=None) -> None:
         solvers[name] = build_solver(model, 0, flow, size, name=f"{name}-{size}")
     macs = {name: multiply_adds_per_cell_step(solvers[name]) for name in configs}
     print(f"network multiply-adds per cell and model step: LI {macs['li']:,}, TSM-HiPPO "
-          f"{macs['tsm-hippo']:,} (incl. the HiPPO update) = x{macs['tsm-hippo'] / macs['li']:.2f} LI")
+          f"{macs['tsm-hippo']:,} (incl. the HiPPO update) = "
+          f"x{macs['tsm-hippo'] / macs['li']:.2f} LI")
     if args.count_only:
         return
     prefix = prefix_frames(flow, size, configs["tsm-hippo"].prefix)

@@ -32,7 +32,8 @@ def point(results: Path, runs: Path, name: str) -> dict | None:
     summary = json.loads((folder / "summary.json").read_text())
     with xr.open_dataset(folder / "metrics.nc") as scores:
         durations = np.asarray(scores["duration_per_sample"].values, dtype=float)
-    pieces = (results / f"{name}.time").read_text().split() if (results / f"{name}.time").exists() else []
+    pieces = ((results / f"{name}.time").read_text().split()
+              if (results / f"{name}.time").exists() else [])
     args = (results / f"{name}.args").read_text().split(":", 1)[-1].strip() if (
         results / f"{name}.args").exists() else "?"
     run = json.loads((runs / name / "run.json").read_text())
@@ -47,7 +48,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True)
-    parser.add_argument("--base", required=True, help="the point the differences are paired against")
+    parser.add_argument("--base", required=True,
+                        help="the point the differences are paired against")
     parser.add_argument("points", nargs="+")
     args = parser.parse_args(argv)
     base = point(args.results, args.runs, args.base)
@@ -65,11 +67,13 @@ def main(argv=None) -> None:
         if base is not None and base["per_sample"].shape == d.shape and name != args.base:
             diff = d - base["per_sample"]
             paired = f"{diff.mean():+.2f} ± {diff.std(ddof=1) / math.sqrt(n):.2f}"
-        train = f"{row['train_s']:.0f}" + (f" ({row['pieces']} pieces)" if row["pieces"] > 1 else "")
+        train = f"{row['train_s']:.0f}" + (f" ({row['pieces']} pieces)" if row["pieces"] > 1
+                                           else "")
         print(f"| {name} | {row['args']} | {row['steps']} | {train} | {row['duration']:.2f} | "
-              f"{d.mean():.2f} ± {d.std(ddof=1) / math.sqrt(n):.2f} | {row['latency']:.4f} | {paired} |")
-    print(f"\n{base['per_sample'].size if base else '?'} test trajectories; one seed (0) per point; "
-          "duration: time the sample-mean correlation stays >= 0.8.")
+              f"{d.mean():.2f} ± {d.std(ddof=1) / math.sqrt(n):.2f} | {row['latency']:.4f} | "
+              f"{paired} |")
+    print(f"\n{base['per_sample'].size if base else '?'} test trajectories; "
+          "one seed (0) per point; duration: time the sample-mean correlation stays >= 0.8.")
 
 
 if __name__ == "__main__":

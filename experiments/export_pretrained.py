@@ -6,7 +6,8 @@ ones come from the mini study's seed-0 runs (``experiments/mini_li.sh``,
 ``experiments/mini_tsm.sh``); re-making them replaces the shipped files, hence
 ``--force``::
 
-    python experiments/export_pretrained.py --force runs/mini/li=li-mini runs/mini/tsm-hippo=tsm-hippo-mini
+    python experiments/export_pretrained.py --force \\
+        runs/mini/li=li-mini runs/mini/tsm-hippo=tsm-hippo-mini
 
 ``RUN=NAME`` writes ``NAME.npz`` into ``--out`` (default: the package's
 ``neuralpde/weights/``); an existing file is refused without ``--force``.

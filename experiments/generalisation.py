@@ -68,7 +68,8 @@ def main(argv=None) -> None:
         print(f"{name}: test data {preset.model_size}² ← {preset.fine_size}² "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
         model = preset.model_size
-        folders = {f"dns-{model}": out / f"dns-{model}", f"dns-{2 * model}": out / f"dns-{2 * model}"}
+        folders = {f"dns-{model}": out / f"dns-{model}",
+                   f"dns-{2 * model}": out / f"dns-{2 * model}"}
         folders.update({f"run:{run}": out / Path(run).name for run in args.runs})
         todo = [solver for solver, folder in folders.items() if not summary_is_current(
             folder, Path(solver[4:]) / "metrics.jsonl" if solver.startswith("run:") else None,

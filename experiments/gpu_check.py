@@ -1,7 +1,8 @@
 """One-command check of a GPU (or any JAX device): what the package does there, in < 10 minutes.
 
     python experiments/gpu_check.py                      # on one H100/H200: ~5-8 min
-    python experiments/gpu_check.py --tiny --out x.txt   # every stage at a tiny size (CPU smoke test)
+    python experiments/gpu_check.py --tiny --out x.txt   # every stage at a tiny size
+                                                         # (CPU smoke test)
 
 Writes one results file naming the device (default
 ``experiments/results/gpu_check_<device>.txt``), line by line, so a run cut short
@@ -215,7 +216,8 @@ def training_stage(report, spec, device_class) -> None:
         if device_class:
             d = DEVICE_CLASSES[device_class]
             roofline = plan.seconds(d) / plan.calls
-            line += f", roofline {roofline:.4g} s per update (measured/roofline {per_update / roofline:.1f})"
+            line += (f", roofline {roofline:.4g} s per update "
+                     f"(measured/roofline {per_update / roofline:.1f})")
         report(line)
 
 

@@ -70,7 +70,8 @@ def main(argv=None) -> None:
         features = np.stack([np.asarray(encoder.features(encoder.encode(jnp.asarray(h))))
                              for h in history])
         rms = np.sqrt(np.mean(features[..., :order] ** 2, axis=(0, 1, 2)))
-        window = f", theta {theta:g}" if theta else (", theta = prefix" if measure == "legt" else "")
+        window = (f", theta {theta:g}" if theta
+                  else (", theta = prefix" if measure == "legt" else ""))
         print(f"{measure} N = {order}{window}: u coefficient RMS by order "
               + " ".join(f"{x:.2g}" for x in rms))
 

@@ -34,7 +34,8 @@ def per_sample(folder) -> np.ndarray:
     """``duration_per_sample`` of one results folder (``neuralpde evaluate`` output)."""
     path = Path(folder) / "metrics.nc"
     if not path.exists():
-        raise SystemExit(f"{folder} is not a results folder (no metrics.nc): run neuralpde evaluate")
+        raise SystemExit(f"{folder} is not a results folder (no metrics.nc): "
+                         "run neuralpde evaluate")
     with xr.open_dataset(path) as scores:
         return np.asarray(scores["duration_per_sample"].values, dtype=float)
 

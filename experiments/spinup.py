@@ -181,7 +181,8 @@ def main(argv=None) -> None:
             else:
                 spread = values[:, times >= times[-1] - args.stationary].mean(axis=1)
                 print(f"  {label}: stationary mean {target:.4g} (per seed {np.round(spread, 3)}); "
-                      f"running-mean noise {noise / abs(target):.1%}, band ±{band / abs(target):.1%}; "
+                      f"running-mean noise {noise / abs(target):.1%}, "
+                      f"band ±{band / abs(target):.1%}; "
                       f"spin-up {'not-reached' if t_star is None else f'{t_star:.2f}'} time units")
         print("  | t | energy (seed mean) | running mean | enstrophy (seed mean) | running mean |")
         print("  |---|---|---|---|---|")

@@ -95,7 +95,8 @@ def markdown(rows, columns):
 
 @dataclasses.dataclass(frozen=True)
 class CoarseDNS(FiniteVolumeSolver):
-    """DNS on a grid coarser than the model grid, compared with the reference face-averaged to it."""
+    """DNS on a grid coarser than the model grid, compared with the reference face-averaged to
+    it."""
 
     @property
     def view_name(self) -> str:
@@ -103,7 +104,8 @@ class CoarseDNS(FiniteVolumeSolver):
 
     def reference_view(self, uv):
         flat = jnp.asarray(uv).reshape((-1,) + uv.shape[-3:])
-        down = jax.vmap(lambda f: dns.downsample_velocity(f, self.size, self.flow.domain_size))(flat)
+        down = jax.vmap(
+            lambda f: dns.downsample_velocity(f, self.size, self.flow.domain_size))(flat)
         return down.reshape(uv.shape[:-2] + (self.size, self.size))
 
 
@@ -152,8 +154,9 @@ def train_all(args, flow, size):
         solvers[(s, s_time)] = summary["solver"]
         train_info[(s, s_time)]["train_s"] = args.steps / train_info[(s, s_time)]["steps_per_s"]
         info = train_info[(s, s_time)]
-        print(f"  (s={s}, s_T={s_time}): {info['train_s']:6.1f} s of updates ({info['steps_per_s']:.1f} "
-              f"updates/s; {wall:.0f} s in this process incl. compile); residual {info['first_residual']:.3g} -> {info['final_residual']:.3g} "
+        print(f"  (s={s}, s_T={s_time}): {info['train_s']:6.1f} s of updates "
+              f"({info['steps_per_s']:.1f} updates/s; {wall:.0f} s in this process incl. "
+              f"compile); residual {info['first_residual']:.3g} -> {info['final_residual']:.3g} "
               f"(mean of the last 20 %), divergence term {info['final_divergence']:.3g}",
               flush=True)
     return solvers, train_info
@@ -180,7 +183,8 @@ def tower_study(train_path, hidden, depth, steps=300):
         times = {}
         for s in (1, 2, 4):
             kwargs = dict(hidden=hidden, depth=depth, rngs=nnx.Rngs(0))
-            tower = ConvTower(2, 104, **kwargs) if s == 1 else DecomposedTower(2, 104, s=s, **kwargs)
+            tower = (ConvTower(2, 104, **kwargs) if s == 1
+                     else DecomposedTower(2, 104, s=s, **kwargs))
             graphdef, state = nnx.split(tower)
             f = jax.jit(lambda st, v: nnx.merge(graphdef, st)(v))
             jax.block_until_ready(f(state, x))
@@ -211,13 +215,15 @@ def tower_study(train_path, hidden, depth, steps=300):
     held, fit = jnp.asarray(frames[:16]), jnp.asarray(frames[16:])
     target = jax.jit(jax.vmap(lambda u: tendency(u, flow, dt)))
     y_fit, y_held = target(fit), target(held)
-    print(f"  accuracy note: fit F(u) = -div(uu) + nu lap u + f on {fit.shape[0]} train-store states "
-          f"(32²), {steps} Adam updates (lr 3e-3, batch 8), relative L2 error on 16 held-out states:")
+    print(f"  accuracy note: fit F(u) = -div(uu) + nu lap u + f on {fit.shape[0]} train-store "
+          f"states (32²), {steps} Adam updates (lr 3e-3, batch 8), relative L2 error on 16 "
+          "held-out states:")
     for s in (1, 2, 4):
         kwargs = dict(hidden=hidden, depth=depth, input_scale=0.1, rngs=nnx.Rngs(1))
         tower = ConvTower(2, 2, **kwargs) if s == 1 else DecomposedTower(2, 2, s=s, **kwargs)
         graphdef, params = nnx.split(tower)
-        apply = lambda p, u: 10.0 * jnp.moveaxis(nnx.merge(graphdef, p)(jnp.moveaxis(u, -3, -1)), -1, -3)
+        apply = lambda p, u: 10.0 * jnp.moveaxis(
+            nnx.merge(graphdef, p)(jnp.moveaxis(u, -3, -1)), -1, -3)
         opt = optax.adam(3e-3)
         state = opt.init(params)
 
@@ -233,8 +239,8 @@ def tower_study(train_path, hidden, depth, steps=300):
             params, state, loss = step(params, state, fit[idx], y_fit[idx])
         jax.block_until_ready(params)
         err = float(jnp.sqrt(jnp.sum((apply(params, held) - y_held) ** 2) / jnp.sum(y_held ** 2)))
-        print(f"    s={s}: held-out relative error {err:.3f}  (fit {time.perf_counter() - t0:.1f} s)",
-              flush=True)
+        print(f"    s={s}: held-out relative error {err:.3f}  "
+              f"(fit {time.perf_counter() - t0:.1f} s)", flush=True)
         for row in rows:
             if row["s"] == s and row["grid"] == 32:  # the fit is on the 32² store states
                 row["fit_relative_error"] = err
@@ -318,9 +324,9 @@ def main(argv=None):
               + ", ".join(f"t={tt:g}: {c:.3f}" for tt, c in
                           zip(REPORT_TIMES, at_times(result["correlation"], result["time"])))
               + f", rel. L2 t=1: {at_times(result['relative_l2'], result['time'])[1]:.3f}")
-        print(f"      same sub-field of the full fine run: duration {row['duration in fine run']:.3f}"
-              f"; DNS-{size // s} against the face-averaged reference: duration "
-              f"{row['coarse DNS duration (face avg.)']:.3f}", flush=True)
+        print(f"      same sub-field of the full fine run: duration "
+              f"{row['duration in fine run']:.3f}; DNS-{size // s} against the face-averaged "
+              f"reference: duration {row['coarse DNS duration (face avg.)']:.3f}", flush=True)
 
     print("\n## Latency per simulated time unit (batch 1, compile excluded; measured side by side, "
           f"min over {args.latency_repeats} interleaved passes)")
@@ -358,9 +364,10 @@ def main(argv=None):
               f"shared s=1 s_T=1, x{dns_latency / latency[label]:.2f} vs dns-32)", flush=True)
     for s, t in ((2, 2), (4, 1)):
         label = f"stagger s={s} s_T={t}"
+        separate_base = latency["separate s=1 s_T=1 (untrained)"]
         print(f"  speed-up of ({s},{t}) over (1,1) at equal width: shared "
               f"{base / latency[label]:.2f}x, separate "
-              f"{latency['separate s=1 s_T=1 (untrained)'] / latency[f'separate s={s} s_T={t} (untrained)']:.2f}x, "
+              f"{separate_base / latency[f'separate s={s} s_T={t} (untrained)']:.2f}x, "
               f"joint {base / latency[f'joint s={s} s_T={t} (untrained)']:.2f}x")
 
     tower_rows = tower_study(Path(args.data) / "train.zarr", args.hidden, args.depth)

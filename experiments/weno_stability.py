@@ -28,8 +28,8 @@ def main(argv=None) -> None:
     test = open_store(f"{args.data}/test.zarr", split="test")
     flow, size = store_flow(test), int(test.attrs["model_size"])
     uv0 = initial_states(test, size, test.sizes["sample"])
-    print(f"device: {device_name()}; {uv0.shape[0]} samples of {test.attrs['preset']}, {size}² grid, "
-          f"{args.duration} time units")
+    print(f"device: {device_name()}; {uv0.shape[0]} samples of {test.attrs['preset']}, "
+          f"{size}² grid, {args.duration} time units")
     for name in args.solvers:
         solver = classical_solver(name, flow, size)
         steps_per_frame = max(1, round(1.0 / solver.dt))  # a frame about every time unit

@@ -154,7 +154,8 @@ GENERATE_OPTIONS = (
     (("--save-every",), "save_every", dict(type=int, help="model steps between saved frames")),
     (("--seed",), "seed", dict(type=int, help="base PRNG seed in [0, 2^31-1]; sample i of split s "
                                               "uses fold_in(fold_in(PRNGKey(seed), stream of s), "
-                                              "i), so the splits never share an initial condition")),
+                                              "i), so the splits never share an initial "
+                                              "condition")),
     (("--history",), "history", dict(type=int, help="model-step frames kept up to t = 0 (the "
                                                     "prefix TSM encodes; 0: none)")),
     (("--model-size",), "model_size", dict(type=int, help="model grid cells per side")),
@@ -175,7 +176,8 @@ GENERATE_OPTIONS = (
     (("--time-chunk",), "time_chunk", dict(type=int, help="frames per zarr chunk / resumable "
                                                           "block")),
     (("--flow",), "flow", dict(choices=("kolmogorov", "decaying"), help="flow type")),
-    (("--viscosity",), "viscosity", dict(type=float, help="kinematic viscosity (Re = 1/viscosity)")),
+    (("--viscosity",), "viscosity", dict(type=float,
+                                         help="kinematic viscosity (Re = 1/viscosity)")),
     (("--domain-size",), "domain_size", dict(type=float, help="side L of the periodic domain "
                                                               "[0, L]^2 (4π: 12.566370614359172)")),
     (("--forcing-wavenumber",), "forcing_wavenumber", dict(type=int, help="k_f of the forcing "
@@ -299,15 +301,15 @@ def _add_evaluate(subparsers) -> None:
         formatter_class=_HelpFormatter)
     p.add_argument("--data", required=True, help="data folder holding test.zarr")
     p.add_argument("--solver", action="append", required=True,
-                   help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] "
-                        "(N a multiple of the model grid), spectral[-N] (pseudo-spectral, N "
-                        "even, >= 8, up to the reference grid), run:<training run folder> (LI, TSM, "
+                   help="solver to evaluate (repeatable): dns, dns-N, weno5-js[-N], weno5-z[-N] (N "
+                        "a multiple of the model grid), spectral[-N] (pseudo-spectral, N even, >= "
+                        "8, up to the reference grid), run:<training run folder> (LI, TSM, "
                         "staggered), run:<staggered run folder>#coarse[=a,b] (one sub-solver "
                         "alone, against the same sub-field of the reference), pretrained:<name> "
                         "(weights shipped with the package: li-mini, tsm-hippo-mini) or "
-                        "pretrained:<weights .npz>, or file:<zarr or "
-                        ".nc> (a rollout produced elsewhere: u, v or vorticity over sample, "
-                        "time, x, y on the model grid; docs/solvers.md)")
+                        "pretrained:<weights .npz>, or file:<zarr or .nc> (a rollout produced "
+                        "elsewhere: u, v or vorticity over sample, time, x, y on the model grid; "
+                        "docs/solvers.md)")
     p.add_argument("--out", required=True, help="results folder")
     _add_scoring_options(p)
     p.add_argument("--threshold", type=float, default=0.8,
@@ -321,7 +323,8 @@ def _add_evaluate(subparsers) -> None:
 
 def _add_scoring_options(p) -> None:
     """The rollout options every evaluating command shares (neuralpde.evaluation.scoring)."""
-    p.add_argument("--horizon", type=float, help="time units to roll out (default: the whole test span)")
+    p.add_argument("--horizon", type=float,
+                   help="time units to roll out (default: the whole test span)")
     p.add_argument("--samples", type=int, help="test trajectories to use (default: all)")
 
 
@@ -361,7 +364,8 @@ def _add_compare(subparsers) -> None:
         description="Read RESULTS/*/summary.json and write RESULTS/comparison.{md,csv} and "
                     "RESULTS/figures/{correlation,snapshots,spectra,pareto}.png; print the table.",
         formatter_class=_HelpFormatter)
-    p.add_argument("--results", required=True, help="results folder written by `neuralpde evaluate`")
+    p.add_argument("--results", required=True,
+                   help="results folder written by `neuralpde evaluate`")
     p.add_argument("--times", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0],
                    help="times of the vorticity snapshots")
     p.add_argument("--out", help="where to write the table and figures (default: RESULTS)")
@@ -392,7 +396,8 @@ def _add_train(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a learned solver on a train store",
         description="Train a learned solver (the finite-volume step with learned convective "
-                    "stencils: LI from the current velocity, TSM from the history) on DATA/train.zarr, validating on DATA/validation.zarr; checkpoints and "
+                    "stencils: LI from the current velocity, TSM from the history) on "
+                    "DATA/train.zarr, validating on DATA/validation.zarr; checkpoints and "
                     "metrics go to OUT. Re-running the same command resumes the run.",
         formatter_class=_HelpFormatter)
     p.add_argument("--model", default="li", choices=("li", "tsm-hippo", "tsm-cnn"),
@@ -401,7 +406,8 @@ def _add_train(subparsers) -> None:
     p.add_argument("--data", required=True, help="data folder holding train.zarr and "
                                                   "validation.zarr (test.zarr is never read)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
-    p.add_argument("--preset", default="mini", help="training preset: quickstart, mini (CPU) or paper (published)")
+    p.add_argument("--preset", default="mini",
+                   help="training preset: quickstart, mini (CPU) or paper (published)")
     from neuralpde.training.config import TRAIN_PRESETS
 
     add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS, TRAIN_PRESETS, "from --preset")
@@ -500,7 +506,8 @@ def _run_stagger_train(args) -> int:
 
 def _add_stagger_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
-        "stagger-evaluate", help="evaluate staggered runs (the same as `evaluate --solver run:...`)",
+        "stagger-evaluate",
+        help="evaluate staggered runs (the same as `evaluate --solver run:...`)",
         description="Roll each staggered run's fine simulation out from DATA/test.zarr into "
                     "OUT/<run name>/, and with --coarse also the one-sub-solver coarse simulation "
                     "on (N/s)^2 against the same sub-field of the reference "
@@ -564,7 +571,8 @@ def _run_quickstart(args) -> int:
     print(f"report: {result['markdown_path']}")
     for path in result["figures"].values():
         print(f"figure: {path}")
-    print("stage wall-clock (s): " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
+    print("stage wall-clock (s): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
     return 0
 
 
@@ -980,7 +988,8 @@ def with_option_name(message: str, command: str) -> str:
     the option, so the option of ``command`` that sets the field is added
     after the bad value (messages about other fields are left as they are).
     """
-    tables = {"train": LOOP_OPTIONS + TRAIN_OPTIONS, "stagger-train": LOOP_OPTIONS + STAGGER_OPTIONS,
+    tables = {"train": LOOP_OPTIONS + TRAIN_OPTIONS,
+              "stagger-train": LOOP_OPTIONS + STAGGER_OPTIONS,
               "generate": GENERATE_OPTIONS}.get(command, ())
     flags = {field: names[0] for names, field, _ in tables}
     flags.update(_FIELD_ALIASES.get(command, {}))

@@ -94,7 +94,8 @@ def from_dict(cls, data: dict[str, Any]):
         by_name = {option.__name__: option for option in options}
         chosen = by_name.get(value.get("kind")) if len(options) > 1 else options[0]
         if chosen is None:
-            raise ConfigError(f"unknown {name} kind {value.get('kind')!r}: accepted {sorted(by_name)}")
+            raise ConfigError(f"unknown {name} kind {value.get('kind')!r}: "
+                              f"accepted {sorted(by_name)}")
         kwargs[name] = from_dict(chosen, value)
     return cls(**kwargs)
 

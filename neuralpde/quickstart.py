@@ -64,8 +64,8 @@ def run_quickstart(
 
     ``preset`` and ``train_config`` default to the ``quickstart`` presets
     (tests pass tiny ones); ``pretrained`` names shipped weights
-    (:func:`neuralpde.training.pretrained.available`).  Evaluations whose ``summary.json`` exists (and is
-    newer than the run's last metrics, for a learned solver) are reused.
+    (:func:`neuralpde.training.pretrained.available`).  Evaluations whose ``summary.json``
+    exists (and is newer than the run's last metrics, for a learned solver) are reused.
     """
     from neuralpde.evaluation.compare import compare
     from neuralpde.evaluation.evaluate import summary_is_current

@@ -79,7 +79,8 @@ def local_rows(sharding: NamedSharding, batch: int) -> slice:
 
 
 def global_batch(local: np.ndarray, sharding: NamedSharding, batch: int) -> jax.Array:
-    """The global ``(batch, ...)`` array of which this process holds ``local`` (its :func:`local_rows`)."""
+    """The global ``(batch, ...)`` array of which this process holds ``local`` (its
+    :func:`local_rows`)."""
     if jax.process_count() == 1:
         return jax.device_put(local, sharding)
     return jax.make_array_from_process_local_data(sharding, local, (batch,) + local.shape[1:])

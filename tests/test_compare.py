@@ -109,7 +109,8 @@ def test_compare_writes_table_and_figures(results, tmp_path):
     assert "solver" in table[0] and "equivalent DNS" in table[0]
     assert set(table[1]) <= set("|-: ")
     assert len(table) == 2 + len(ROWS)
-    assert [line.split("|")[1].strip() for line in table[2:]] == ["dns_32", "dns_64", "dns_128", "li"]
+    assert ([line.split("|")[1].strip() for line in table[2:]]
+            == ["dns_32", "dns_64", "dns_128", "li"])
     li_cells = [c.strip() for c in table[-1].split("|")[1:-1]]
     assert li_cells[cmp.TABLE_COLUMNS.index("equivalent DNS")] == "90.5"
     header = [c.strip() for c in table[0].split("|")[1:-1]]
@@ -227,7 +228,8 @@ def test_equal_accuracy_cost_is_interpolated_in_log_cost_on_each_ladder():
     assert row["speedup_vs_spectral"] == pytest.approx(2 * 10 ** (1 / 3) / 4.0)
     assert row["speedup_vs_dns_bound"] == row["speedup_vs_spectral_bound"] == ""
     # WENO5-Z's ladder (one rung, 1.5) never lasts 3: its cost is only bounded below
-    assert row["speedup_vs_weno5_z"] == pytest.approx(0.5) and row["speedup_vs_weno5_z_bound"] == ">"
+    assert (row["speedup_vs_weno5_z"] == pytest.approx(0.5)
+            and row["speedup_vs_weno5_z_bound"] == ">")
     # the best family is the cheapest that reaches D (spectral, 4.31 < 22.6); weno5-js is
     # not a family (its row does not build a ladder), and the open weno5-z bound (cost > 2,
     # below 4.31) leaves the answer an upper bound

@@ -58,8 +58,10 @@ def test_paper_presets():
     (lambda: KolmogorovFlow(domain_size=3.0), "forcing_wavenumber=4"),
     (lambda: with_overrides(get_preset("mini"), fine_size=100),
      "fine_size=100: accepted an integer multiple of model_size=32"),
-    (lambda: with_overrides(get_preset("mini"), n_samples=0), "n_samples=0: accepted an integer >= 1"),
-    (lambda: get_preset("huge"), "unknown preset 'huge': accepted ['mini', 'paper', 'paper-lite', 'quickstart']"),
+    (lambda: with_overrides(get_preset("mini"), n_samples=0),
+     "n_samples=0: accepted an integer >= 1"),
+    (lambda: get_preset("huge"),
+     "unknown preset 'huge': accepted ['mini', 'paper', 'paper-lite', 'quickstart']"),
     (lambda: make_flow("channel"), "unknown flow 'channel'"),
     (lambda: with_overrides(get_preset("mini"), bogus=1), "unknown Preset field(s) ['bogus']"),
 ])
@@ -82,7 +84,8 @@ def test_overrides_keep_the_evaluation_spacing_and_valid_initial_sizes():
 
 @pytest.mark.parametrize("argv, message", [
     (["--viscosity", "-1"], "invalid viscosity=-1.0 (--viscosity): accepted a finite number > 0"),
-    (["--viscosity", "-1e-3"], "invalid viscosity=-0.001 (--viscosity): accepted a finite number > 0"),
+    (["--viscosity", "-1e-3"],
+     "invalid viscosity=-0.001 (--viscosity): accepted a finite number > 0"),
     (["--linear-drag", "-inf"], "linear_drag=-inf (--linear-drag)"),
     (["--courant", "2"], "invalid courant=2.0 (--courant): accepted a number in (0, 1]"),
     (["--fine-size", "100"], "invalid fine_size=100 (--fine-size)"),
@@ -117,9 +120,9 @@ def test_cli_help_documents_every_generate_option(capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
     text = capsys.readouterr().out
-    for option in ["--preset", "--out", "--split", "--samples", "--duration", "--warmup", "--save-every",
-                   "--seed", "--model-size", "--fine-size", "--viscosity", "--domain-size",
-                   "--forcing-wavenumber", "--flow", "--batch-size"]:
+    for option in ["--preset", "--out", "--split", "--samples", "--duration", "--warmup",
+                   "--save-every", "--seed", "--model-size", "--fine-size", "--viscosity",
+                   "--domain-size", "--forcing-wavenumber", "--flow", "--batch-size"]:
         assert option in text
 
 

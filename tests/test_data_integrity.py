@@ -40,7 +40,8 @@ def _nearest(frame: np.ndarray, trajectories: np.ndarray) -> float:
 
 def test_split_keys_are_disjoint_and_seeds_are_checked():
     keys = {(seed, split): np.asarray(jax.random.key_data(initial_key(seed, split, 0))).tobytes()
-            for seed in (0, 1, 3, MAX_SEED - 1, MAX_SEED) for split in ("train", "validation", "test")}
+            for seed in (0, 1, 3, MAX_SEED - 1, MAX_SEED)
+            for split in ("train", "validation", "test")}
     assert len(set(keys.values())) == len(keys)
     for bad in (-1, MAX_SEED + 1, 1.5, True):
         with pytest.raises(ConfigError, match="seed"):
@@ -94,7 +95,7 @@ def test_training_validates_on_the_validation_split_and_never_reads_test(data, t
             "--unroll", "2", "--hidden", "4", "--depth", "1", "--validation-samples", "2",
             "--validation-horizon", "0.5", "--no-progress"]
     assert main(argv) == 0
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(text) for text in (run / "metrics.jsonl").read_text().splitlines()]
     assert any("validation_duration" in line for line in lines)
     # a data folder without the validation split is refused before anything is written
     shutil.rmtree(folder / "validation.zarr")
@@ -132,7 +133,8 @@ def test_unstable_configurations_are_refused_before_any_work(tmp_path, capsys):
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "invalid max_velocity=0.5" in err and "laminar Kolmogorov speed" in err
-    with pytest.raises(ConfigError, match=r"invalid viscosity=10 on the 32² grid.*viscosity <= 4.91"):
+    with pytest.raises(ConfigError,
+                       match=r"invalid viscosity=10 on the 32² grid.*viscosity <= 4.91"):
         dns.model_time_step(KolmogorovFlow(viscosity=10.0, max_velocity=50.0), 32)
     assert main(["generate", "--preset", "quickstart", "--out", str(out), "--viscosity", "10",
                  "--max-velocity", "50", "--no-progress"]) == 2

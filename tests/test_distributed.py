@@ -158,8 +158,8 @@ def test_two_processes_train_like_one_after_a_kill_and_evaluate_like_one(tmp_pat
     assert "run: " in results[0][1] and "run: " not in results[1][1]  # one report
     # the global batch is the 1-process batch: the same losses and parameters to round-off
     logged_one, logged_two = _logged(one), _logged(two)
-    assert [l[0] for l in logged_two] == [l[0] for l in logged_one]
-    np.testing.assert_allclose([l[1:] for l in logged_two], [l[1:] for l in logged_one],
+    assert [row[0] for row in logged_two] == [row[0] for row in logged_one]
+    np.testing.assert_allclose([row[1:] for row in logged_two], [row[1:] for row in logged_one],
                                rtol=1e-5)
     params_one, params_two = load_solver(one).params, load_solver(two).params
     for a, b in zip(jax_leaves(params_one), jax_leaves(params_two)):

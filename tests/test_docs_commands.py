@@ -9,10 +9,10 @@ renamed option or function breaks it):
   run in-process with the tiny-size options of ``TINY`` appended (later options win
   in argparse, so the documented values are overridden, not removed; a
   ``pretrained:`` solver also gets ``--transfer``: the shipped weights are for
-  32², the tiny store is 8²), the same command once; every Python block is executed with the data and training presets
-  shrunk to the tiny size; a block after an HTML comment ``<!-- fragment -->`` (an
-  interface sketch, a line that needs the reader's own class) is compiled and only
-  its imports run.
+  32², the tiny store is 8²), the same command once; every Python block is executed
+  with the data and training presets shrunk to the tiny size; a block after an HTML
+  comment ``<!-- fragment -->`` (an interface sketch, a line that needs the reader's
+  own class) is compiled and only its imports run.
 
 What cannot run at a tiny size is named in ``NOT_RUN`` with the test that covers it.
 """
@@ -46,7 +46,8 @@ TSM_TINY = "--prefix 4 --bundle 1 --hippo-order 4"
 SUBSTITUTES = {"dns-64": "dns-16", "dns-128": "dns-32", "spectral-48": "spectral-16",
                "spectral-64": "spectral-24"}
 # ... and in the Python examples, which state their budgets in arguments
-PY_SUBSTITUTES = {"steps=50": "steps=2", "duration=3.0": "duration=0.6", "horizon=2.0": "horizon=0.4"}
+PY_SUBSTITUTES = {"steps=50": "steps=2", "duration=3.0": "duration=0.6",
+                  "horizon=2.0": "horizon=0.4"}
 NOT_RUN = {"quickstart": "its job runs at a tiny size in tests/test_quickstart.py"}
 
 
@@ -80,7 +81,7 @@ def shell_commands(text):
 
 def documented(paths, language=("bash", "sh", "")):
     for path in paths:
-        for lang, line, text, fragment in fenced_blocks(path):
+        for lang, line, text, _fragment in fenced_blocks(path):
             if lang in language:
                 for words in shell_commands(text):
                     yield f"{path}:{line}", words
@@ -176,7 +177,8 @@ def _run_python(code, where, fragment, monkeypatch):
         code = code.replace(old, new)
     compiled = compile(code, where, "exec")
     if fragment:
-        imports = "\n".join(l for l in code.splitlines() if l.startswith(("from ", "import ")))
+        imports = "\n".join(row for row in code.splitlines()
+                            if row.startswith(("from ", "import ")))
         exec(compile(imports, where, "exec"), {})
         return
     names = _namespace()

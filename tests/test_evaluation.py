@@ -50,7 +50,8 @@ class NaNAfter:
         return state["uv"]
 
 
-def test_a_solver_that_returns_nan_after_k_steps_is_reported_diverged_at_step_k(test_store, tmp_path):
+def test_a_solver_that_returns_nan_after_k_steps_is_reported_diverged_at_step_k(test_store,
+                                                                                 tmp_path):
     test = open_store(test_store)
     solver = NaNAfter(k=3, dt=float(test.attrs["frame_dt"]))
     uv0 = np.stack([test.u.values[:, 0], test.v.values[:, 0]], axis=1)
@@ -63,7 +64,8 @@ def test_a_solver_that_returns_nan_after_k_steps_is_reported_diverged_at_step_k(
     summary = evaluate_solver(solver, test, tmp_path, reference_path=str(test_store))
     assert summary["diverged_samples"] == 2
     assert summary["diverged_times"] == [pytest.approx(3 * solver.dt)] * 2
-    assert summary["duration_of_mean"] == pytest.approx(2 * solver.dt, rel=1e-4)  # last finite frame
+    # the last finite frame
+    assert summary["duration_of_mean"] == pytest.approx(2 * solver.dt, rel=1e-4)
     assert (tmp_path / "nan-after" / "summary.json").exists()
 
 
@@ -163,7 +165,8 @@ def test_rollout_is_sharded_over_four_devices_and_matches_one():
     from pathlib import Path
 
     env = {**os.environ, "XLA_FLAGS":
-           os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+           os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", ROLLOUT_SHARDING_SCRIPT], capture_output=True,
                             text=True, env=env, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr

@@ -97,7 +97,8 @@ def reconstruction_error(measure, order):
         memory = hippo.encode(jnp.asarray(signal(dt * np.arange(400), period)))
         lag = np.linspace(0.0, period / 2, 101)
         truth = signal(dt * (400 - 0.5) - lag, period)  # frame j sits at (j + 1/2) dt
-        return float(np.sqrt(np.mean((np.asarray(hippo.reconstruct_lag(memory, lag)) - truth) ** 2)))
+        return float(np.sqrt(np.mean(
+            (np.asarray(hippo.reconstruct_lag(memory, lag)) - truth) ** 2)))
     window = 600.0 if measure == "legt" else frames
     hippo = make_hippo(measure, order, theta=600.0 if measure == "legt" else None)
     memory = hippo.encode(jnp.asarray(u))
@@ -106,7 +107,8 @@ def reconstruction_error(measure, order):
     return float(np.sqrt(np.mean((np.asarray(hippo.reconstruct(memory, s)) - truth) ** 2)))
 
 
-# Measured (float64): legt 3.5e-1, 7.7e-2, 1.1e-3; legs 4.6e-1, 3.0e-1, 1.8e-2; lagt 1.7e-1, 8.0e-2, 1.1e-2.
+# Measured (float64): legt 3.5e-1, 7.7e-2, 1.1e-3; legs 4.6e-1, 3.0e-1, 1.8e-2;
+# lagt 1.7e-1, 8.0e-2, 1.1e-2.
 @pytest.mark.parametrize("measure,last", [("legt", 3e-3), ("legs", 4e-2), ("lagt", 3e-2)])
 def test_memory_reconstructs_the_history_better_with_higher_order(measure, last):
     with jax.enable_x64(True):
@@ -116,20 +118,23 @@ def test_memory_reconstructs_the_history_better_with_higher_order(measure, last)
 
 
 def test_reconstruction_bases():
-    """Unit coefficient n reconstructs λ_n P_n(2s - 1) (LegT/LegS) and e^{a·lag} L_n(lag)/b (LagT)."""
+    """Unit coefficient n reconstructs λ_n P_n(2s - 1) (LegT/LegS) and e^{a·lag} L_n(lag)/b
+    (LagT)."""
     from numpy.polynomial import laguerre, legendre
     with jax.enable_x64(True):
         s, lag, eye = np.linspace(0, 1, 7), np.linspace(0, 12, 7), jnp.eye(5)
         scaled = legendre.legvander(2 * s - 1, 4) * np.sqrt(2 * np.arange(5) + 1)
         for measure in ("legt", "legs"):
             hippo = make_hippo(measure, 5, **MEASURES[measure])
-            np.testing.assert_allclose(hippo.reconstruct(Memory(eye, jnp.int32(40)), s), scaled.T, atol=1e-12)
-        legs_lag = make_hippo("legs", 5, dt=0.5).reconstruct_lag(Memory(eye, jnp.int32(40)), 20 * (1 - s))
+            np.testing.assert_allclose(hippo.reconstruct(Memory(eye, jnp.int32(40)), s), scaled.T,
+                                       atol=1e-12)
+        legs_lag = make_hippo("legs", 5, dt=0.5).reconstruct_lag(Memory(eye, jnp.int32(40)),
+                                                                 20 * (1 - s))
         np.testing.assert_allclose(legs_lag, scaled.T, atol=1e-12)  # t = 40 steps * 0.5
         hippo = make_hippo("lagt", 5, a=-0.3, b=2.0)
         expected = laguerre.lagvander(lag, 4) * (np.exp(-0.3 * lag) / 2.0)[:, None]
-        np.testing.assert_allclose(hippo.reconstruct_lag(Memory(eye, jnp.int32(0)), lag), expected.T,
-                                   atol=1e-10)
+        np.testing.assert_allclose(hippo.reconstruct_lag(Memory(eye, jnp.int32(0)), lag),
+                                   expected.T, atol=1e-10)
 
 
 def test_reconstruct_needs_a_window():
@@ -159,14 +164,17 @@ def test_encoding_equals_online_updates(measure):
         encoded = hippo.encode(u)
         assert encoded.coefficients.shape == (2, 5, 5, 6) and int(encoded.step) == 30
         scale = float(jnp.max(jnp.abs(online.coefficients)))
-        np.testing.assert_allclose(encoded.coefficients, online.coefficients, rtol=0, atol=1e-12 * scale)
+        np.testing.assert_allclose(encoded.coefficients, online.coefficients, rtol=0,
+                                   atol=1e-12 * scale)
         np.testing.assert_allclose(online.coefficients,
-                                   reference_updates(hippo, hippo.init((2, 5, 5)), u), atol=1e-12 * scale)
+                                   reference_updates(hippo, hippo.init((2, 5, 5)), u),
+                                   atol=1e-12 * scale)
         # Frames along another axis, and continuing from a memory (LegS: from its step).
         first = hippo.encode(jnp.moveaxis(u[:12], 0, -1), axis=-1)
         assert int(first.step) == 12
         both = hippo.encode(u[12:], memory=first)
-        np.testing.assert_allclose(both.coefficients, online.coefficients, rtol=0, atol=1e-12 * scale)
+        np.testing.assert_allclose(both.coefficients, online.coefficients, rtol=0,
+                                   atol=1e-12 * scale)
         assert int(both.step) == 30
 
 
@@ -180,7 +188,8 @@ def test_update_jits_and_vmaps(measure):
     for frame in u[3:]:
         eager = Memory(*(np.asarray(a) for a in eager))  # numpy reference for the rest
         Ad, Bd = hippo.discrete(int(eager.step))
-        eager = Memory(eager.coefficients @ Ad.T + np.asarray(frame)[..., None] * Bd, eager.step + 1)
+        eager = Memory(eager.coefficients @ Ad.T + np.asarray(frame)[..., None] * Bd,
+                       eager.step + 1)
 
     update = jax.jit(hippo.update)
     jitted = hippo.init((4, 3))
@@ -208,7 +217,8 @@ def test_update_jits_and_vmaps(measure):
 
 def test_hippo_is_hashable_and_usable_as_a_static_argument():
     hippo = make_hippo("legt", 4, theta=10)
-    assert hippo == make_hippo("legt", 4, theta=10.0) and hash(hippo) == hash(make_hippo("legt", 4, theta=10.0))
+    assert (hippo == make_hippo("legt", 4, theta=10.0)
+            and hash(hippo) == hash(make_hippo("legt", 4, theta=10.0)))
     step = jax.jit(lambda h, m, u: h.update(m, u), static_argnums=0)
     memory = step(hippo, hippo.init((2,)), jnp.ones(2))
     np.testing.assert_allclose(memory.coefficients[0], hippo.discrete()[1], rtol=1e-6)

@@ -122,7 +122,8 @@ def test_an_out_inside_a_store_resume_folder_or_checkpoints_is_refused(tiny_data
     link = tmp_path / "link"
     link.symlink_to(store)
     cases = [
-        (["train", "--data", str(tiny_data), "--out", str(store / "run"), *TRAIN], "the zarr store"),
+        (["train", "--data", str(tiny_data), "--out", str(store / "run"), *TRAIN],
+         "the zarr store"),
         (["evaluate", "--data", str(tiny_data), "--solver", "dns", "--out", str(link)],
          "the zarr store"),
         (["evaluate", "--data", str(tiny_data), "--solver", "dns",

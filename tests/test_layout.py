@@ -1,8 +1,8 @@
 """The package's layers and their import rules; old run folders and stores still load.
 
-Layers, bottom up (docs/guide.md): base (config; then interrupts, outputs, progress, sharding) → numerics
-→ physics → models | store → solvers → evaluation → training → registry →
-quickstart → cli.  Every import, lazy ones inside functions included, must
+Layers, bottom up (docs/guide.md): base (config; then interrupts, outputs, progress,
+sharding) → numerics → physics → models | store → solvers → evaluation → training →
+registry → quickstart → cli.  Every import, lazy ones inside functions included, must
 point to the importer's own package or a lower layer, and the import graph
 must have no circle.
 """
@@ -52,7 +52,8 @@ def _imports(path: Path) -> set:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("neuralpde"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("neuralpde"):
+        elif (isinstance(node, ast.ImportFrom) and node.module
+              and node.module.startswith("neuralpde")):
             for alias in node.names:  # `from neuralpde.x import y`: y may be a module
                 candidate = f"{node.module}.{alias.name}"
                 as_path = REPO / Path(*candidate.split("."))

@@ -127,7 +127,8 @@ def test_vorticity_matches_explicit_forward_differences():
         np.testing.assert_allclose(w[b], _vorticity_loop(u[b], v[b], dx, dy), rtol=1e-5, atol=1e-5)
     # dy defaults to dx
     np.testing.assert_allclose(
-        np.asarray(vorticity(u[0], v[0], dx)), _vorticity_loop(u[0], v[0], dx, dx), rtol=1e-5, atol=1e-5
+        np.asarray(vorticity(u[0], v[0], dx)), _vorticity_loop(u[0], v[0], dx, dx), rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -144,7 +145,8 @@ def test_vorticity_matches_jax_cfd_curl_2d():
     gv = cfd.grids.GridVariable(cfd.grids.GridArray(v, (0.5, 1.0), grid), bc)
     curl = cfd.finite_differences.curl_2d((gu, gv))
     assert tuple(curl.offset) == (1.0, 1.0)
-    np.testing.assert_allclose(np.asarray(vorticity(u, v, L / n)), np.asarray(curl.data), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(vorticity(u, v, L / n)), np.asarray(curl.data),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_vorticity_of_shear_flow_at_corner_offset():
@@ -187,9 +189,11 @@ def test_kinetic_energy_and_enstrophy_match_numpy():
     rng = np.random.default_rng(5)
     u = rng.standard_normal((3, 16, 16)).astype(np.float32)
     v = rng.standard_normal((3, 16, 16)).astype(np.float32)
-    np.testing.assert_allclose(kinetic_energy(u, v), 0.5 * np.mean(u**2 + v**2, axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(kinetic_energy(u, v), 0.5 * np.mean(u**2 + v**2, axis=(1, 2)),
+                               rtol=1e-6)
     w = np.asarray(vorticity(u, v, L / 16))
-    np.testing.assert_allclose(enstrophy(w), 0.5 * np.mean(w.astype(np.float64) ** 2, axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(enstrophy(w), 0.5 * np.mean(w.astype(np.float64) ** 2, axis=(1, 2)),
+                               rtol=1e-6)
 
 
 # --------------------------------------------------------------------------
@@ -206,7 +210,8 @@ def test_spectrum_single_mode_lands_in_its_shell():
     k, e = np.asarray(k), np.asarray(e)
     ke = float(kinetic_energy(u, v))
     assert e.shape == (n // 2 + 1,)
-    np.testing.assert_allclose(k, np.arange(n // 2 + 1), rtol=1e-6)  # L = 2π: k physical == k integer
+    # L = 2π: k physical == k integer
+    np.testing.assert_allclose(k, np.arange(n // 2 + 1), rtol=1e-6)
     np.testing.assert_allclose(e[3], ke, rtol=1e-5)
     np.testing.assert_allclose(e.sum(), ke, rtol=1e-5)
     assert np.abs(np.delete(e, 3)).max() < 1e-6 * ke
@@ -417,7 +422,8 @@ def test_vorticity_and_spectrum_dataarrays():
 
     z = enstrophy_da(ds)
     assert z.dims == ("sample", "time")
-    np.testing.assert_allclose(z, 0.5 * (w.values.astype(np.float64) ** 2).mean((-2, -1)), rtol=1e-5)
+    np.testing.assert_allclose(z, 0.5 * (w.values.astype(np.float64) ** 2).mean((-2, -1)),
+                               rtol=1e-5)
     # A single trajectory without a sample dim.
     one = ds.isel(sample=0)
     assert spectrum_da(one).dims == ("time", "wavenumber")

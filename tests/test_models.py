@@ -174,7 +174,8 @@ def test_zero_free_parameters_run_stays_finite_and_divergence_free():
     assert float(jnp.abs(uv - uv0).max()) > 1e-2  # it did evolve
     assert float(jnp.abs(uv).max()) < 3 * flow.max_velocity
     dx = flow.domain_size / size
-    assert float(jnp.abs(dns.divergence(uv)).max()) < 100 * FLOAT32_EPS * float(jnp.abs(uv).max()) / dx
+    assert (float(jnp.abs(dns.divergence(uv)).max())
+            < 100 * FLOAT32_EPS * float(jnp.abs(uv).max()) / dx)
 
 
 def test_output_channels_match_the_nullspace_sizes():

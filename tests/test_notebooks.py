@@ -19,5 +19,6 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
         f"{path.name} has outputs committed: strip them"
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "error"]
+    errors = [o for cell in notebook.cells for o in cell.get("outputs", [])
+              if o.output_type == "error"]
     assert not errors

@@ -45,8 +45,10 @@ def test_mismatched_sample_counts_and_missing_folders_are_refused(tmp_path):
 
 
 def test_groups_of_seeds_are_averaged_per_sample_before_pairing(tmp_path, capsys):
-    li = [_results(tmp_path / f"li{s}", d) for s, d in enumerate([[3.0, 4.0, 5.0], [5.0, 4.0, 3.0]])]
-    tsm = [_results(tmp_path / f"tsm{s}", d) for s, d in enumerate([[4.0, 5.0, 4.0], [6.0, 5.0, 6.0]])]
+    li = [_results(tmp_path / f"li{s}", d)
+          for s, d in enumerate([[3.0, 4.0, 5.0], [5.0, 4.0, 3.0]])]
+    tsm = [_results(tmp_path / f"tsm{s}", d)
+           for s, d in enumerate([[4.0, 5.0, 4.0], [6.0, 5.0, 6.0]])]
     _load().main(["--baseline", ",".join(map(str, li)), ",".join(map(str, tsm))])
     out = capsys.readouterr().out
     # seed means: LI 4, 4, 4; TSM 5, 5, 5 -> every paired difference is exactly 1

@@ -37,7 +37,8 @@ def test_initial_condition_filter():
     dx = 2 * math.pi / 64
     assert float(jnp.abs(dns.divergence(uv)).max()) < 50 * FLOAT32_EPS * flow.max_velocity / dx
     # the energy sits at the large scales around the peak wavenumber (4), not at the grid scale
-    energy = np.abs(np.fft.fft2(np.asarray(uv[0]))) ** 2 + np.abs(np.fft.fft2(np.asarray(uv[1]))) ** 2
+    energy = (np.abs(np.fft.fft2(np.asarray(uv[0]))) ** 2
+              + np.abs(np.fft.fft2(np.asarray(uv[1]))) ** 2)
     k = np.fft.fftfreq(64, 1 / 64)
     kmag = np.sqrt(k[:, None] ** 2 + k[None, :] ** 2)
     mean_k = float((energy * kmag).sum() / energy.sum())
@@ -68,7 +69,8 @@ def test_finite_volume_trajectory_stays_divergence_free_and_bounded():
     dx = 2 * math.pi / n
     assert bool(jnp.all(jnp.isfinite(uv)))
     assert float(jnp.abs(uv).max()) < 3 * flow.max_velocity
-    assert float(jnp.abs(dns.divergence(uv)).max()) < 100 * FLOAT32_EPS * float(jnp.abs(uv).max()) / dx
+    assert (float(jnp.abs(dns.divergence(uv)).max())
+            < 100 * FLOAT32_EPS * float(jnp.abs(uv).max()) / dx)
     assert not jnp.allclose(uv, uv0)
 
 

@@ -23,7 +23,8 @@ def test_quickstart_writes_the_report_and_reuses_it(tmp_path):
     results = tmp_path / "results"
     assert {"dns-8", "weno5-z-8", "tsm-hippo"} <= {p.name for p in results.iterdir()}
     assert "| tsm-hippo" in result["markdown"] and "| dns-8" in result["markdown"]
-    assert (results / "comparison.md").exists() and (results / "figures" / "correlation.png").exists()
+    assert ((results / "comparison.md").exists()
+            and (results / "figures" / "correlation.png").exists())
     assert result["banner"].startswith("DEMONSTRATION: the rows tsm-hippo were trained here at "
                                        "quickstart budgets (2 training trajectories of 0.6 "
                                        "time units, 3 updates of a 1 x 4 tower)")

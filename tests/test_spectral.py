@@ -176,8 +176,8 @@ def test_a_spectral_rollout_on_the_fine_grid_reproduces_a_spectral_reference(tmp
     assert store.attrs["reference_solver"] == "spectral"
     assert "pseudo-spectral" in store.attrs["solver"]
     out = tmp_path / "results"
-    assert cli(["evaluate", "--data", str(path.parent), "--solver", "spectral-32", "--solver", "dns-32",
-                "--out", str(out)]) == 0
+    assert cli(["evaluate", "--data", str(path.parent), "--solver", "spectral-32",
+                "--solver", "dns-32", "--out", str(out)]) == 0
     import xarray as xr
 
     stored = store["u"].values

@@ -172,7 +172,7 @@ def _divergence(uv):
 
 
 def test_reconstruction_keeps_divergence_and_projection_option(dns_pair):
-    dt, u0, u1 = np.asarray(dns_pair[0]), np.asarray(dns_pair[1]), np.asarray(dns_pair[2])
+    u1 = np.asarray(dns_pair[2])
     assert np.max(np.abs(_divergence(u1))) < 1e-4
     for s in (2, 4):
         rebuilt = np.asarray(dc.merge_space(dc.split_space(u1, s), s))

@@ -110,10 +110,10 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_store(tmp_path):
                             initial_sizes=(16,), n_samples=4, duration=3.0, warmup=1.0,
                             time_chunk=2, batch_size=2)
     out = tmp_path / "killed"
-    argv = [sys.executable, "-m", "neuralpde.cli", "generate", "--out", str(out), "--split", "train",
-            "--no-progress", "--model-size", "8", "--fine-size", "32", "--initial-sizes", "16",
-            "--samples", "4", "--duration", "3.0", "--warmup", "1.0", "--time-chunk", "2",
-            "--batch-size", "2"]
+    argv = [sys.executable, "-m", "neuralpde.cli", "generate", "--out", str(out),
+            "--split", "train", "--no-progress", "--model-size", "8", "--fine-size", "32",
+            "--initial-sizes", "16", "--samples", "4", "--duration", "3.0", "--warmup", "1.0",
+            "--time-chunk", "2", "--batch-size", "2"]
     process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     resume = out / "train.zarr.resume"
     deadline = time.time() + 120
@@ -131,8 +131,9 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_store(tmp_path):
 def test_store_round_trips_exactly_and_exports_to_netcdf(tmp_path):
     layout = StoreLayout(n_samples=3, n_frames=5, size=8, domain_size=2 * np.pi, frame_dt=0.1,
                          sample_chunk=2, time_chunk=2)
-    attrs = {"preset": "mini", "split": "test", "config_json": "{}", "model_size": 8, "fine_size": 32,
-             "dt_model": 0.1, "save_every": 1, "frame_dt": 0.1, "seed": 0, "n_samples": 3}
+    attrs = {"preset": "mini", "split": "test", "config_json": "{}", "model_size": 8,
+             "fine_size": 32, "dt_model": 0.1, "save_every": 1, "frame_dt": 0.1, "seed": 0,
+             "n_samples": 3}
     path = tmp_path / "s.zarr"
     create_store(path, layout, attrs)
     data = np.random.default_rng(0).standard_normal((3, 5, 2, 8, 8)).astype(np.float32)

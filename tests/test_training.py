@@ -142,18 +142,20 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
         out = step(params, jax.device_put(optimizer.init(params), replicated(mesh)), {},
                    jnp.int32(0), sharded, 0)
         losses.append(float(out[4]["loss"]))
-        print("devices", mesh.size, "shards", len(sharded.sharding.device_set), "loss", repr(losses[-1]))
+        print("devices", mesh.size, "shards", len(sharded.sharding.device_set),
+              "loss", repr(losses[-1]))
 """)
 
 
 def test_four_simulated_devices_give_the_loss_of_one(data):
     env = {**os.environ, "XLA_FLAGS":
-           os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+           os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", DATA_PARALLEL_SCRIPT, str(data / "train.zarr")],
                             cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    lines = [l.split() for l in result.stdout.splitlines() if l.startswith("devices")]
-    assert [(l[1], l[3]) for l in lines] == [("1", "1"), ("4", "4")]
+    lines = [row.split() for row in result.stdout.splitlines() if row.startswith("devices")]
+    assert [(words[1], words[3]) for words in lines] == [("1", "1"), ("4", "4")]
     one, four = float(lines[0][5]), float(lines[1][5])
     assert four == pytest.approx(one, rel=1e-5)
 
@@ -205,7 +207,8 @@ def test_training_needs_every_model_step(data, tmp_path):
              splits=("train", "validation"), progress=False)
     with pytest.raises(ConfigError, match="save_every=2 \\(accepted 1\\)"):
         train(tiny_config(), tmp_path / "run", other, progress=False)
-    assert main(["train", "--data", str(other), "--out", str(tmp_path / "run2"), "--steps", "0"]) == 2
+    assert main(["train", "--data", str(other), "--out", str(tmp_path / "run2"),
+                 "--steps", "0"]) == 2
 
 
 def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(data, tmp_path,
@@ -218,12 +221,14 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
             "--no-progress", "--steps", "40", "--batch-size", "2", "--unroll", "3", "--hidden", "8",
             "--depth", "2", "--checkpoint-every", "3", "--validate-every", "0",
             "--validation-samples", "1", "--validation-horizon", "0.2"]
-    env = dict(os.environ)  # with the suite's compilation cache (conftest): the rerun does not compile again
+    # with the suite's compilation cache (conftest): the rerun does not compile again
+    env = dict(os.environ)
     process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     last = run / "checkpoints" / "last"
     deadline = time.time() + 180
-    while time.time() < deadline and not (last.exists() and any(p.name.isdigit() for p in last.iterdir())):
+    while time.time() < deadline and not (last.exists()
+                                          and any(p.name.isdigit() for p in last.iterdir())):
         assert process.poll() is None, process.stderr.read().decode()
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
@@ -290,7 +295,8 @@ def test_sigint_saves_the_current_step_and_the_rerun_gives_the_uninterrupted_par
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     assert main(argv) == 0  # the corrected (same) command resumes from step 17
     _assert_tensorboard_matches_metrics(run)
-    for a, b in zip(_params(uninterrupted["params"]), _params(load_solver(run, which="last").params)):
+    for a, b in zip(_params(uninterrupted["params"]),
+                    _params(load_solver(run, which="last").params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
@@ -360,7 +366,8 @@ def _assert_tensorboard_matches_metrics(run):
         assert found[key] == pytest.approx(value, rel=1e-6, nan_ok=True), key
 
 
-def test_train_trajectories_draws_windows_from_the_first_k_trajectories_only(data, tmp_path, capsys):
+def test_train_trajectories_draws_windows_from_the_first_k_trajectories_only(data, tmp_path,
+                                                                             capsys):
     from neuralpde.store.reading import trajectory_frames
     from neuralpde.training.windows import WindowSource
     train_set = open_store(data / "train.zarr")

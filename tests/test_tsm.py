@@ -140,7 +140,8 @@ def test_tsm_prefix_shape_and_encoder_mismatch_errors():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """Tiny train store (every model step) and a test store saved every 2 steps with 4 history frames."""
+    """Tiny train store (every model step) and a test store saved every 2 steps with 4 history
+    frames."""
     out = tmp_path_factory.mktemp("tsm_data")
     preset = tiny_preset(n_samples=2, duration=0.6, initial_sizes=())
     preset = dataclasses.replace(preset, test=dataclasses.replace(preset.test, save_every=2),
@@ -157,7 +158,8 @@ def test_train_tsm_cnn_from_the_cli_and_load_it(data, tmp_path, capsys):
     run = tmp_path / "tsm"
     args = ["train", "--model", "tsm-cnn", "--data", str(data), "--out", str(run), "--steps", "2",
             "--batch-size", "2", "--unroll", "4", "--hidden", "4", "--depth", "1", "--prefix", "3",
-            "--bundle", "2", "--checkpoint-every", "2", "--validation-horizon", "0.4", "--no-progress"]
+            "--bundle", "2", "--checkpoint-every", "2", "--validation-horizon", "0.4",
+            "--no-progress"]
     assert main(args) == 0
     record = json.loads((run / "run.json").read_text())
     assert record["train_config"]["model"]["architecture"] == "tsm-cnn"
@@ -303,7 +305,8 @@ def test_memory_over_its_needed_history_has_the_statistics_of_a_long_rollout(mea
     needed = hippo.memory_frames()
     long = 6 * needed
     u = _ar1(long + 1, 2048)
-    rms = lambda frames: np.sqrt(np.mean(np.asarray(hippo.encode(frames).coefficients) ** 2, axis=0))
+    rms = lambda frames: np.sqrt(np.mean(np.asarray(hippo.encode(frames).coefficients) ** 2,
+                                         axis=0))
     rollout = rms(u)                         # the memory carried along 6x the needed history
     start = rms(u[-needed:])                 # a window start: encoded from zero over `needed`
     # tolerance: the tail fraction bound (0.5 % in RMS) plus the sampling error of the
@@ -323,7 +326,7 @@ def test_needed_history_of_each_measure():
     lagt = [make_hippo("lagt", n).memory_frames() for n in (8, 32, 256)]
     assert lagt == sorted(lagt) and lagt[2] > 32 * 30             # ~4 frames per order
     legt = make_hippo("legt", 8, theta=16.0).memory_frames()
-    assert 16 <= legt <= 24                                       # the window plus the closure's leak
+    assert 16 <= legt <= 24  # the window plus the closure's leak
     with pytest.raises(ConfigError, match="invalid tolerance=1.5"):
         make_hippo("lagt", 8).memory_frames(1.5)
 

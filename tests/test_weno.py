@@ -284,7 +284,7 @@ def test_mp_bound_is_mirror_symmetric():
                          weno5_upwind(c, 0, -1.0, scheme=scheme))
                 for scheme in SCHEMES}
 
-    for scheme, (neg, pos, raw) in faces(rough).items():
+    for neg, pos, raw in faces(rough).values():
         np.testing.assert_allclose(np.asarray(neg), np.asarray(mirror_faces(pos)),
                                    rtol=0, atol=1e-6)
         # the bound is active on these data
@@ -601,10 +601,11 @@ def kolmogorov_setup():
 
 
 def test_kolmogorov_ssp_rk3_steps_finite_and_divergence_free(kolmogorov_setup):
-    """Full WENO5-JS + SSP-RK3 model step on 32^2 Kolmogorov flow.  (WENO5-Z
-    takes the same code path with other weights, covered by the Taylor-Green
-    test; one scheme here keeps the file within its time budget -- each
-    compiled RK3 step costs ~3 s of CPU.)"""
+    """Full WENO5-JS + SSP-RK3 model step on 32^2 Kolmogorov flow.
+
+    (WENO5-Z takes the same code path with other weights, covered by the
+    Taylor-Green test; one scheme here keeps the file within its time budget --
+    each compiled RK3 step costs ~3 s of CPU.)"""
     scheme = "js"
     grid, forcing, dt, v0, ref, steps = kolmogorov_setup
     step = make_weno_step(grid, dt, 1e-3, 1.0, forcing, scheme)

@@ -1,4 +1,5 @@
-"""Scoring solvers: metrics, the one scoring pipeline, results folders, comparison tables and figures.
+"""Scoring solvers: metrics, the one scoring pipeline, results folders, comparison tables and
+figures.
 
 * :mod:`~neuralpde.evaluation.metrics` — vorticity correlation, high-correlation
   duration, energy, enstrophy, spectra, relative L2 error.

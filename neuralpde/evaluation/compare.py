@@ -132,7 +132,8 @@ def load_results(results_dir: str | os.PathLike) -> list[dict]:
     """
     root = Path(results_dir)
     if not root.exists():
-        raise FileNotFoundError(f"results folder {root} does not exist: run `neuralpde evaluate` first")
+        raise FileNotFoundError(f"results folder {root} does not exist: "
+                                "run `neuralpde evaluate` first")
     if not root.is_dir():
         raise FileNotFoundError(f"results folder {root} is not a folder")
     # a hidden '.<solver>.writing-*' (or an older '<solver>.writing') is an evaluation that
@@ -210,7 +211,8 @@ def _resolution_for(duration: float, log2_sizes: np.ndarray, durations: np.ndarr
 
 
 def on_model_grid(row: Mapping) -> bool:
-    """Whether a result was compared with the reference on the model grid (all but lone sub-solvers)."""
+    """Whether a result was compared with the reference on the model grid (all but lone
+    sub-solvers)."""
     return row.get("compared_on", "model grid") == "model grid"
 
 
@@ -425,7 +427,8 @@ def comparison_table(rows: Iterable[Mapping]) -> pd.DataFrame:
         equivalent: Any = (round(float(resolution), 1) if resolution is not None
                            else (r.get("equivalent_dns_note") or "–"))
         n_div, n = r.get("diverged_samples"), r.get("n_samples")
-        diverged = "–" if n_div is None else (f"{int(n_div)}/{int(n)}" if n is not None else str(int(n_div)))
+        diverged = "–" if n_div is None else (f"{int(n_div)}/{int(n)}" if n is not None
+                                              else str(int(n_div)))
         records.append({
             "solver": str(r.get("solver", "?")),
             "kind": str(r.get("kind", "?")),
@@ -460,7 +463,8 @@ def comparison_table(rows: Iterable[Mapping]) -> pd.DataFrame:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured pipe table of ``df`` (numeric columns right-aligned), ending in a newline."""
+    """A GitHub-flavoured pipe table of ``df`` (numeric columns right-aligned), ending in a
+    newline."""
     columns = [str(c) for c in df.columns]
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
                for c in df.columns]
@@ -509,8 +513,10 @@ def _correlation_curves(rows: Sequence[Mapping], metrics: Mapping[str, xr.Datase
         ds = metrics.get(row["solver"])
         if ds is None:
             continue
-        corr = ds["correlation_mean"] if "correlation_mean" in ds else ds["correlation"].mean("sample")
-        curves[row["solver"]] = (np.asarray(corr["time"].values, float), np.asarray(corr.values, float))
+        corr = (ds["correlation_mean"] if "correlation_mean" in ds
+                else ds["correlation"].mean("sample"))
+        curves[row["solver"]] = (np.asarray(corr["time"].values, float),
+                                 np.asarray(corr.values, float))
     return curves
 
 
@@ -564,7 +570,8 @@ def _reference_path(row: Mapping, results_dir: Path) -> Path | None:
 
 
 def _snap_times(requested: Sequence[float], times: np.ndarray) -> tuple[list[int], list[float]]:
-    """Indices/times of the stored frames nearest to ``requested``; later times are dropped with a warning."""
+    """Indices/times of the stored frames nearest to ``requested``; later times are dropped
+    with a warning."""
     times = np.asarray(times, dtype=float)
     spacing = float(np.min(np.diff(times))) if times.size > 1 else 1.0
     lo, hi = times[0] - 0.5 * spacing, times[-1] + 0.5 * spacing
@@ -586,7 +593,8 @@ def _snap_times(requested: Sequence[float], times: np.ndarray) -> tuple[list[int
 
 
 def _vorticity_frames(ds: xr.Dataset, sample, times: Sequence[float]) -> np.ndarray:
-    """Vorticity (time, x, y) of one sample at the nearest frames to ``times`` (NaN where none is near)."""
+    """Vorticity (time, x, y) of one sample at the nearest frames to ``times`` (NaN where none
+    is near)."""
     from neuralpde.evaluation.metrics import vorticity
 
     if sample is not None and sample in set(np.asarray(ds["sample"].values).tolist()):
@@ -616,7 +624,8 @@ def _snapshots(rows: Sequence[Mapping], results_dir: Path, requested: Sequence[f
     """(vorticity dict with the reference first, snapped times, extent) or None."""
     trajectories = {}
     for row in rows:
-        ds = _open_trajectory(Path(row["results_path"]) / TRAJECTORY_FILE, f"trajectory of {row['solver']!r}")
+        ds = _open_trajectory(Path(row["results_path"]) / TRAJECTORY_FILE,
+                              f"trajectory of {row['solver']!r}")
         if ds is not None:
             trajectories[row["solver"]] = ds
     ref_path = _reference_path(rows[0], results_dir)
@@ -782,7 +791,8 @@ def compare(
         if fig is not None:
             figures[name] = plots.save_figure(fig, out / "figures" / f"{name}.png")
 
-    save("correlation", lambda: plots.correlation_figure(_correlation_curves(rows, metrics), threshold))
+    save("correlation",
+         lambda: plots.correlation_figure(_correlation_curves(rows, metrics), threshold))
 
     def snapshots():
         snap = _snapshots(rows, results_dir, snapshot_times)

@@ -146,7 +146,8 @@ def _write_results(folder: Path, scored, summary: dict) -> dict:
 
 def check_same_source(folder: Path, source: str) -> None:
     """Refuse (:class:`ConfigError`) to replace ``folder`` unless it holds results this package
-    wrote for the same solver and source (:func:`neuralpde.evaluation.results.check_replaceable`)."""
+    wrote for the same solver and source
+    (:func:`neuralpde.evaluation.results.check_replaceable`)."""
     check_replaceable(folder, source)
 
 

@@ -323,7 +323,8 @@ def vorticity_metrics(pred: xr.DataArray, ref: xr.DataArray, threshold: float,
     out = xr.Dataset({
         "correlation": corr_da,
         "correlation_mean": corr_da.mean("sample", skipna=False),
-        "enstrophy_pred": (st, 0.5 * np.mean(np.asarray(pred.values, np.float64) ** 2, axis=(2, 3))),
+        "enstrophy_pred": (st, 0.5 * np.mean(np.asarray(pred.values, np.float64) ** 2,
+                                             axis=(2, 3))),
         "enstrophy_ref": (st, 0.5 * np.mean(np.asarray(ref.values, np.float64) ** 2, axis=(2, 3))),
     }, coords=coords)
     out = out.merge(metric_fns.duration_summary(corr_da, threshold, horizon))

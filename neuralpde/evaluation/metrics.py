@@ -188,7 +188,8 @@ def energy_spectrum(
     v_hat = jnp.fft.fft2(v, axes=(-2, -1))
     power = (jnp.abs(u_hat) ** 2 + jnp.abs(v_hat) ** 2) * (0.5 / float(n) ** 4)
     flat = power.reshape(power.shape[:-2] + (n * n,))
-    summed = jax.ops.segment_sum(jnp.moveaxis(flat, -1, 0), jnp.asarray(ids), num_segments=k_max + 2)
+    summed = jax.ops.segment_sum(jnp.moveaxis(flat, -1, 0), jnp.asarray(ids),
+                                 num_segments=k_max + 2)
     spectrum = jnp.moveaxis(summed, 0, -1)[..., : k_max + 1]
     wavenumbers = jnp.arange(k_max + 1, dtype=power.dtype) * (2 * jnp.pi / domain_size)
     return wavenumbers, spectrum
@@ -551,7 +552,8 @@ def spectrum_da(
     k_max = nx // 2 if max_shell is None else int(max_shell)
     u, v = _velocity(ds)
     (spec,) = _map_frames(
-        partial(_spectrum_chunk, domain_size=domain, max_shell=k_max), [u.values, v.values], chunk_size
+        partial(_spectrum_chunk, domain_size=domain, max_shell=k_max), [u.values, v.values],
+        chunk_size,
     )
     lead = u.dims[:-2]
     shells = np.arange(k_max + 1)

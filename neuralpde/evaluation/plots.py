@@ -90,7 +90,8 @@ def _is_reference(name: str) -> bool:
 
 
 def solver_colours(names: Sequence[str]) -> dict[str, str]:
-    """Deterministic colour per name: the reference black, the others in order from a 10-colour cycle."""
+    """Deterministic colour per name: the reference black, the others in order from a 10-colour
+    cycle."""
     colours, i = {}, 0
     for name in names:
         if _is_reference(name):
@@ -174,7 +175,8 @@ def snapshots_figure(
         if w.ndim == 2:
             w = w[None]
         if w.ndim != 3 or w.shape[0] != len(times):
-            raise ValueError(f"vorticity[{name!r}] must have shape (time={len(times)}, x, y), got {w.shape}")
+            raise ValueError(f"vorticity[{name!r}] must have shape (time={len(times)}, x, y), "
+                             f"got {w.shape}")
         fields[name] = w
     if not times:
         raise ValueError("snapshots_figure needs at least one time, got none")
@@ -386,13 +388,15 @@ def training_curves_figure(runs: Mapping[str, Sequence[Mapping]]) -> Figure:
         loss = [(r["step"], r["loss"]) for r in records if "loss" in r]
         if loss:
             steps, values = np.asarray(loss, dtype=float).T
-            axes[0].plot(steps, values, color=colours[name], lw=1.4, marker="." if len(steps) < 30 else None,
-                         label=name)
+            axes[0].plot(steps, values, color=colours[name], lw=1.4,
+                         marker="." if len(steps) < 30 else None, label=name)
         if validated:
-            val = [(r["step"], r["validation_duration"]) for r in records if "validation_duration" in r]
+            val = [(r["step"], r["validation_duration"]) for r in records
+                   if "validation_duration" in r]
             if val:
                 steps, values = np.asarray(val, dtype=float).T
-                axes[1].plot(steps, values, color=colours[name], lw=1.0, marker="o", ms=5, label=name)
+                axes[1].plot(steps, values, color=colours[name], lw=1.0, marker="o", ms=5,
+                             label=name)
     axes[0].set_yscale("log")
     axes[0].set_xlabel("optimiser step")
     axes[0].set_ylabel("loss [length²/time²]")
@@ -444,7 +448,8 @@ def hippo_reconstruction_figure(
     for name, (rt, rv) in reconstructions.items():
         rt, rv = np.asarray(rt, dtype=float), np.asarray(rv, dtype=float)
         if rt.shape != rv.shape:
-            raise ValueError(f"reconstruction {name!r}: times {rt.shape} and values {rv.shape} differ")
+            raise ValueError(f"reconstruction {name!r}: times {rt.shape} and values {rv.shape} "
+                             "differ")
         ax.plot(rt, rv, color=colours[name], lw=1.6, label=name, zorder=2)
     finite = y[np.isfinite(y)]
     if finite.size:  # a badly reconstructed tail must not squash the signal

@@ -57,9 +57,10 @@ def check_results_name(name) -> str:
     dot (``.``, ``..``, ``.hidden`` and path separators are refused).
     """
     if not isinstance(name, str) or not _SAFE.fullmatch(name):
-        raise ConfigError(f"invalid solver name {name!r} for a results folder: accepted 1-{MAX_NAME} "
-                          "characters from letters, digits and _ + - . , not starting with a dot "
-                          "(rename the run folder, weights file or the rollout's `solver` attribute)")
+        raise ConfigError(f"invalid solver name {name!r} for a results folder: accepted "
+                          f"1-{MAX_NAME} characters from letters, digits and _ + - . , not "
+                          "starting with a dot (rename the run folder, weights file or the "
+                          "rollout's `solver` attribute)")
     return name
 
 
@@ -141,7 +142,8 @@ def check_replaceable(folder, source: str) -> None:
     previous = summary.get("source", "")
     if source and previous and not same_source(previous, source):
         raise ConfigError(f"{folder} holds the results of {previous!r}, not of {source!r} (same "
-                          "solver name): evaluate into another --out folder or rename the run folder")
+                          "solver name): evaluate into another --out folder or rename the run "
+                          "folder")
 
 
 def write_results(folder, summary: dict, write: Callable[[Path], None]) -> dict:

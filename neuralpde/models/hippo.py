@@ -162,7 +162,8 @@ class Memory(NamedTuple):
 
 
 def _three_term(z: jax.Array, N: int, a, b, c) -> jax.Array:
-    """``p_0 .. p_{N-1}`` of ``p_{n+1} = (a_n(z) p_n - b_n p_{n-1}) / c_n``, ``p_{-1} = 0``, ``p_0 = 1``."""
+    """``p_0 .. p_{N-1}`` of ``p_{n+1} = (a_n(z) p_n - b_n p_{n-1}) / c_n``, ``p_{-1} = 0``,
+    ``p_0 = 1``."""
     def body(carry, n):
         previous, current = carry
         return (current, (a(n, z) * current - b(n) * previous) / c(n)), current
@@ -172,13 +173,15 @@ def _three_term(z: jax.Array, N: int, a, b, c) -> jax.Array:
 
 
 def _scaled_legendre(z: jax.Array, N: int) -> jax.Array:
-    """``λ_n P_n(z)`` for ``n < N``, shape ``z.shape + (N,)``: ``(n+1)P_{n+1} = (2n+1) z P_n - n P_{n-1}``."""
+    """``λ_n P_n(z)`` for ``n < N``, shape ``z.shape + (N,)``:
+    ``(n+1)P_{n+1} = (2n+1) z P_n - n P_{n-1}``."""
     values = _three_term(z, N, lambda n, z: (2 * n + 1) * z, lambda n: n, lambda n: n + 1)
     return values * jnp.sqrt(2.0 * jnp.arange(N, dtype=z.dtype) + 1.0)
 
 
 def _laguerre(x: jax.Array, N: int) -> jax.Array:
-    """``L_n(x)`` for ``n < N``, shape ``x.shape + (N,)``: ``(n+1)L_{n+1} = (2n+1-x) L_n - n L_{n-1}``."""
+    """``L_n(x)`` for ``n < N``, shape ``x.shape + (N,)``:
+    ``(n+1)L_{n+1} = (2n+1-x) L_n - n L_{n-1}``."""
     return _three_term(x, N, lambda n, x: 2 * n + 1 - x, lambda n: n, lambda n: n + 1)
 
 
@@ -240,7 +243,8 @@ class HiPPO:
 
     def encode(self, u_frames: jax.Array, axis: int = 0, memory: Memory | None = None,
                dtype=None) -> Memory:
-        """The memory after consuming the frames stacked along ``axis`` (from ``memory``, default empty).
+        """The memory after consuming the frames stacked along ``axis`` (from ``memory``, default
+        empty).
 
         Equal to ``K`` calls of :meth:`update` up to round-off. LagT/LegT: one
         contraction with the precomputed kernels ``A_d^{K-1-j} B_d`` (float64,
@@ -273,8 +277,9 @@ class HiPPO:
         window: use :meth:`reconstruct_lag`.
         """
         if self.measure == "lagt":
-            raise NotImplementedError("LagT memories span the whole, exponentially weighted history "
-                                      "and have no window to place s in [0, 1]: use reconstruct_lag")
+            raise NotImplementedError("LagT memories span the whole, exponentially weighted "
+                                      "history and have no window to place s in [0, 1]: use "
+                                      "reconstruct_lag")
         x = memory.coefficients
         basis = _scaled_legendre(2.0 * jnp.asarray(s, x.dtype) - 1.0, self.order)
         return jnp.tensordot(x, basis, axes=([-1], [-1]))
@@ -338,7 +343,8 @@ class HiPPO:
         return _memory_frames(self, float(tolerance), int(max_frames))
 
     def fixed_point(self, c: jax.Array) -> jax.Array:
-        """The memory ``-A^{-1} B c`` that a constant input ``c`` settles to, shape ``c.shape + (N,)``.
+        """The memory ``-A^{-1} B c`` that a constant input ``c`` settles to, shape
+        ``c.shape + (N,)``.
 
         Exact for the discretised updates too (bilinear keeps fixed points).
         LegT and LegS: ``c e_0`` (a constant window); LagT with ``a = -1/2``:
@@ -353,7 +359,8 @@ class HiPPO:
 
 @jax.jit
 def _convolve(x, power, u, kernels):
-    """``x_K = A_d^K x_0 + Σ_j (A_d^{K-1-j} B_d) u_j`` (frames on axis 0 of ``u``; ``x_0 = None``: 0)."""
+    """``x_K = A_d^K x_0 + Σ_j (A_d^{K-1-j} B_d) u_j`` (frames on axis 0 of ``u``;
+    ``x_0 = None``: 0)."""
     inputs = jnp.tensordot(u, kernels, axes=([0], [0]))
     return inputs if x is None else x @ power.T + inputs
 
@@ -428,13 +435,15 @@ def make_hippo(measure: str, order: int, dt: float = 1.0, theta: float | None = 
 
     Raises :class:`~neuralpde.config.ConfigError` naming the bad value.
     """
-    require(isinstance(measure, str) and measure in MEASURES, "measure", measure, f"one of {list(MEASURES)}")
+    require(isinstance(measure, str) and measure in MEASURES, "measure", measure,
+            f"one of {list(MEASURES)}")
     _require_order(order)
     _require_finite("dt", dt, "a finite number > 0", positive=True)
     if measure == "legt":
         _require_finite("theta", theta, "a finite number > 0 (the LegT window)", positive=True)
     else:
-        require(theta is None, "theta", theta, f"None for measure {measure!r} (only 'legt' has a window)")
+        require(theta is None, "theta", theta,
+                f"None for measure {measure!r} (only 'legt' has a window)")
     if measure == "lagt":
         lagt(order, a, b)  # validates a and b
     return HiPPO(measure, int(order), float(dt), None if theta is None else float(theta),

@@ -58,8 +58,8 @@ where ``r`` is the ratio of consecutive differences of ``c`` on the upwind
 side of the face.  Where ``c`` is smooth (``r ≈ 1``) the learned value is
 used; at extrema (``r <= 0``) the scheme falls back to upwind.  It is applied by
 :func:`neuralpde.physics.convection.face_value_convection` (jax-cfd's
-``apply_tvd_limiter`` with ``van_leer_limiter``, through the adapter).  ``limiter=False`` uses the learned value
-as it is.  The advecting velocity is never limited.
+``apply_tvd_limiter`` with ``van_leer_limiter``, through the adapter).  ``limiter=False``
+uses the learned value as it is.  The advecting velocity is never limited.
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def target_stencils(order: int = 1) -> tuple[TargetStencil, ...]:
         try:
             c0, nullspace = constrained_basis(geometry, order=int(order))
         except ValueError as error:
-            raise ConfigError(f"invalid polynomial order {order!r}: accepted 0..3 ({error})")
+            raise ConfigError(f"invalid polynomial order {order!r}: "
+                              f"accepted 0..3 ({error})") from error
         out.append(TargetStencil(target, geometry, c0, nullspace))
     return tuple(out)
 
@@ -159,7 +160,8 @@ def num_free_parameters(order: int = 1) -> int:
 
 
 def coefficients_from_free_parameters(theta: jax.Array, order: int = 1) -> Coefficients:
-    """Split ``theta`` (``(..., N, N, F)``) into per-target stencils ``c0 + N θ`` (``(..., N, N, 16)``)."""
+    """Split ``theta`` (``(..., N, N, F)``) into per-target stencils ``c0 + N θ``
+    (``(..., N, N, 16)``)."""
     stencils = target_stencils(order)
     total = num_free_parameters(order)
     if theta.shape[-1] != total:
@@ -225,7 +227,8 @@ def _stencils_by_offsets(role: str) -> dict[tuple[tuple, tuple], TargetStencil]:
 def stencil_face_values(coefficients: Coefficients, role: str, values: jax.Array,
                         source_offset: tuple[float, float],
                         target_offset: tuple[float, float]) -> jax.Array:
-    """The learned face values of ``values`` ``(N, N)`` moved from ``source_offset`` to ``target_offset``.
+    """The learned face values of ``values`` ``(N, N)`` moved from ``source_offset`` to
+    ``target_offset``.
 
     Applies the stencil of the target of :data:`TARGETS` with this ``role``
     (``'advecting'``/``'advected'``) and these offsets, with the per-cell

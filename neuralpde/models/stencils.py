@@ -218,8 +218,8 @@ def apply_stencil(field: jax.Array, coefficients: jax.Array,
     padded = jnp.pad(field, pad, mode="wrap")
     lead = (slice(None),) * (field.ndim - ndim)
     windows = jnp.stack([
-        padded[lead + tuple(slice(int(k + l), int(k + l) + n)
-                            for k, l, n in zip(shift, lo, grid_shape))]
+        padded[lead + tuple(slice(int(k + low), int(k + low) + n)
+                            for k, low, n in zip(shift, lo, grid_shape))]
         for shift in shifts], axis=-1)
     return jnp.sum(coefficients * windows, axis=-1)
 

@@ -218,7 +218,8 @@ class SubSolverNet(nnx.Module):
             g = self.tower(x) * c.output_scale                         # (N, N, s_T*2)
             return jnp.moveaxis(g.reshape(n, n, c.s_time, 2), (2, 3), (0, 1))
         x = self._coarse_input(self._views(uv), self._views(forcing) if c.forcing_input else None)
-        x = jnp.repeat(x, c.s_time, axis=0)                            # (S, M, M, C), t=(a*s+b)*s_T+k
+        # (S, M, M, C), t=(a*s+b)*s_T+k
+        x = jnp.repeat(x, c.s_time, axis=0)
         emb = self._embedding(jnp.arange(c.n_subtasks))
         if emb is not None:
             emb = jnp.broadcast_to(emb[:, None, None, :], x.shape[:-1] + emb.shape[-1:])

@@ -48,8 +48,8 @@ Temporal bundling
 One network call predicts the coefficients of the next B steps (published
 B = 4): the tower has ``B × F`` output channels, block b drives step b of the
 bundle; the memory is still updated after every step.  ``TSMSolver``
-(:mod:`neuralpde.solvers.learned`) implements the solver interface with **one bundle per solver step**
-(``solver.dt = B · dt_model``): its state is the velocity and the memory at a
+(:mod:`neuralpde.solvers.learned`) implements the solver interface with **one bundle per
+solver step** (``solver.dt = B · dt_model``): its state is the velocity and the memory at a
 bundle boundary, so the position within the bundle is always 0 between
 calls.  (Keeping a position counter in the state and calling the network
 only when it is 0 would need a ``lax.cond`` whose predicate is per sample;
@@ -112,7 +112,8 @@ class HiPPOEncoder:
         return self.hippo.update(memory, uv)
 
     def features(self, memory: Memory) -> jax.Array:
-        """``(2, n, n, N)`` -> channels last ``(n, n, 2N)`` (u's N coefficients, then v's), / scale."""
+        """``(2, n, n, N)`` -> channels last ``(n, n, 2N)`` (u's N coefficients, then v's),
+        / scale."""
         x = memory.coefficients
         return _scaled(jnp.moveaxis(x, 0, -2).reshape(x.shape[1:3] + (-1,)), self.scale)
 
@@ -264,5 +265,5 @@ class TemporalStencilModel(nnx.Module):
                      for b in range(self.bundle))
 
 
-__all__ = ["memory_history_note", "HiPPOEncoder", "FrameStackEncoder", "make_encoder", "feature_rms",
-           "TemporalStencilModel"]
+__all__ = ["memory_history_note", "HiPPOEncoder", "FrameStackEncoder", "make_encoder",
+           "feature_rms", "TemporalStencilModel"]

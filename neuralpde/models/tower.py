@@ -76,8 +76,9 @@ class ConvTower(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 256, depth: int = 6,
                  kernel: int = 3, input_scale: float = 0.1, *, rngs: nnx.Rngs):
-        for label, value, low in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
-                                  ("hidden", hidden, 1), ("depth", depth, 0), ("kernel", kernel, 1)):
+        for label, value, low in (("in_channels", in_channels, 1),
+                                  ("out_channels", out_channels, 1), ("hidden", hidden, 1),
+                                  ("depth", depth, 0), ("kernel", kernel, 1)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"invalid {label} {value!r}: accepted an integer >= {low}")
         if kernel % 2 == 0:

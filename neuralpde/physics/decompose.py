@@ -67,12 +67,13 @@ MAC_OFFSETS = ((1.0, 0.5), (0.5, 1.0))
 
 
 def _xp(x):
-    """Numpy for numpy inputs (no JAX dispatch or compile), ``jax.numpy`` otherwise."""
+    """NumPy for NumPy inputs (no JAX dispatch or compile), ``jax.numpy`` otherwise."""
     return np if isinstance(x, np.ndarray) else jnp
 
 
 def check_factor(size: int, s: int, name: str = "s") -> int:
-    """Validate a decomposition factor: an integer >= 1 that divides ``size``; returns ``size // s``."""
+    """Validate a decomposition factor: an integer >= 1 that divides ``size``; returns
+    ``size // s``."""
     if isinstance(s, bool) or not isinstance(s, int) or s < 1:
         raise ConfigError(f"invalid {name}={s!r}: accepted an integer >= 1")
     if size % s:
@@ -189,7 +190,8 @@ def depth_to_space(x: Array, s: int) -> Array:
 
 
 def fourier_shift(field: Array, shift: tuple[float, float]) -> Array:
-    r"""Band-limited periodic interpolation of ``field`` (``(..., M, M)``) at its points + ``shift``.
+    r"""Band-limited periodic interpolation of ``field`` (``(..., M, M)``) at its points +
+    ``shift``.
 
     .. math::
 
@@ -212,7 +214,8 @@ def fourier_shift(field: Array, shift: tuple[float, float]) -> Array:
 
 
 def interpolated_view(own: Array, s: int, a: int = 0, b: int = 0, relative: bool = True) -> Array:
-    """A view of sub-solver ``(a, b)`` rebuilt from its own sub-field alone, by :func:`fourier_shift`.
+    """A view of sub-solver ``(a, b)`` rebuilt from its own sub-field alone, by
+    :func:`fourier_shift`.
 
     ``own``: ``(..., C, M, M)``, sub-field ``(a, b)``.  ``relative=True``:
     block ``(d_a, d_b)`` is ``own`` shifted by ``(d_a/s, d_b/s)`` coarse cells

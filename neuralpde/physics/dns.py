@@ -60,10 +60,10 @@ def model_time_step(flow: FlowSpec, size: int) -> float:
     if dt > limit:
         dx = flow.domain_size / size
         raise ConfigError(
-            f"invalid viscosity={flow.viscosity:g} on the {size}² grid: the explicit diffusion limit "
-            f"dx²/(4ν) = {limit:.3g} is below the CFL step {dt:.3g}; accepted viscosity <= "
-            f"{dx * flow.max_velocity / (4 * flow.courant):.3g} on this grid (a larger max_velocity "
-            "or a smaller courant shortens the step)")
+            f"invalid viscosity={flow.viscosity:g} on the {size}² grid: the explicit diffusion "
+            f"limit dx²/(4ν) = {limit:.3g} is below the CFL step {dt:.3g}; accepted viscosity <= "
+            f"{dx * flow.max_velocity / (4 * flow.courant):.3g} on this grid (a larger "
+            "max_velocity or a smaller courant shortens the step)")
     return dt
 
 
@@ -79,7 +79,8 @@ def inner_steps(flow: FlowSpec, fine_size: int, model_size: int) -> int:
     """
     if fine_size % model_size:
         raise ConfigError(
-            f"invalid fine grid {fine_size}: accepted an integer multiple of the model grid {model_size}")
+            f"invalid fine grid {fine_size}: accepted an integer multiple of the model grid "
+            f"{model_size}")
     ratio = fine_size // model_size
     dt = model_time_step(flow, model_size)
     grid = make_grid(fine_size, flow.domain_size)

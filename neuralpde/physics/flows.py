@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Union
 
 from neuralpde.config import ConfigError, fields_from_dict, require, require_positive
 
@@ -68,7 +67,8 @@ class KolmogorovFlow:
                 "forcing_wavenumber", self.forcing_wavenumber, "an integer >= 1")
         periods = self.forcing_wavenumber * self.domain_size / (2 * math.pi)
         require(abs(periods - round(periods)) < 1e-6, "forcing_wavenumber", self.forcing_wavenumber,
-                f"k_f with k_f*L/(2*pi) an integer (L={self.domain_size:g} gives {periods:g} periods)")
+                f"k_f with k_f*L/(2*pi) an integer (L={self.domain_size:g} gives {periods:g} "
+                "periods)")
         require(math.isfinite(self.forcing_amplitude), "forcing_amplitude",
                 self.forcing_amplitude, "a finite number")
         require(math.isfinite(self.linear_drag) and self.linear_drag >= 0, "linear_drag",
@@ -83,7 +83,8 @@ class KolmogorovFlow:
 
     @property
     def laminar_speed(self) -> float:
-        r"""The laminar Kolmogorov amplitude :math:`|A|/(\nu k_f^2 + \mu)`, the forced flow's speed scale.
+        r"""The laminar Kolmogorov amplitude :math:`|A|/(\nu k_f^2 + \mu)`, the forced flow's speed
+        scale.
 
         The steady solution :math:`u = A\sin(k_f y)/(\nu k_f^2 + \mu)` of the
         forced, damped equations; 8.62 for the published flow.  Time steps are
@@ -120,7 +121,7 @@ class DecayingTurbulence:
         return 1.0 / self.viscosity
 
 
-FlowSpec = Union[KolmogorovFlow, DecayingTurbulence]
+FlowSpec = KolmogorovFlow | DecayingTurbulence
 FLOW_KINDS = {"kolmogorov": KolmogorovFlow, "decaying": DecayingTurbulence}
 
 

@@ -93,7 +93,8 @@ def project(field: Array, domain_size: float = 2 * math.pi) -> Array:
     divergence-free to round-off.
     """
     grid = dns.make_grid(field.shape[-1], domain_size)
-    projected = cfd.pressure.projection(dns.wrap_velocity(field, grid), cfd.pressure.solve_fast_diag)
+    projected = cfd.pressure.projection(dns.wrap_velocity(field, grid),
+                                        cfd.pressure.solve_fast_diag)
     return dns.unwrap_velocity(projected)
 
 
@@ -111,4 +112,5 @@ def static_forcing(flow: FlowSpec, size: int) -> Array:
         return dns.unwrap_velocity(forcing(dns.wrap_velocity(zero, grid))).astype(jnp.float32)
 
 
-__all__ = ["CONVECTIONS", "check_convection", "TIME_SCHEMES", "check_time_scheme", "tendency", "project", "static_forcing"]
+__all__ = ["CONVECTIONS", "check_convection", "TIME_SCHEMES", "check_time_scheme", "tendency",
+           "project", "static_forcing"]

@@ -79,7 +79,8 @@ def observed_size(solver) -> int:
 
 
 def init_input_shape(solver) -> tuple:
-    """The shape ``solver.init`` takes: ``(2, m, m)`` or ``(K, 2, m, m)``, m = :func:`input_size`."""
+    """The shape ``solver.init`` takes: ``(2, m, m)`` or ``(K, 2, m, m)``,
+    m = :func:`input_size`."""
     k = history_frames(solver)
     m = input_size(solver)
     return ((k,) if k else ()) + (2, m, m)

@@ -65,8 +65,9 @@ def learned_convection(
     Args:
       model_coefficients: either the per-target coefficients ``{name: (N, N,
         16)}`` (fixed for this call), or a function ``uv (2, N, N) ->
-        coefficients`` (e.g. a :class:`~neuralpde.models.learned_interpolation.LearnedInterpolation`),
-        evaluated on the velocity the ConvectFn receives.
+        coefficients`` (e.g. a
+        :class:`~neuralpde.models.learned_interpolation.LearnedInterpolation`), evaluated
+        on the velocity the ConvectFn receives.
       limiter: van Leer TVD limiter on the advected quantity (published: on).
 
     See :func:`neuralpde.physics.convection.face_value_convection`.
@@ -245,7 +246,8 @@ class TSMSolver:
         return TSMState(frames[-1], self.encoder.encode(frames))
 
     def bundle_step(self, state: TSMState) -> tuple[TSMState, jax.Array]:
-        """One network call, then ``bundle`` steps; returns the state and ``(B, 2, n, n)`` velocities."""
+        """One network call, then ``bundle`` steps; returns the state and ``(B, 2, n, n)``
+        velocities."""
         coefficients = self.model()(self.encoder.features(state.memory))
         uv, memory, velocities = state.velocity, state.memory, []
         for weights in coefficients:

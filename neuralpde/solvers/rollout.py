@@ -108,7 +108,8 @@ def _initial(solver, uv, output_size, domain_size):
     return state, jax.vmap(observe)(state)
 
 
-@functools.partial(jax.jit, static_argnames=("length", "steps_per_frame", "output_size", "domain_size"))
+@functools.partial(jax.jit,
+                   static_argnames=("length", "steps_per_frame", "output_size", "domain_size"))
 def _block(solver, carry, length, steps_per_frame, output_size, domain_size):
     """``length`` frames: ``steps_per_frame`` checked steps each, then observe."""
     solver = _unwrap(solver)
@@ -181,7 +182,8 @@ def _rollout(solver, uv0, n_frames, steps_per_frame, output_size, domain_size, d
                        as_jit_argument(solver))
     sizes = {"output_size": output_size, "domain_size": float(domain_size)}
     state, first = _initial(arg, shard_batch(jnp.asarray(uv, jnp.float32), sharding), **sizes)
-    carry = (state, jnp.int32(0), shard_batch(jnp.full((padded,), NOT_DIVERGED, jnp.int32), sharding))
+    carry = (state, jnp.int32(0),
+             shard_batch(jnp.full((padded,), NOT_DIVERGED, jnp.int32), sharding))
     frames = [np.asarray(first)[:, None]]
     done = 1
     while done < n_frames:
@@ -204,7 +206,8 @@ def _run_steps(solver, uv, steps):
     return solver.velocity(dns.repeated(solver.step, steps)(solver.init(uv)))
 
 
-def measure_latency(solver: Solver, uv0: np.ndarray, duration: float = 1.0, repeats: int = 3) -> float:
+def measure_latency(solver: Solver, uv0: np.ndarray, duration: float = 1.0,
+                    repeats: int = 3) -> float:
     """Wall-clock seconds per simulated time unit, batch 1, compile excluded.
 
     Runs ``round(duration/dt)`` steps from ``uv0`` (what ``solver.init`` takes:

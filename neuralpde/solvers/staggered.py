@@ -52,7 +52,8 @@ def build_model(config: StaggerModelConfig, seed: int = 0) -> SubSolverNet:
 
 def build_solver(config: StaggerModelConfig, seed: int, flow: FlowSpec, size: int,
                  fine_dt: float = 0.0, name: str = "") -> StaggeredSolver:
-    """The :class:`StaggeredSolver` of ``config`` on an ``size``² fine grid, weights from ``seed``."""
+    """The :class:`StaggeredSolver` of ``config`` on an ``size``² fine grid, weights from
+    ``seed``."""
     return StaggeredSolver.from_model(flow, size, build_model(config, seed), fine_dt=fine_dt,
                                       name=name)
 
@@ -108,7 +109,8 @@ class StaggeredSolver(_SubSolverTimes):
         _check_and_default(self, self.size, str(self.size))
 
     @classmethod
-    def from_model(cls, flow: FlowSpec, size: int, model: SubSolverNet, **kwargs) -> StaggeredSolver:
+    def from_model(cls, flow: FlowSpec, size: int, model: SubSolverNet,
+                   **kwargs) -> StaggeredSolver:
         graphdef, params = nnx.split(model)
         return cls(flow=flow, size=size, config=model.config, graphdef=graphdef, params=params,
                    **kwargs)
@@ -173,10 +175,12 @@ class CoarseSubSolver(_SubSolverTimes):
 
     def __post_init__(self):
         for label, value in (("a", self.a), ("b", self.b)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.config.s:
+            if (isinstance(value, bool) or not isinstance(value, int)
+                    or not 0 <= value < self.config.s):
                 raise ConfigError(f"invalid sub-field index {label}={value!r}: accepted "
                                   f"0..{self.config.s - 1}")
-        _check_and_default(self, self.fine_size, f"sub{self.a}{self.b}-{self.fine_size // self.config.s}")
+        _check_and_default(self, self.fine_size,
+                           f"sub{self.a}{self.b}-{self.fine_size // self.config.s}")
 
     @property
     def size(self) -> int:
@@ -190,7 +194,8 @@ class CoarseSubSolver(_SubSolverTimes):
         return f"sub-field ({self.a}, {self.b}) of the model grid"
 
     def reference_view(self, uv: jax.Array) -> jax.Array:
-        """Sub-field ``(a, b)`` of model-grid fields ``(..., 2, N, N)`` -> ``(..., 2, N/s, N/s)``."""
+        """Sub-field ``(a, b)`` of model-grid fields ``(..., 2, N, N)`` ->
+        ``(..., 2, N/s, N/s)``."""
         return decompose.subfield(uv, self.config.s, self.a, self.b)
 
     def _forcing_view(self):

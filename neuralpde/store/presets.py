@@ -1,13 +1,15 @@
 """Data-generation presets: ``quickstart``, ``mini`` (2-core CPU), ``paper-lite``, ``paper`` (GPU).
 
-============  =====  ===================  ======================  ========================  ========================  =========
-preset        model  reference            train split             validation split          test split                warm-up
-============  =====  ===================  ======================  ========================  ========================  =========
-quickstart    32²    FV 128²              2 traj × 6 t.u.         2 traj × 2 t.u.           4 traj × 6 t.u.           30 / 30.9
-mini          32²    spectral 256² (*)    8 traj × 16 t.u.        4 traj × 8 t.u.           32 traj × 12 t.u.         40 / 40.9
-paper-lite    64²    FV 1024²             16 traj × 20 t.u.       8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
-paper         64²    FV 2048²             128 traj × 80 t.u.      8 traj × 10 t.u.          16 traj × 20 t.u.         40 / 40.9
-============  =====  ===================  ======================  ========================  ========================  =========
+==========  =====  =================  ===========  ================  ==========  =========
+preset      model  reference          train split  validation split  test split  warm-up
+==========  =====  =================  ===========  ================  ==========  =========
+quickstart  32²    FV 128²            2 × 6        2 × 2             4 × 6       30 / 30.9
+mini        32²    spectral 256² (*)  8 × 16       4 × 8             32 × 12     40 / 40.9
+paper-lite  64²    FV 1024²           16 × 20      8 × 10            16 × 20     40 / 40.9
+paper       64²    FV 2048²           128 × 80     8 × 10            16 × 20     40 / 40.9
+==========  =====  =================  ===========  ================  ==========  =========
+
+Splits: trajectories × time units.
 
 (*) pseudo-spectral (``reference_solver='spectral'``), warmed up on the FV 128²
 grid up to 1 time unit before t = 0 (``warmup_size``, ``refine_time``): the
@@ -169,7 +171,8 @@ class Preset:
         for m in self.initial_sizes:
             require(isinstance(m, int) and 0 < m <= self.fine_size and self.fine_size % m == 0
                     and m % self.model_size == 0, "initial_sizes", self.initial_sizes,
-                    f"multiples of model_size={self.model_size} that divide fine_size={self.fine_size}")
+                    f"multiples of model_size={self.model_size} that divide "
+                    f"fine_size={self.fine_size}")
         require_positive_int("batch_size", self.batch_size)
         require(self.batch_size <= MAX_BATCH, "batch_size", self.batch_size,
                 f"an integer in [1, {MAX_BATCH}] (trajectories integrated at once)")
@@ -256,7 +259,8 @@ def split_key(seed: int, split: str):
 
 
 def initial_key(seed: int, split: str, sample):
-    """The PRNG key of sample ``sample``'s initial condition in a split: ``fold_in(split_key, i)``."""
+    """The PRNG key of sample ``sample``'s initial condition in a split:
+    ``fold_in(split_key, i)``."""
     return jax.random.fold_in(split_key(seed, split), sample)
 
 

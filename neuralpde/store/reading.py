@@ -225,7 +225,8 @@ def _validate_coordinates(path: Path, ds: xr.Dataset, attrs: dict) -> None:
         if not np.array_equal(ds.sample.values, np.arange(int(attrs["n_samples"]))):
             problems.append(f"sample is not 0..{int(attrs['n_samples']) - 1} (attr n_samples)")
     except (KeyError, TypeError, ValueError) as error:
-        problems.append(f"attrs or coordinates unreadable ({type(error).__name__}: {_short(error)})")
+        problems.append(f"attrs or coordinates unreadable "
+                        f"({type(error).__name__}: {_short(error)})")
     if problems:
         raise StoreError(f"{path}: its attrs disagree with its coordinates: "
                          + "; ".join(problems) + ": the store is damaged; regenerate it")
@@ -290,12 +291,14 @@ def _validate_variables(path, ds: xr.Dataset, attrs: dict) -> None:
         for name in REQUIRED_VARIABLES:
             var = f"{name}_init_{m}"
             if var not in ds or ds[var].dims != ("sample", f"x_{m}", f"y_{m}"):
-                raise StoreError(f"{path}: initial-state variable {var!r} missing or with wrong dims")
+                raise StoreError(f"{path}: initial-state variable {var!r} missing or with "
+                                 "wrong dims")
     h = int(attrs.get("history_frames", 0))
     for name in REQUIRED_VARIABLES if h else ():
         var = f"{name}_history"
         if var not in ds or ds[var].dims != HISTORY_DIMS or ds[var].shape[1:] != (h, n, n):
-            raise StoreError(f"{path}: history variable {var!r} missing or not (sample, {h}, {n}, {n})")
+            raise StoreError(f"{path}: history variable {var!r} missing or not "
+                             f"(sample, {h}, {n}, {n})")
 
 
 def store_flow(ds: xr.Dataset) -> FlowSpec:
@@ -389,7 +392,8 @@ def initial_inputs(ds: xr.Dataset, size: int, n_samples: int, history: int = 0,
 
 
 def reference_frames(ds: xr.Dataset, n_samples: int, n_frames: int) -> np.ndarray:
-    """The first ``n_frames`` frames of the first ``n_samples`` trajectories, ``(S, T, 2, n, n)`` float32."""
+    """The first ``n_frames`` frames of the first ``n_samples`` trajectories,
+    ``(S, T, 2, n, n)`` float32."""
     window = dict(sample=slice(0, n_samples), time=slice(0, n_frames))
     u, v = values(ds, "u", **window), values(ds, "v", **window)
     return np.stack([u, v], axis=2).astype(np.float32)

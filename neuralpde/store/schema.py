@@ -24,8 +24,9 @@ the extra resolutions of the preset (the starting points of the coarse DNS
 baselines).  The ``*_history`` variables (only when the split's ``history``
 is > 0; attr ``history_frames``) hold the last frames of the warm-up, one
 model step apart, ending with the first frame (``lag`` = 0): the prefix a
-temporal stencil model (TSM) encodes before it rolls out from t = 0.  Offsets are in grid steps and are recorded in each variable's
-``offset`` attribute; a component's position is ``(i + offset_x)·dx``.
+temporal stencil model (TSM) encodes before it rolls out from t = 0.  Offsets are
+in grid steps and are recorded in each variable's ``offset`` attribute; a component's
+position is ``(i + offset_x)·dx``.
 
 Dataset attrs: ``schema_version``, ``preset``, ``split``, ``config_json`` (the
 full generation config), ``flow``, ``model_size``, ``fine_size``,
@@ -139,7 +140,8 @@ def _write_skeleton(tmp: Path, layout: StoreLayout, attrs: dict[str, Any]) -> No
                         "initial_sizes": list(layout.initial_sizes),
                         "history_frames": layout.history_frames})
     n, dx = layout.size, layout.domain_size / layout.size
-    _coordinate(group, "sample", np.arange(layout.n_samples, dtype=np.int64), {"long_name": "sample index"})
+    _coordinate(group, "sample", np.arange(layout.n_samples, dtype=np.int64),
+                {"long_name": "sample index"})
     _coordinate(group, "time", np.arange(layout.n_frames) * layout.frame_dt,
                 coordinate_attrs("time", "time since end of warm-up"))
     for axis in ("x", "y"):

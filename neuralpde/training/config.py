@@ -283,7 +283,8 @@ def train_config_from_dict(data: dict):
     """
     kind = data.get("kind", "TrainConfig") if isinstance(data, dict) else None
     if kind not in CONFIG_CLASSES:
-        raise ConfigError(f"unknown training config kind {kind!r}: accepted {sorted(CONFIG_CLASSES)}")
+        raise ConfigError(f"unknown training config kind {kind!r}: "
+                          f"accepted {sorted(CONFIG_CLASSES)}")
     if CONFIG_CLASSES[kind] is StaggerTrainConfig:
         # a record written before these fields existed trained as they then meant
         data = {**STAGGER_FIELDS_BEFORE, **data}

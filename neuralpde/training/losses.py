@@ -9,7 +9,8 @@ the K frames its memory encodes):
 
 .. math::
 
-    L(\theta) = \frac{1}{M}\sum_{m=1}^{M} \overline{(S_\theta^m(\mathbf u_{-K+1..0}) - \mathbf u_m)^2}
+    L(\theta) = \frac{1}{M}\sum_{m=1}^{M}
+      \overline{(S_\theta^m(\mathbf u_{-K+1..0}) - \mathbf u_m)^2}
 
 (mean over u, v and the grid; ``relative_mse`` divides by
 :math:`\overline{\mathbf u_m^2}`); gradients flow through all M solver steps
@@ -32,7 +33,8 @@ momentum residual of the time scheme (:data:`TIME_SCHEMES`) is
     \mathbf R = \frac{\mathbf u^{n+1} - \mathbf u^n}{\Delta t}
       - \tfrac12\big[\mathbf F(\mathbf u^{n+1}) + \mathbf F(\mathbf u^n)\big],
 
-    \mathbf F(\mathbf u) = -\nabla\cdot(\mathbf u\mathbf u) + \nu\nabla^2\mathbf u + \mathbf f(\mathbf u),
+    \mathbf F(\mathbf u) = -\nabla\cdot(\mathbf u\mathbf u) + \nu\nabla^2\mathbf u
+      + \mathbf f(\mathbf u),
 
 with exactly the DNS's discrete operators (:func:`neuralpde.physics.operators.tendency`).
 Forward Euler is the time scheme of the DNS the sub-solvers are compared with
@@ -158,7 +160,8 @@ def window_loss(solver, window: jax.Array, kind: str = "mse", remat: bool = Fals
 
 def _residuals(frames: Array, flow: FlowSpec, dt: float, convection: str,
                time_scheme: str) -> Array:
-    """Unprojected residuals :math:`\\mathbf R` of every consecutive pair of ``frames`` ``(T, 2, N, N)``."""
+    """Unprojected residuals :math:`\\mathbf R` of every consecutive pair of ``frames``
+    ``(T, 2, N, N)``."""
     check_time_scheme(time_scheme)
     source = frames if time_scheme == "crank_nicolson" else frames[:-1]
     # F of every frame that enters, in one traced call
@@ -179,7 +182,8 @@ def residual(uv0: Array, uv1: Array, flow: FlowSpec, dt: float, convection: str 
 
 def projected_residual(uv0: Array, uv1: Array, flow: FlowSpec, dt: float,
                        convection: str = "van_leer", time_scheme: str = "forward_euler") -> Array:
-    r""":math:`\mathcal P\mathbf R`: the residual with the pressure gradient removed, ``(2, N, N)``."""
+    r""":math:`\mathcal P\mathbf R`: the residual with the pressure gradient removed,
+    ``(2, N, N)``."""
     return project(residual(uv0, uv1, flow, dt, convection, time_scheme), flow.domain_size)
 
 
@@ -192,7 +196,8 @@ def scaled_divergence(uv: Array, dt: float, domain_size: float = 2 * math.pi) ->
 def sequence_loss(uv0: Array, frames: Array, flow: FlowSpec, dt: float,
                   convection: str = "van_leer", div_weight: float = 1.0,
                   time_scheme: str = "forward_euler") -> tuple[Array, dict[str, Array]]:
-    r"""Physics loss :math:`L` of predicted ``frames`` ``(s_T, 2, N, N)`` after ``uv0`` ``(2, N, N)``.
+    r"""Physics loss :math:`L` of predicted ``frames`` ``(s_T, 2, N, N)`` after ``uv0``
+    ``(2, N, N)``.
 
     Returns ``(L, {'residual': mean (PR)^2, 'divergence': mean (dx/dt Du)^2})``,
     both averaged over the ``s_T`` fine steps.

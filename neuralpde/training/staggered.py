@@ -1,4 +1,5 @@
-r"""Training the staggered sub-solvers: physics-constrained on a state pool, or supervised from a store.
+r"""Training the staggered sub-solvers: physics-constrained on a state pool, or supervised from a
+store.
 
 Physics-constrained (``loss='physics'``, no simulation data).  A pool of
 ``pool_size`` fine states is seeded with random divergence-free initial
@@ -180,6 +181,8 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: FlowSpec | Non
         are the store's.  Without it (physics loss only) there is no validation.
       flow: the flow of a physics-only run (default: the ``mini`` preset's).
       name: the solver's name (the run folder's).
+      devices: the devices the (replicated) training runs on (default: every
+        process's devices, :func:`~neuralpde.sharding.global_mesh`).
 
     Raises :class:`ConfigError` for a config the grid or data cannot serve,
     :class:`~neuralpde.store.schema.StoreError` for a missing or bad store.

@@ -110,7 +110,8 @@ def with_data(config: TrainConfig, data_dir) -> TrainConfig:
 
 def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: dict | None = None,
                   devices=None) -> Task:
-    """The LI/TSM task of ``config`` on ``data_dir`` (``train.zarr``, validation on ``validation.zarr``).
+    """The LI/TSM task of ``config`` on ``data_dir`` (``train.zarr``, validation on
+    ``validation.zarr``).
 
     ``existing``: the run's ``run.json`` record when resuming (its feature
     scale is reused rather than measured again).  Raises

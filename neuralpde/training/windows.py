@@ -4,9 +4,9 @@ Window ``(sample, start)`` is the frames ``start .. start + prefix + unroll −
 1`` of one trajectory: the first ``prefix`` frames are what the solver's
 ``init`` takes (1 for LI: the initial state; K for TSM, which encodes them),
 the last ``unroll`` are the targets of the unrolled steps (the store must be
-saved every model step, ``save_every == 1``, so one frame = one model step).  The batch of update ``k`` is drawn from
-``numpy.random.default_rng([seed, k])``: it depends on the step number only,
-which is what lets a resumed run see exactly the windows an uninterrupted run
+saved every model step, ``save_every == 1``, so one frame = one model step).  The batch of
+update ``k`` is drawn from ``numpy.random.default_rng([seed, k])``: it depends on the step
+number only, which is what lets a resumed run see exactly the windows an uninterrupted run
 would have seen.
 """
 
@@ -32,7 +32,8 @@ def host_memory_bytes() -> int:
 
 
 class WindowSource:
-    """Windows of ``prefix + unroll`` consecutive frames, ``(batch, prefix + unroll, 2, n, n)`` float32.
+    """Windows of ``prefix + unroll`` consecutive frames, ``(batch, prefix + unroll, 2, n, n)``
+    float32.
 
     Stores under 2 GiB are loaded into memory once; larger ones are read window
     by window from zarr.
@@ -51,8 +52,8 @@ class WindowSource:
         n_frames = train.sizes["time"]
         if unroll + prefix > n_frames:
             what = f"prefix {prefix} + unroll {unroll}" if prefix > 1 else f"1 + unroll {unroll}"
-            raise ConfigError(f"a training window of {what} = {prefix + unroll} frames does not fit "
-                              f"the train store's {n_frames} frames per trajectory: accepted "
+            raise ConfigError(f"a training window of {what} = {prefix + unroll} frames does not "
+                              f"fit the train store's {n_frames} frames per trajectory: accepted "
                               + (f"--prefix + --unroll <= {n_frames}" if prefix > 1
                                  else f"--unroll <= {n_frames - 1}"))
         held = train.sizes["sample"]
