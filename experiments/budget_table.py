@@ -7,10 +7,19 @@ sample-mean vorticity correlation, the per-sample mean ± standard error, the
 latency (s per simulated time unit, batch 1), and the paired per-trajectory
 difference to the base point (mean ± standard error over the test trajectories).
 
+Each point's ``evaluate`` timed its own latency while whatever else ran on the
+machine then ran, so those figures carry the machine's noise.  With
+``--latency-rounds R`` (and ``--data``) the table adds a column timed here, in one
+process, with the same rule as ``evaluate`` (``measure_latency``: batch 1, 1 time
+unit from the first test trajectory, compile excluded, median of 3): every
+point's solver once per round, the rounds interleaved, the median of the R
+rounds kept.  Run it on an otherwise idle machine.
+
 Usage::
 
     python experiments/budget_table.py --results results/budget --runs runs/budget \\
         --base tsm-hippo-base tsm-hippo-base tsm-hippo-unroll16 ...
+    python experiments/budget_table.py ... --data data/mini --latency-rounds 5 ...
 """
 
 from __future__ import annotations
@@ -44,19 +53,52 @@ def point(results: Path, runs: Path, name: str) -> dict | None:
             "latency": summary["latency_s_per_time_unit"], "per_sample": durations}
 
 
+def interleaved_latency(runs: Path, names: list, data: Path, rounds: int) -> dict:
+    """Median over ``rounds`` interleaved rounds of each run's batch-1 latency [s/t.u.]."""
+    from neuralpde.solvers.base import history_frames, input_size
+    from neuralpde.solvers.rollout import measure_latency
+    from neuralpde.store import open_store
+    from neuralpde.store.reading import initial_inputs
+    from neuralpde.training.runs import load_solver
+
+    store = open_store(data / "test.zarr", split="test")
+    solvers, inputs = {}, {}
+    for name in names:
+        solver = load_solver(runs / name, store)
+        solvers[name] = solver
+        inputs[name] = initial_inputs(store, input_size(solver), 1, history_frames(solver),
+                                      name)[0]
+    timings = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            timings[name].append(measure_latency(solvers[name], inputs[name], duration=1.0))
+    return {name: float(np.median(t)) for name, t in timings.items()}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--base", required=True,
                         help="the point the differences are paired against")
+    parser.add_argument("--data", type=Path, help="data folder (test.zarr) for --latency-rounds")
+    parser.add_argument("--latency-rounds", type=int, default=0,
+                        help="time every evaluated point's latency here, R interleaved rounds")
     parser.add_argument("points", nargs="+")
     args = parser.parse_args(argv)
     base = point(args.results, args.runs, args.base)
+    names = list(dict.fromkeys(args.points))
+    timed = {}
+    if args.latency_rounds:
+        if args.data is None:
+            parser.error("--latency-rounds needs --data")
+        done = [n for n in names if (args.results / n / "summary.json").exists()]
+        timed = interleaved_latency(args.runs, done, args.data, args.latency_rounds)
+    extra = " latency, interleaved [s/t.u.] |" if timed else ""
     print("| point | options | updates | training [s] | duration | per-sample mean ± s.e. "
-          "| latency [s/t.u.] | paired vs base ± s.e. |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for name in dict.fromkeys(args.points):
+          "| latency [s/t.u.] |" + extra + " paired vs base ± s.e. |")
+    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|" if timed else "") + "---:|")
+    for name in names:
         row = point(args.results, args.runs, name)
         if row is None:
             print(f"| {name} | (not evaluated yet) | | | | | | |")
@@ -71,7 +113,7 @@ def main(argv=None) -> None:
                                            else "")
         print(f"| {name} | {row['args']} | {row['steps']} | {train} | {row['duration']:.2f} | "
               f"{d.mean():.2f} ± {d.std(ddof=1) / math.sqrt(n):.2f} | {row['latency']:.4f} | "
-              f"{paired} |")
+              + (f"{timed[name]:.4f} | " if timed else "") + f"{paired} |")
     print(f"\n{base['per_sample'].size if base else '?'} test trajectories; "
           "one seed (0) per point; duration: time the sample-mean correlation stays >= 0.8.")
 
