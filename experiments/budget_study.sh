@@ -9,7 +9,9 @@
 # as it is trained.  The script is resumable: a point whose run is complete is not trained
 # again (`neuralpde train` on the same folder resumes from its last checkpoint), and a point
 # already evaluated is not evaluated again.  The training wall-clock of every invocation is
-# appended to $OUT/<point>.time, so a run split over several stops sums its pieces.
+# appended to $OUT/<point>.time, so a run split over several stops sums its pieces (a piece
+# killed with the session is not recorded).  A point whose training fails is reported and
+# skipped; the others go on.
 #
 # POINTS lists the points to run, in order; each is NAME=ARGS (ARGS: `neuralpde train`
 # options, commas for spaces), default: the TSM-HiPPO axes below.  At the end the script
@@ -41,8 +43,12 @@ for point in "${points[@]}"; do
   IFS=, read -r -a args <<< "${point#*=}"
   names+=("$name")
   if [ ! -f "$OUT/$name/summary.json" ]; then
-    /usr/bin/time -a -o "$OUT/$name.time" -f "%e" \
-      neuralpde train --preset mini --data "$DATA" --out "$RUNS/$name" --seed 0 --no-progress "${args[@]}"
+    if ! /usr/bin/time -a -o "$OUT/$name.time" -f "%e" \
+      neuralpde train --preset mini --data "$DATA" --out "$RUNS/$name" --seed 0 --no-progress \
+      "${args[@]}"; then
+      echo "$name: training failed (its message is above); the study goes on without it" >&2
+      continue
+    fi
     echo "$name: ${point#*=}" > "$OUT/$name.args"
     neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini --solver "run:$RUNS/$name"
   fi

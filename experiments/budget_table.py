@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,11 @@ def point(results: Path, runs: Path, name: str) -> dict | None:
     summary = json.loads((folder / "summary.json").read_text())
     with xr.open_dataset(folder / "metrics.nc") as scores:
         durations = np.asarray(scores["duration_per_sample"].values, dtype=float)
-    pieces = ((results / f"{name}.time").read_text().split()
-              if (results / f"{name}.time").exists() else [])
+    # one wall-clock per line; /usr/bin/time writes "Command exited with non-zero status N"
+    # before the time of a failed piece, which is counted too (it was spent)
+    lines = ((results / f"{name}.time").read_text().splitlines()
+             if (results / f"{name}.time").exists() else [])
+    pieces = [line for line in lines if re.fullmatch(r"\s*[0-9.]+\s*", line)]
     args = (results / f"{name}.args").read_text().split(":", 1)[-1].strip() if (
         results / f"{name}.args").exists() else "?"
     run = json.loads((runs / name / "run.json").read_text())
@@ -50,7 +54,8 @@ def point(results: Path, runs: Path, name: str) -> dict | None:
             "steps": run["train_config"]["steps"],
             "train_s": sum(float(p) for p in pieces) if pieces else math.nan,
             "pieces": len(pieces), "duration": summary["duration_of_mean"],
-            "latency": summary["latency_s_per_time_unit"], "per_sample": durations}
+            "latency": summary["latency_s_per_time_unit"], "per_sample": durations,
+            "diverged": summary.get("diverged_samples", 0)}
 
 
 def interleaved_latency(runs: Path, names: list, data: Path, rounds: int) -> dict:
@@ -96,12 +101,12 @@ def main(argv=None) -> None:
         timed = interleaved_latency(args.runs, done, args.data, args.latency_rounds)
     extra = " latency, interleaved [s/t.u.] |" if timed else ""
     print("| point | options | updates | training [s] | duration | per-sample mean ± s.e. "
-          "| latency [s/t.u.] |" + extra + " paired vs base ± s.e. |")
-    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|" if timed else "") + "---:|")
+          "| latency [s/t.u.] |" + extra + " paired vs base ± s.e. | diverged |")
+    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|" if timed else "") + "---:|---:|")
     for name in names:
         row = point(args.results, args.runs, name)
         if row is None:
-            print(f"| {name} | (not evaluated yet) | | | | | | |")
+            print(f"| {name} | (not evaluated yet) |" + " |" * (8 if timed else 7))
             continue
         d = row["per_sample"]
         n = d.size
@@ -113,7 +118,7 @@ def main(argv=None) -> None:
                                            else "")
         print(f"| {name} | {row['args']} | {row['steps']} | {train} | {row['duration']:.2f} | "
               f"{d.mean():.2f} ± {d.std(ddof=1) / math.sqrt(n):.2f} | {row['latency']:.4f} | "
-              + (f"{timed[name]:.4f} | " if timed else "") + f"{paired} |")
+              + (f"{timed[name]:.4f} | " if timed else "") + f"{paired} | {row['diverged']}/{n} |")
     print(f"\n{base['per_sample'].size if base else '?'} test trajectories; "
           "one seed (0) per point; duration: time the sample-mean correlation stays >= 0.8.")
 
