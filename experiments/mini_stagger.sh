@@ -27,6 +27,17 @@ for set in $sets; do
   [ -f "$OUT/$name/summary.json" ] || solvers+=(--solver "run:$RUNS/$name")
 done
 [ ${#solvers[@]} -eq 0 ] || neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini "${solvers[@]}"
+# one sub-solver alone (s > 1, shared weights: the sub-field (s-1, s-1) on (32/s)², scored
+# against the same sub-field of the reference): its latency is what each of the s² s_T
+# sub-solvers would cost on hardware that runs them side by side
+alone=()
+for set in $sets; do
+  IFS=, read -r s t weights <<< "$set"
+  [ "$s" -gt 1 ] && [ "$weights" = shared ] || continue
+  [ -f "${OUT}-stagger-coarse/stagger-s${s}t${t}-$weights-sub$((s - 1))$((s - 1))-$((32 / s))/summary.json" ] ||
+    alone+=(--solver "run:$RUNS/stagger-s${s}t${t}-$weights#coarse")
+done
+[ ${#alone[@]} -eq 0 ] || neuralpde evaluate --data "$DATA" --out "${OUT}-stagger-coarse" --preset mini "${alone[@]}"
 neuralpde compare --results "$OUT" --times 0 1 2 4 8
 for baseline in "$OUT/dns-32" "$OUT/weno5-z-32"; do
   python experiments/paired_durations.py --baseline "$baseline" \
