@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from neuralpde.cli import main
-from neuralpde.config import ConfigError, with_overrides
+from neuralpde.config import ConfigError, with_fields
 from neuralpde.registry import evaluate
 from neuralpde.store.reading import open_store
 from neuralpde.training.config import get_train_preset
@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def run(tiny_data, tmp_path_factory):
     """A 4-update LI run on the tiny data (validated: it has a best checkpoint)."""
-    config = with_overrides(get_train_preset("mini"), hidden=4, depth=1, unroll=2, batch_size=2,
-                            steps=4, checkpoint_every=2, validate_every=2, validation_samples=1,
-                            validation_horizon=0.2)
+    config = with_fields(get_train_preset("mini"), hidden=4, depth=1, unroll=2, batch_size=2,
+                         steps=4, checkpoint_every=2, validate_every=2, validation_samples=1,
+                         validation_horizon=0.2)
     out = tmp_path_factory.mktemp("runs") / "li"
     train(config, out, tiny_data, progress=False)
     return out

@@ -1,9 +1,9 @@
 r"""The one training loop, for every learned kind: resume, logging, skipped updates, checkpoints.
 
 :func:`train` builds the kind's :class:`~neuralpde.training.task.Task` from
-the config (:class:`~neuralpde.training.config.TrainConfig`: learned
-interpolation and TSM on store windows; :class:`~neuralpde.training.config.StaggerTrainConfig`:
-the staggered sub-solvers) and runs :func:`fit`:
+the config (the kind's entry in the table of learned kinds,
+:data:`neuralpde.training.kinds.KINDS`: learned interpolation and TSM on
+store windows, the staggered sub-solvers on a state pool) and runs :func:`fit`:
 
 1. **Run folder.**  A new folder gets ``run.json``
    (:func:`neuralpde.training.runs.make_record`) once everything has been
@@ -45,7 +45,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from neuralpde.config import ConfigError, require
+from neuralpde.config import require
 from neuralpde.evaluation.scoring import validation_duration
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
 from neuralpde.outputs import exclusive, write_text_atomic
@@ -64,12 +64,10 @@ from neuralpde.sharding import (
 from neuralpde.solvers.rollout import device_name
 from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
-from neuralpde.training.config import StaggerTrainConfig, TrainConfig
+from neuralpde.training.kinds import kind_of
 from neuralpde.training.optim import learning_rate_schedule, make_optimizer
-from neuralpde.training.staggered import stagger_task
 from neuralpde.training.task import Task
 from neuralpde.training.tensorboard import TensorBoardLog
-from neuralpde.training.windowed import windowed_task, with_data
 
 
 def _stat(value):
@@ -239,18 +237,9 @@ def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress
     """
     run_dir = Path(out_dir)
     existing = runs.read_record(run_dir) if (run_dir / "run.json").exists() else None
-    if isinstance(config, TrainConfig):
-        if data_dir is None:
-            raise ConfigError(f"a {config.kind} run needs data: pass data_dir (a folder "
-                              "holding train.zarr and validation.zarr)")
-        config = with_data(config, data_dir)
-        task = windowed_task(config, data_dir, name=run_dir.name, existing=existing,
-                             devices=devices)
-    elif isinstance(config, StaggerTrainConfig):
-        task = stagger_task(config, data_dir, flow=flow, name=run_dir.name, devices=devices)
-    else:
-        raise ConfigError(f"invalid training config {type(config).__name__}: accepted "
-                          "TrainConfig or StaggerTrainConfig")
+    kind = kind_of(config)
+    config = kind.prepare(config, data_dir)
+    task = kind.task(config, data_dir, flow, run_dir.name, existing, devices)
     return fit(task, config, run_dir, progress=progress, stop_after=stop_after, devices=devices)
 
 

@@ -49,8 +49,8 @@ from neuralpde.outputs import replaced_atomically
 from neuralpde.physics.flows import flow_from_dict
 from neuralpde.store.reading import store_flow
 from neuralpde.training.checkpoint import Checkpoints
+from neuralpde.training.kinds import KIND_NAMES
 from neuralpde.training.runs import (
-    KINDS,
     RECORD_KEYS,
     load_solver,
     logged_progress,
@@ -160,9 +160,9 @@ def read_weights(path) -> tuple[dict, dict]:
     record = meta.get("record")
     missing = ([key for key in RECORD_KEYS if key not in record]
                if isinstance(record, dict) else list(RECORD_KEYS))
-    if missing or record.get("kind") not in KINDS:
+    if missing or record.get("kind") not in KIND_NAMES:
         raise ConfigError(f"{path}: its run record lacks {missing or ['a known kind']} (kinds: "
-                          f"{list(KINDS)}): a damaged or hand-edited file{hint}")
+                          f"{list(KIND_NAMES)}): a damaged or hand-edited file{hint}")
     for key, array in arrays.items():  # a damaged file, not a model that diverges
         if array.dtype.kind not in "fiu":
             raise ConfigError(f"{path}: weight {key} holds {array.dtype} values: accepted "
