@@ -454,3 +454,22 @@ def test_a_missing_data_folder_is_reported_before_the_memory_estimate(tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(missing / "train.zarr") in err
     assert not out.exists()
+
+
+def test_a_bundle_that_does_not_fit_the_validation_frames_is_refused_before_any_update(
+        data, tmp_path, capsys):
+    """`train --model tsm-hippo --bundle B` with B model steps longer than the validation store's
+    frame spacing used to train until the first validation and stop there (exit 2, a run
+    folder left behind): it is refused before the run folder is written."""
+    validation = open_store(data / "validation.zarr")
+    per_frame = round(float(validation.attrs["frame_dt"]) / float(validation.attrs["dt_model"]))
+    bundle = 2 * per_frame  # twice the frame spacing: never a divisor
+    out = tmp_path / "run"
+    assert main(["train", "--model", "tsm-hippo", "--data", str(data), "--out", str(out),
+                 "--preset", "quickstart", "--prefix", "2", "--bundle", str(bundle),
+                 "--unroll", str(bundle), "--hippo-order", "2", "--steps", "2",
+                 "--validate-every", "1", "--validation-horizon", "0.2",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "does not divide the store's frame spacing" in err and "bundle" in err
+    assert not out.exists()

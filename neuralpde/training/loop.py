@@ -61,7 +61,7 @@ from neuralpde.sharding import (
     replicated,
     together,
 )
-from neuralpde.solvers.rollout import device_name
+from neuralpde.solvers.rollout import device_name, steps_per_frame
 from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
 from neuralpde.training.kinds import kind_of
@@ -75,8 +75,11 @@ def _stat(value):
     return int(value) if jnp.issubdtype(value.dtype, jnp.integer) else float(value)
 
 
-def _check_validation(store, config) -> None:
-    """Refuse validation samples or a horizon the validation store does not hold (ConfigError)."""
+def _check_validation(store, config, solver) -> None:
+    """Refuse what the validation store cannot score (:class:`ConfigError`): more samples or a
+    longer horizon than it holds, or a solver step (a TSM bundle, a staggered ``s_time``) that
+    does not divide its frame spacing — before any update, not at the first validation."""
+    steps_per_frame(solver, float(store.attrs["frame_dt"]))
     available = int(store.sizes["sample"])
     require(config.validation_samples <= available, "validation_samples",
             config.validation_samples, f"1..{available} (the validation store's trajectories)")
@@ -115,7 +118,7 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: int | No
     run_dir = Path(run_dir)
     record = runs.make_record(config, task.record)
     if task.validation is not None:  # refuse a validation that cannot run before any work
-        _check_validation(task.validation, config)
+        _check_validation(task.validation, config, task.solver)
     what = f"the run folder {run_dir}"
     with in_process_0(lambda: exclusive(run_dir, what=what), what):
         return _fit(task, config, run_dir, record, progress, stop_after, devices, started)
