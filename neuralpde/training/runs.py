@@ -21,6 +21,11 @@ A run folder holds
                                 (``neuralpde_git_commit``, :func:`neuralpde.provenance`;
                                 ``''`` outside a checkout, absent in runs made before
                                 it was recorded) and JAX's, as of the run's first start
+  ``machine``, ``device``       where the run was first started: the machine
+                                (:func:`neuralpde.machine`: CPU, cores, OS) and JAX's
+                                devices (``'gpu: NVIDIA H100 80GB HBM3 x1'``); absent in
+                                runs made before they were recorded, not compared on
+                                resume (a run resumed elsewhere keeps the first values)
   ============================  ==============================================================
 
 * ``metrics.jsonl`` — one JSON line per logged step (``step``, ``loss``,
@@ -53,6 +58,7 @@ from neuralpde.config import ConfigError, to_dict
 from neuralpde.evaluation.results import results_name
 from neuralpde.models.config import LIConfig, StaggerModelConfig
 from neuralpde.physics.flows import flow_from_dict
+from neuralpde.solvers.rollout import device_name
 from neuralpde.store.reading import store_flow
 from neuralpde.training.checkpoint import CheckpointError, Checkpoints
 from neuralpde.training.config import train_config_from_dict
@@ -69,7 +75,7 @@ def make_record(config, fields: dict) -> dict:
     """The ``run.json`` record of a run of ``config`` with the task's ``fields``."""
     return {"format": RUN_FORMAT, "kind": config.kind,
             "train_config": json.loads(config.to_json()), **fields,
-            **provenance(), "jax_version": jax.__version__}
+            **provenance(), "device": device_name(), "jax_version": jax.__version__}
 
 
 #: What to do about a run.json that cannot be read.
