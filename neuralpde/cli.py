@@ -1,5 +1,5 @@
 """The ``neuralpde`` command line: ``quickstart | generate | export | evaluate | compare | train |
-stagger-train | stagger-evaluate | import``.
+stagger-train | stagger-evaluate | import | plan | pretrained``.
 
 Every sub-command validates its options and exits with status 2 and a
 one-line message naming the bad value and the accepted range.  Options that
@@ -631,6 +631,54 @@ def _run_import(args) -> int:
     return 0
 
 
+def _add_pretrained(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pretrained", help="list the shipped pretrained weights with their model cards",
+        description="Print the model card of every weights file shipped with the package "
+                    "(neuralpde/weights/; evaluate one as --solver pretrained:<name>), or of "
+                    "NAME: the kind, training data, recipe, seed, checkpoint, machine, package "
+                    "version and commit, and the time the updates took. A file written before "
+                    "model cards existed gets the card its run record gives (docs/training.md, "
+                    "\"Pretrained weights\").",
+        formatter_class=_HelpFormatter)
+    p.add_argument("name", nargs="?",
+                   help="a shipped name or the path of a .npz weights file (default: every "
+                        "shipped one)")
+    p.add_argument("--json", action="store_true",
+                   help="print the cards as one JSON object, by name: file, card_in_file, card")
+    p.set_defaults(handler=_run_pretrained)
+
+
+def _run_pretrained(args) -> int:
+    import json
+
+    from neuralpde.training.pretrained import (
+        WEIGHTS_DIR,
+        available,
+        describe_card,
+        weights_card,
+        weights_path,
+    )
+
+    names = [args.name] if args.name is not None else available()
+    found = {}
+    for name in names:  # every file is read (and a bad one refused) before anything is printed
+        path = weights_path(name)
+        card, stored = weights_card(path)
+        found[name] = (path, card, stored)
+    if args.json:
+        print(json.dumps({name: {"file": str(path), "card_in_file": stored, "card": card}
+                          for name, (path, card, stored) in found.items()}, indent=2))
+        return 0
+    if not found:
+        print(f"no weights are shipped in {WEIGHTS_DIR}")
+    blocks = [describe_card(("" if name == str(path) else f"{name}: ")  # a path: once
+                            + f"{path} ({path.stat().st_size / 1024:.0f} KiB)", card, stored)
+              for name, (path, card, stored) in found.items()]
+    print("\n\n".join(blocks))
+    return 0
+
+
 def _add_plan(subparsers) -> None:
     from neuralpde.planning import DEVICE_CLASSES
     from neuralpde.training.kinds import trained_by
@@ -719,7 +767,7 @@ def _run_plan(args) -> int:
 
 
 COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train,
-            _add_stagger_train, _add_stagger_evaluate, _add_import, _add_plan]
+            _add_stagger_train, _add_stagger_evaluate, _add_import, _add_plan, _add_pretrained]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -943,7 +991,7 @@ DISK_ERRORS = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the d
 
 
 #: Commands that never start a JAX backend (no ``JAX_PLATFORMS`` check before them).
-NO_JAX_COMMANDS = ("compare", "export")
+NO_JAX_COMMANDS = ("compare", "export", "pretrained")
 
 
 def _kept(args) -> str:
