@@ -23,11 +23,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from neuralpde.config import with_overrides
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.base import history_frames, step_with_velocities, substeps
-from neuralpde.solvers.learned import build_solver
 from neuralpde.training.config import get_train_preset
+from neuralpde.training.kinds import KINDS
 from neuralpde.training.losses import window_loss
 from tsm_latency import MODEL_SIZES, prefix_frames
 
@@ -62,8 +61,8 @@ def main(argv=None) -> None:
     print(f"device: {jax.devices()[0].platform}, jax {jax.__version__}; preset {args.preset}, "
           f"median of {args.repeats} gradients after compiling")
     for architecture in ("li", "tsm-hippo"):
-        config = with_overrides(get_train_preset(args.preset), architecture=architecture)
-        solver = build_solver(config.model, 0, flow, size)
+        config = get_train_preset(args.preset, architecture)
+        solver = KINDS[architecture].build_solver(config.model, 0, flow, size)
         k = max(history_frames(solver), 1)
         frames = jnp.asarray(prefix_frames(flow, size, k + config.unroll))
         batch = jnp.stack([frames] * config.batch_size)

@@ -26,11 +26,11 @@ import jax.numpy as jnp
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.classical import FiniteVolumeSolver
-from neuralpde.solvers.learned import LearnedSolver, build_model
+from neuralpde.solvers.learned import LearnedSolver, build_li_model
 from neuralpde.solvers.rollout import device_name, measure_latency
 from neuralpde.training.config import get_train_preset
 from neuralpde.training.optim import make_optimizer
-from neuralpde.training.windowed import make_train_step
+from neuralpde.training.windowed import make_windowed_step
 
 
 def main(argv=None) -> None:
@@ -50,10 +50,10 @@ def main(argv=None) -> None:
     trajectory = run(uv0)
     windows = jnp.stack([trajectory[i:i + config.unroll + 1] for i in range(config.batch_size)])
 
-    model = build_model(config.model, config.seed)
+    model = build_li_model(config.model, config.seed)
     solver = LearnedSolver.from_model(flow, args.size, model, limiter=config.model.limiter)
     optimizer = make_optimizer(config)
-    step = make_train_step(solver, optimizer, config.loss)
+    step = make_windowed_step(solver, optimizer, config.loss)
     params, opt_state, skipped = solver.params, optimizer.init(solver.params), jnp.int32(0)
     start = time.perf_counter()
     params, opt_state, _, skipped, stats = step(params, opt_state, {}, skipped, windows, 0)

@@ -21,7 +21,7 @@ Usage::
     python benchmarks/tsm_latency.py --decompose 2        # also both towers on the 4 sub-fields
 
 With ``--decompose S`` the LI and TSM-HiPPO towers run a second time on the s²
-interleaved sub-fields at N/S (``ModelConfig.decompose``), in the same
+interleaved sub-fields at N/S (the model configs' ``decompose``), in the same
 interleaved rounds, and their ratios to the undecomposed models are printed.
 """
 
@@ -35,14 +35,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde.config import with_overrides
+from neuralpde.config import with_fields
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers.base import substeps
+from neuralpde.solvers.base import history_frames, substeps
 from neuralpde.solvers.classical import classical_solver
-from neuralpde.solvers.learned import build_solver, learned_convection
+from neuralpde.solvers.learned import learned_convection
 from neuralpde.solvers.rollout import device_name, measure_latency
 from neuralpde.training.config import get_train_preset
+from neuralpde.training.kinds import KINDS
 
 MODEL_SIZES = {"quickstart": 32, "mini": 32, "paper": 64}
 
@@ -152,18 +153,19 @@ def main(argv=None) -> None:
 
     flow, size = KolmogorovFlow(), MODEL_SIZES[args.preset]
     base = get_train_preset(args.preset)
-    configs = {"li": with_overrides(base, architecture="li").model,
-               "tsm-hippo": with_overrides(
-                   base, architecture="tsm-hippo", bundle=args.bundle,
+    configs = {"li": base.model,
+               "tsm-hippo": with_fields(
+                   get_train_preset(args.preset, "tsm-hippo"), bundle=args.bundle,
                    hippo_measure=args.hippo_measure, hippo_order=args.hippo_order,
                    hippo_theta=args.hippo_theta).model}
     if args.decompose > 1:
         for name in ("li", "tsm-hippo"):
-            configs[f"{name}-decompose{args.decompose}"] = with_overrides(
+            configs[f"{name}-decompose{args.decompose}"] = with_fields(
                 configs[name], decompose=args.decompose)
     solvers = {"dns": classical_solver("dns", flow, size)}
     for name, model in configs.items():
-        solvers[name] = build_solver(model, 0, flow, size, name=f"{name}-{size}")
+        solvers[name] = KINDS[model.kind_name].build_solver(model, 0, flow, size,
+                                                            name=f"{name}-{size}")
     macs = {name: multiply_adds_per_cell_step(solvers[name]) for name in configs}
     print(f"network multiply-adds per cell and model step: LI {macs['li']:,}, TSM-HiPPO "
           f"{macs['tsm-hippo']:,} (incl. the HiPPO update) = "
@@ -171,7 +173,7 @@ def main(argv=None) -> None:
     if args.count_only:
         return
     prefix = prefix_frames(flow, size, configs["tsm-hippo"].prefix)
-    inputs = {name: prefix if configs[name].temporal else prefix[-1] for name in configs}
+    inputs = {name: prefix if history_frames(solvers[name]) else prefix[-1] for name in configs}
     inputs["dns"] = prefix[-1]
 
     print(f"device: {device_name()}, jax {jax.__version__}")

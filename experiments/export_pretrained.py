@@ -11,7 +11,9 @@ ones come from the mini study's seed-0 runs (``experiments/mini_li.sh``,
 
 ``RUN=NAME`` writes ``NAME.npz`` into ``--out`` (default: the package's
 ``neuralpde/weights/``); an existing file is refused without ``--force``.
-Each file's size and provenance are printed.  Bad input: one line, exit 2,
+Each file's size and its model card in one line are printed (kind, seed,
+checkpoint, data, machine, update time; ``neuralpde pretrained NAME`` prints
+the whole card).  Bad input: one line, exit 2,
 nothing written; Ctrl-C / SIGTERM: exit 130 / 143, no partial file.
 """
 
@@ -23,7 +25,7 @@ import sys
 from pathlib import Path
 
 from neuralpde.config import UserInputError
-from neuralpde.training.pretrained import WEIGHTS_DIR, write_weights
+from neuralpde.training.pretrained import WEIGHTS_DIR, card_summary, write_weights
 
 
 def _pairs(texts) -> list[tuple[str, str]]:
@@ -68,8 +70,7 @@ def main(argv=None) -> int:
             raise UserInputError(f"--out {args.out} is not a folder")
         for (run, _), path in zip(pairs, paths):
             meta = write_weights(run, path, which=args.which)
-            print(f"{path}: {path.stat().st_size / 1024:.0f} KiB, {meta['record']['kind']}, "
-                  f"provenance {meta['provenance']}")
+            print(f"{path}: {path.stat().st_size / 1024:.0f} KiB, {card_summary(meta['card'])}")
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -167,14 +167,14 @@ def training_stage(report, spec, device_class) -> None:
     import jax
     import jax.numpy as jnp
 
-    from neuralpde.config import with_overrides
+    from neuralpde.config import with_fields
     from neuralpde.physics.flows import KolmogorovFlow
     from neuralpde.planning import DEVICE_CLASSES, format_bytes, training_cost
     from neuralpde.solvers.base import history_frames
-    from neuralpde.solvers.learned import build_solver
+    from neuralpde.solvers.learned import build_li_solver
     from neuralpde.training.config import get_train_preset
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.training.windowed import make_train_step
+    from neuralpde.training.windowed import make_windowed_step
 
     report("\n## 3. The paper training update (LI), with and without rematerialisation")
     flow, size = KolmogorovFlow(), spec["size"]
@@ -185,11 +185,11 @@ def training_stage(report, spec, device_class) -> None:
         if report.left() < 60:
             report(f"[skipped: time budget spent] remat {remat}")
             continue
-        config = with_overrides(get_train_preset(spec["preset"]), remat=remat,
-                                **spec["overrides"])
-        solver = build_solver(config.model, 0, flow, size)
+        config = with_fields(get_train_preset(spec["preset"]), remat=remat,
+                             **spec["overrides"])
+        solver = build_li_solver(config.model, 0, flow, size)
         optimizer = make_optimizer(config)
-        step = make_train_step(solver, optimizer, config.loss, config.remat)
+        step = make_windowed_step(solver, optimizer, config.loss, config.remat)
         params = solver.params
         opt_state = optimizer.init(params)
         window = max(history_frames(solver), 1) + config.unroll

@@ -45,13 +45,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde.config import with_overrides
+from neuralpde.config import with_fields
 from neuralpde.evaluation import metrics
 from neuralpde.evaluation.scoring import frames_dataset, score
 from neuralpde.physics import decompose, dns
 from neuralpde.solvers.classical import FiniteVolumeSolver, classical_solver
 from neuralpde.solvers.rollout import device_name, measure_latency
-from neuralpde.solvers.staggered import StaggeredSolver, build_model
+from neuralpde.solvers.staggered import StaggeredSolver, build_stagger_model
 from neuralpde.store import frames_for_horizon, open_store, reference_frames, store_flow
 from neuralpde.training.config import get_train_preset
 from neuralpde.training.loop import train
@@ -135,7 +135,7 @@ def train_all(args, flow, size):
     solvers, train_info = {}, {}
     base = get_train_preset("mini", "stagger")
     for s, s_time in CONFIGS:
-        config = with_overrides(base, s=s, s_time=s_time, hidden=args.hidden, depth=args.depth,
+        config = with_fields(base, s=s, s_time=s_time, hidden=args.hidden, depth=args.depth,
                                 size=size, steps=args.steps, batch_size=args.batch_size,
                                 pool_size=64, warmup_time=5.0, log_every=100,
                                 checkpoint_every=max(100, args.steps // 4))
@@ -346,7 +346,7 @@ def main(argv=None):
                                         weights=weights)
             if s == 1 and weights == "joint":
                 continue  # identical to s=1 shared: one tower on the fine grid
-            solver = StaggeredSolver.from_model(flow, size, build_model(model),
+            solver = StaggeredSolver.from_model(flow, size, build_stagger_model(model),
                                                 name=f"{weights} s={s} s_T={t}")
             variants.append((f"{weights} s={s} s_T={t} (untrained)", solver, uv0))
     timed += variants

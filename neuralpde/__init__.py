@@ -15,10 +15,10 @@ Layers, bottom up (a module imports only from its own layer's package or below):
 
 See docs/guide.md for the map of names.
 
-What made an output: :func:`provenance` (the package version and, when the
-package runs from a git checkout, its commit), recorded in every results
-folder, run folder and trajectory store; :func:`version_line` is what
-``neuralpde --version`` prints.
+What made an output: :func:`provenance` (the package version, its git commit
+when the package runs from a checkout, and the machine, :func:`machine`),
+recorded in every results folder, run folder and trajectory store;
+:func:`version_line` is what ``neuralpde --version`` prints.
 """
 
 from __future__ import annotations
@@ -80,12 +80,56 @@ def git_commit() -> str:
     return describe_checkout(_checkout())
 
 
+def _cpu_model() -> str:
+    """The CPU's name: ``model name`` of ``/proc/cpuinfo`` where there is one (Linux on
+    x86), else what :mod:`platform` says (``platform.processor()``, ``platform.machine()``),
+    else ``'unknown CPU'``."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == "model name" and value.strip():
+                    return " ".join(value.split())
+    except OSError:  # not Linux, or /proc not mounted
+        pass
+    return " ".join((platform.processor() or platform.machine() or "unknown CPU").split())
+
+
+@functools.cache
+def machine() -> str:
+    """The machine this process runs on, in words: its CPU model, its logical core count,
+    its operating system and architecture (``'AMD EPYC (2 cores, Linux x86_64)'``).
+
+    The CPU model is ``/proc/cpuinfo``'s ``model name`` where there is one, else
+    ``platform.processor()`` or ``platform.machine()``; the cores are
+    :func:`os.cpu_count` (logical cores of the machine, not a limit a scheduler sets).
+    Accelerators are not named here (``run.json`` and ``summary.json`` record JAX's
+    devices as ``device``).  Asked once per process, on first use; never raises
+    (``'unknown machine'`` when nothing can be read).
+    """
+    import os
+    import platform
+
+    try:
+        cores = os.cpu_count()
+        count = "cores unknown" if not cores else f"{cores} core{'s' if cores > 1 else ''}"
+        system = " ".join(part for part in (platform.system(), platform.machine()) if part)
+        return f"{_cpu_model()} ({count}, {system or 'unknown system'})"
+    except Exception:  # noqa: BLE001 - a description must never stop the output it describes
+        return "unknown machine"
+
+
 def provenance() -> dict:
     """What made an output, as recorded in ``summary.json``, ``run.json`` and store attrs:
-    ``neuralpde_version`` (:data:`__version__`) and ``neuralpde_git_commit``
-    (:func:`git_commit`: ``'12e0155'``, ``'12e0155+dirty'``, or ``''`` outside a checkout).
-    Outputs written before these keys existed lack them; readers must not require them."""
-    return {"neuralpde_version": __version__, "neuralpde_git_commit": git_commit()}
+    ``neuralpde_version`` (:data:`__version__`), ``neuralpde_git_commit``
+    (:func:`git_commit`: ``'12e0155'``, ``'12e0155+dirty'``, or ``''`` outside a checkout)
+    and ``machine`` (:func:`machine`: where it was made).  Outputs written before these
+    keys existed lack them; readers must not require them, and resuming a run or a store
+    on another machine keeps the first start's values (they are not compared)."""
+    return {"neuralpde_version": __version__, "neuralpde_git_commit": git_commit(),
+            "machine": machine()}
 
 
 def version_line() -> str:
@@ -95,4 +139,5 @@ def version_line() -> str:
     return f"neuralpde {__version__}" + (f" (git {commit})" if commit else "")
 
 
-__all__ = ["__version__", "provenance", "git_commit", "describe_checkout", "version_line"]
+__all__ = ["__version__", "provenance", "git_commit", "describe_checkout", "machine",
+           "version_line"]

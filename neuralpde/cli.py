@@ -1,5 +1,5 @@
 """The ``neuralpde`` command line: ``quickstart | generate | export | evaluate | compare | train |
-stagger-train | stagger-evaluate | import``.
+stagger-train | stagger-evaluate | import | plan | pretrained``.
 
 Every sub-command validates its options and exits with status 2 and a
 one-line message naming the bad value and the accepted range.  Options that
@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from neuralpde.config import ConfigError, UserInputError
+from neuralpde.models.config import FEATURE_NORMS, HIPPO_MEASURES
 
 FLOW_OPTIONS = ("viscosity", "domain_size", "forcing_wavenumber", "linear_drag",
                 "max_velocity", "peak_wavenumber", "courant")
@@ -50,13 +51,13 @@ TRAIN_OPTIONS = (
     (("--prefix",), "prefix", dict(type=int, help="TSM: frames encoded before the rollout (K)")),
     (("--bundle",), "bundle", dict(type=int, help="TSM: steps per network call (B)")),
     (("--hippo-measure",), "hippo_measure",
-     dict(choices=("lagt", "legt", "legs"), help="TSM-HiPPO: measure")),
+     dict(choices=HIPPO_MEASURES, help="TSM-HiPPO: measure")),
     (("--hippo-order",), "hippo_order",
      dict(type=int, help="TSM-HiPPO: memory order N per cell and component")),
     (("--hippo-theta",), "hippo_theta",
      dict(type=float, help="TSM-HiPPO with legt: window in frames (0: the prefix)")),
     (("--feature-norm",), "feature_norm",
-     dict(choices=("none", "rms"),
+     dict(choices=FEATURE_NORMS,
           help="TSM: rms divides each feature channel by its RMS over training prefixes")),
     (("--decompose",), "decompose",
      dict(type=int, help="run the tower on the s² interleaved sub-fields at N/s (1: off)")),
@@ -105,11 +106,36 @@ STAGGER_OPTIONS = (
 )
 
 
-def _preset_value(config, field: str):
-    """``field`` of a training config or of its model config."""
-    if hasattr(config, field):
-        return getattr(config, field)
-    return getattr(config.model, field)
+def _preset_value(configs, field: str):
+    """``field`` of a training config or of its model config; of several configs (a preset's
+    for each kind), of the first that has it."""
+    for config in configs if isinstance(configs, tuple) else (configs,):
+        if hasattr(config, field):
+            return getattr(config, field)
+        if hasattr(config.model, field):
+            return getattr(config.model, field)
+    raise AttributeError(field)
+
+
+def stencil_presets() -> dict:
+    """Each training preset of ``neuralpde train``, as its configs for every kind it trains
+    (for the help of the options: a TSM field's value is the TSM kinds')."""
+    from neuralpde.training.config import TRAIN_PRESETS, get_train_preset
+    from neuralpde.training.kinds import trained_by
+
+    return {name: tuple(get_train_preset(name, kind) for kind in trained_by("train"))
+            for name in TRAIN_PRESETS}
+
+
+def read_by(config, given: dict) -> dict:
+    """The overrides among ``given`` that ``config`` or its model has: an option of other kinds
+    (TSM's for LI, TSM-HiPPO's for TSM-CNN) is accepted and ignored, as the kind reads no
+    such field."""
+    import dataclasses
+
+    names = ({f.name for f in dataclasses.fields(config)}
+             | {f.name for f in dataclasses.fields(config.model)})
+    return {field: value for field, value in given.items() if field in names}
 
 
 def add_options(parser: argparse.ArgumentParser, options, presets=None, label="preset") -> None:
@@ -400,29 +426,31 @@ def _add_train(subparsers) -> None:
                     "DATA/train.zarr, validating on DATA/validation.zarr; checkpoints and "
                     "metrics go to OUT. Re-running the same command resumes the run.",
         formatter_class=_HelpFormatter)
-    p.add_argument("--model", default="li", choices=("li", "tsm-hippo", "tsm-cnn"),
-                   help="li: learned interpolation; tsm-hippo: temporal stencil modeling with "
-                        "HiPPO memories; tsm-cnn: the last PREFIX frames as channels")
+    from neuralpde.training.kinds import KINDS, trained_by
+
+    models = trained_by("train")
+    p.add_argument("--model", default=models[0], choices=models,
+                   help="; ".join(f"{name}: {KINDS[name].description}" for name in models))
     p.add_argument("--data", required=True, help="data folder holding train.zarr and "
                                                   "validation.zarr (test.zarr is never read)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, run.json)")
     p.add_argument("--preset", default="mini",
                    help="training preset: quickstart, mini (CPU) or paper (published)")
-    from neuralpde.training.config import TRAIN_PRESETS
-
-    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS, TRAIN_PRESETS, "from --preset")
+    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS, stencil_presets(), "from --preset")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_run_train)
 
 
 def _run_train(args) -> int:
-    from neuralpde.config import with_overrides
+    from neuralpde.config import with_fields
     from neuralpde.training.config import get_train_preset
+    from neuralpde.training.kinds import get_kind
     from neuralpde.training.loop import train
 
-    config = with_overrides(get_train_preset(args.preset, args.model),
-                            **overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS))
-    if config.model.temporal:
+    config = get_train_preset(args.preset, args.model)
+    config = with_fields(config, **read_by(config, overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS)))
+    kind = get_kind(args.model)
+    if kind.history_encoder is not None:
         from neuralpde.models.temporal_stencil import memory_history_note
         from neuralpde.store import open_store
         from neuralpde.training.task import validation_store
@@ -431,9 +459,7 @@ def _run_train(args) -> int:
         # at high orders), so a missing or bad data folder is reported at once
         train_set = open_store(Path(args.data) / "train.zarr", split="train")
         validation_store(args.data, int(train_set.attrs["model_size"]))
-        from neuralpde.solvers.learned import unscaled_encoder
-
-        note = memory_history_note(unscaled_encoder(config.model))
+        note = memory_history_note(kind.history_encoder(config.model))
         from neuralpde.sharding import is_writer
 
         if note and is_writer():
@@ -485,19 +511,21 @@ def _add_stagger_train(subparsers) -> None:
 
 
 def _run_stagger_train(args) -> int:
-    from neuralpde.config import with_overrides
+    from neuralpde.config import with_fields
     from neuralpde.store.presets import get_preset
     from neuralpde.training.config import get_train_preset
+    from neuralpde.training.kinds import trained_by
     from neuralpde.training.loop import train
 
     preset = get_preset(args.preset)
     if getattr(args, "size", None) is not None and args.size < 1:  # 0 is the config's "unset"
         raise ConfigError(f"invalid size={args.size}: accepted an integer >= 1 (omit --size for "
                           "the store's grid, or the preset's model grid without --data)")
-    config = with_overrides(get_train_preset("mini", "stagger"),
-                            **overrides(args, LOOP_OPTIONS + STAGGER_OPTIONS))
+    (kind,) = trained_by("stagger-train")
+    config = with_fields(get_train_preset("mini", kind),
+                         **overrides(args, LOOP_OPTIONS + STAGGER_OPTIONS))
     if not config.size and args.data is None:
-        config = with_overrides(config, size=preset.model_size)
+        config = with_fields(config, size=preset.model_size)
     summary = train(config, args.out, data_dir=args.data, flow=preset.flow,
                     progress=not args.no_progress)
     _print_training(summary, args.out, args.data)
@@ -524,13 +552,13 @@ def _add_stagger_evaluate(subparsers) -> None:
 
 def _run_stagger_evaluate(args) -> int:
     from neuralpde.registry import evaluate
-    from neuralpde.training.config import StaggerTrainConfig
+    from neuralpde.training.kinds import kind_of
     from neuralpde.training.runs import read_record, run_config
 
     names = []
     for run in args.run:
         config = run_config(read_record(run))
-        if not isinstance(config, StaggerTrainConfig):
+        if kind_of(config).command != "stagger-train":
             raise ConfigError(f"{run} is a {config.kind} run, not a staggered one: evaluate it "
                               "with `neuralpde evaluate --solver run:...`")
         names.append(f"run:{run}")
@@ -559,11 +587,11 @@ def _add_quickstart(subparsers) -> None:
 
 
 def _run_quickstart(args) -> int:
-    from neuralpde.config import with_overrides
+    from neuralpde.config import with_fields
     from neuralpde.quickstart import run_quickstart
     from neuralpde.training.config import get_train_preset
 
-    config = with_overrides(get_train_preset("quickstart"), steps=args.steps)
+    config = with_fields(get_train_preset("quickstart"), steps=args.steps)
     result = run_quickstart(args.out, train_config=config, progress=not args.no_progress)
     print()
     print(result["markdown"])
@@ -603,9 +631,57 @@ def _run_import(args) -> int:
     return 0
 
 
+def _add_pretrained(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pretrained", help="list the shipped pretrained weights with their model cards",
+        description="Print the model card of every weights file shipped with the package "
+                    "(neuralpde/weights/; evaluate one as --solver pretrained:<name>), or of "
+                    "NAME: the kind, training data, recipe, seed, checkpoint, machine, package "
+                    "version and commit, and the time the updates took. A file written before "
+                    "model cards existed gets the card its run record gives (docs/training.md, "
+                    "\"Pretrained weights\").",
+        formatter_class=_HelpFormatter)
+    p.add_argument("name", nargs="?",
+                   help="a shipped name or the path of a .npz weights file (default: every "
+                        "shipped one)")
+    p.add_argument("--json", action="store_true",
+                   help="print the cards as one JSON object, by name: file, card_in_file, card")
+    p.set_defaults(handler=_run_pretrained)
+
+
+def _run_pretrained(args) -> int:
+    import json
+
+    from neuralpde.training.pretrained import (
+        WEIGHTS_DIR,
+        available,
+        describe_card,
+        weights_card,
+        weights_path,
+    )
+
+    names = [args.name] if args.name is not None else available()
+    found = {}
+    for name in names:  # every file is read (and a bad one refused) before anything is printed
+        path = weights_path(name)
+        card, stored = weights_card(path)
+        found[name] = (path, card, stored)
+    if args.json:
+        print(json.dumps({name: {"file": str(path), "card_in_file": stored, "card": card}
+                          for name, (path, card, stored) in found.items()}, indent=2))
+        return 0
+    if not found:
+        print(f"no weights are shipped in {WEIGHTS_DIR}")
+    blocks = [describe_card(("" if name == str(path) else f"{name}: ")  # a path: once
+                            + f"{path} ({path.stat().st_size / 1024:.0f} KiB)", card, stored)
+              for name, (path, card, stored) in found.items()]
+    print("\n\n".join(blocks))
+    return 0
+
+
 def _add_plan(subparsers) -> None:
     from neuralpde.planning import DEVICE_CLASSES
-    from neuralpde.training.config import TRAIN_PRESETS
+    from neuralpde.training.kinds import trained_by
 
     p = subparsers.add_parser(
         "plan", help="memory, FLOPs and time of a run, compiled but not run",
@@ -622,21 +698,21 @@ def _add_plan(subparsers) -> None:
                    help="training preset (default: paper for the GPU data presets, else the "
                         "data preset's name)")
     p.add_argument("--model", nargs="+", default=["li", "tsm-hippo"],
-                   choices=("li", "tsm-hippo", "tsm-cnn"), help="models whose update is planned")
+                   choices=trained_by("train"), help="models whose update is planned")
     p.add_argument("--devices", type=int, default=1,
                    help="devices the batches are split over (data parallel)")
     p.add_argument("--device-class", nargs="+", default=["h100", "h200", "a100"],
                    choices=sorted(DEVICE_CLASSES), help="device classes to estimate time on")
     p.add_argument("--no-generation", action="store_true", help="plan training only")
     p.add_argument("--no-training", action="store_true", help="plan generation only")
-    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS, TRAIN_PRESETS, "from --train-preset")
+    add_options(p, LOOP_OPTIONS + TRAIN_OPTIONS, stencil_presets(), "from --train-preset")
     p.set_defaults(handler=_run_plan)
 
 
 def _run_plan(args) -> int:
     import jax
 
-    from neuralpde.config import with_overrides
+    from neuralpde.config import with_fields
     from neuralpde.planning import (
         DEVICE_CLASSES,
         format_bytes,
@@ -657,12 +733,13 @@ def _run_plan(args) -> int:
     given = overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS)
     configs = []
     for model in ([] if args.no_training else args.model):
-        base = with_overrides(get_train_preset(train_name, model), **given)
+        base = get_train_preset(train_name, model)
+        base = with_fields(base, **read_by(base, given))
         if base.batch_size % args.devices:  # refused before anything is compiled
             raise ConfigError(f"invalid batch_size={base.batch_size}: accepted a multiple of "
                               f"--devices {args.devices}")
         remats = [base.remat] if given.get("remat") is not None else [False, True]
-        configs += [with_overrides(base, remat=r) for r in remats]
+        configs += [with_fields(base, remat=r) for r in remats]
     backend = jax.devices()[0]
     print(f"neuralpde plan: data preset {args.preset}, training preset {train_name}, "
           f"{args.devices} device(s); compiled for {backend.platform} "
@@ -690,7 +767,7 @@ def _run_plan(args) -> int:
 
 
 COMMANDS = [_add_quickstart, _add_generate, _add_export, _add_evaluate, _add_compare, _add_train,
-            _add_stagger_train, _add_stagger_evaluate, _add_import, _add_plan]
+            _add_stagger_train, _add_stagger_evaluate, _add_import, _add_plan, _add_pretrained]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -914,7 +991,7 @@ DISK_ERRORS = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the d
 
 
 #: Commands that never start a JAX backend (no ``JAX_PLATFORMS`` check before them).
-NO_JAX_COMMANDS = ("compare", "export")
+NO_JAX_COMMANDS = ("compare", "export", "pretrained")
 
 
 def _kept(args) -> str:

@@ -100,13 +100,15 @@ def from_dict(cls, data: dict[str, Any]):
     return cls(**kwargs)
 
 
-def with_overrides(config, **fields):
+def with_fields(config, **fields):
     """A copy of the config dataclass ``config`` with fields replaced by name.
 
     A name may be a field of ``config`` or of one of its nested configs (e.g.
     ``hidden`` of ``TrainConfig.model``); ``None`` values are ignored, so the
     unset options of a command line can be passed as they are.  Unknown
-    names raise :class:`ConfigError` naming the accepted ones.
+    names raise :class:`ConfigError` naming the accepted ones.  (A data
+    preset, whose fields are per split, has its own:
+    :func:`neuralpde.store.presets.with_overrides`.)
     """
     fields = {k: v for k, v in fields.items() if v is not None}
     own = {f.name for f in dataclasses.fields(config)}
@@ -118,7 +120,7 @@ def with_overrides(config, **fields):
         names = {f.name for f in dataclasses.fields(child)}
         mine = {k: v for k, v in rest.items() if k in names}
         if mine:
-            replaced[name] = with_overrides(replaced.get(name, child), **mine)
+            replaced[name] = with_fields(replaced.get(name, child), **mine)
             rest = {k: v for k, v in rest.items() if k not in mine}
     if rest:
         accepted = sorted(own | {f.name for child in nested.values()

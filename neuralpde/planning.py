@@ -175,18 +175,19 @@ def training_cost(config, flow, size: int, devices: int = 1, updates: int | None
     Raises :class:`ConfigError` when the batch does not split.
     """
     from neuralpde.solvers.base import substeps
-    from neuralpde.solvers.learned import build_solver, unscaled_encoder
+    from neuralpde.training.kinds import kind_of
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.training.windowed import make_train_step
+    from neuralpde.training.windowed import make_windowed_step
 
     if config.batch_size % devices:
         raise ConfigError(f"invalid batch_size={config.batch_size}: accepted a multiple of "
                           f"--devices {devices}")
     per_device = config.batch_size // devices
-    scale = None
-    if config.model.temporal and config.model.feature_norm == "rms":
-        scale = (1.0,) * unscaled_encoder(config.model).channels
-    solver = build_solver(config.model, config.seed, flow, size, feature_scale=scale)
+    kind = kind_of(config)
+    saved = {}
+    if kind.history_encoder is not None and config.model.feature_norm == "rms":
+        saved["feature_scale"] = (1.0,) * kind.history_encoder(config.model).channels
+    solver = kind.build_solver(config.model, config.seed, flow, size, **saved)
     optimizer = make_optimizer(config)
     params = jax.eval_shape(lambda: solver.params)
     opt_state = jax.eval_shape(optimizer.init, params)
@@ -197,7 +198,8 @@ def training_cost(config, flow, size: int, devices: int = 1, updates: int | None
     calls = config.unroll // substeps(solver)
 
     def cost(unroll):
-        step = make_train_step(solver, optimizer, config.loss, config.remat, scan_unroll=unroll)
+        step = make_windowed_step(solver, optimizer, config.loss, config.remat,
+                                  scan_unroll=unroll)
         return compiled_cost(step, *args)
 
     memory, flops, accessed = cost(1)

@@ -34,9 +34,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from neuralpde.config import ConfigError, with_overrides
+from neuralpde.config import ConfigError
 from neuralpde.store.presets import Preset, get_preset
-from neuralpde.training.config import TrainConfig, get_train_preset
+from neuralpde.training.config import TrainConfig, get_train_preset, with_model_kind
 
 BASELINES = ("dns", "dns-64", "weno5-z")
 MODELS = ("li", "tsm-hippo")
@@ -63,7 +63,10 @@ def run_quickstart(
     """Run (or finish) the quickstart study in ``out``; returns the compare result and timings.
 
     ``preset`` and ``train_config`` default to the ``quickstart`` presets
-    (tests pass tiny ones); ``pretrained`` names shipped weights
+    (tests pass tiny ones); each of ``models`` (the learned kinds ``neuralpde
+    train`` trains) trains ``train_config`` turned into its kind
+    (:func:`~neuralpde.training.config.with_model_kind`: the fields only that
+    kind has from the ``quickstart`` preset); ``pretrained`` names shipped weights
     (:func:`neuralpde.training.pretrained.available`).  Evaluations whose ``summary.json``
     exists (and is newer than the run's last metrics, for a learned solver) are reused.
     """
@@ -73,14 +76,16 @@ def run_quickstart(
     from neuralpde.solvers.classical import classical_solver
     from neuralpde.store.generate import generate
     from neuralpde.store.reading import open_store
+    from neuralpde.training.kinds import trained_by
     from neuralpde.training.loop import train
     from neuralpde.training.pretrained import check_fits, pretrained_name, weights_path
 
     preset = preset or get_preset("quickstart")
     base = train_config or get_train_preset("quickstart")
-    unknown = sorted(set(models) - {"li", "tsm-hippo", "tsm-cnn"})
+    unknown = sorted(set(models) - set(trained_by("train")))
     if unknown:
-        raise ConfigError(f"unknown quickstart model(s) {unknown}: accepted li, tsm-hippo, tsm-cnn")
+        raise ConfigError(f"unknown quickstart model(s) {unknown}: accepted "
+                          f"{', '.join(trained_by('train'))}")
     out = Path(out)
     data, results = out / "data", out / "results"
     folders = [data, out / "runs", *(out / "runs" / model for model in models), results]
@@ -118,7 +123,7 @@ def run_quickstart(
     timings["baselines"] = time.perf_counter() - start
 
     for i, model in enumerate(models):
-        config = with_overrides(base, architecture=model)
+        config = with_model_kind(base, model, "quickstart")
         run = out / "runs" / model
         start = stage(3 + i, f"train and evaluate {model} ({config.steps} updates, batch "
                              f"{config.batch_size}, unroll {config.unroll})")

@@ -149,7 +149,7 @@ def _namespace():
 def _shrink_presets(monkeypatch):
     """Examples ask for the named presets; they get them at the tiny size (as the CLI runs do)."""
     from conftest import tiny_preset
-    from neuralpde.config import with_overrides
+    from neuralpde.config import with_fields
     from neuralpde.store import presets
     from neuralpde.training import config as train_config
 
@@ -161,10 +161,13 @@ def _shrink_presets(monkeypatch):
         return tiny
 
     def train_preset(name="mini", kind="li"):
+        from neuralpde.cli import read_by
+
         config = real_train(name, kind)
-        return with_overrides(config, steps=2, batch_size=2, hidden=4, depth=1, unroll=1,
-                              prefix=4, bundle=1, hippo_order=4, checkpoint_every=2,
-                              validate_every=2, validation_samples=1, validation_horizon=0.2)
+        tiny = dict(steps=2, batch_size=2, hidden=4, depth=1, unroll=1, prefix=4, bundle=1,
+                    hippo_order=4, checkpoint_every=2, validate_every=2, validation_samples=1,
+                    validation_horizon=0.2)
+        return with_fields(config, **read_by(config, tiny))  # the fields of its kind
 
     monkeypatch.setattr(presets, "get_preset", data_preset)
     monkeypatch.setattr(train_config, "get_train_preset", train_preset)

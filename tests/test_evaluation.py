@@ -145,9 +145,9 @@ uv0 = np.stack([np.asarray(dns.random_initial_velocity(k, flow, 16)) for k in ke
 one = rollout(solver, uv0, 4, 5, 8, flow.domain_size, devices=jax.devices()[:1])
 four = rollout(solver, uv0, 4, 5, 8, flow.domain_size)
 # a learned solver whose parameters sit on one device, as a run restored from its checkpoint
-from neuralpde.models.config import ModelConfig
-from neuralpde.solvers.learned import build_solver
-li = build_solver(ModelConfig(hidden=4, depth=1), 0, flow, 16)
+from neuralpde.models.config import LIConfig
+from neuralpde.solvers.learned import build_li_solver
+li = build_li_solver(LIConfig(hidden=4, depth=1), 0, flow, 16)
 li = li.with_params(jax.device_put(li.params, jax.devices()[0]))
 li_one = rollout(li, uv0, 3, 1, 8, flow.domain_size, devices=jax.devices()[:1])
 li_four = rollout(li, uv0, 3, 1, 8, flow.domain_size)

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from neuralpde.cli import main
-from neuralpde.config import with_overrides
+from neuralpde.config import with_fields
 from neuralpde.training.config import get_train_preset
 
 #: A tiny LI training run on the 8² tiny data, as the CLI gives it.
@@ -33,9 +33,9 @@ def test_a_torn_metrics_line_is_dropped_on_resume(tiny_data, tmp_path, capsys):
     from neuralpde.training.loop import train
     from neuralpde.training.runs import read_metrics
 
-    config = with_overrides(get_train_preset("mini"), hidden=4, depth=1, unroll=2, batch_size=2,
-                            steps=4, checkpoint_every=2, validate_every=0,
-                            validation_samples=1, validation_horizon=0.2, log_every=1)
+    config = with_fields(get_train_preset("mini"), hidden=4, depth=1, unroll=2, batch_size=2,
+                         steps=4, checkpoint_every=2, validate_every=0,
+                         validation_samples=1, validation_horizon=0.2, log_every=1)
     run = tmp_path / "run"
     train(config, run, tiny_data, progress=False, stop_after=2)
     log = run / "metrics.jsonl"

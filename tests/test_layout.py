@@ -203,3 +203,77 @@ def test_an_interrupted_evaluation_is_not_tabled(legacy, tmp_path):
             {"solver": "dns-8", "kind": "dns", "size": 8, "duration_of_mean": 0.3}))
     assert [Path(r["results_path"]).name for r in load_results(out)] == ["dns-8"]
     shutil.rmtree(out)
+
+
+#: The ``train_config`` of a ``run.json`` of format 2 as the code before the per-kind model
+#: configs wrote it, less its model: one ``ModelConfig`` for LI and TSM whose
+#: ``architecture`` named the kind (LI's and TSM-CNN's carrying the fields they ignored).
+OLD_TRAIN_CONFIG = {
+    "b1": 0.9, "b2": 0.98, "batch_size": 8, "checkpoint_every": 100, "clip_norm": 0.25,
+    "eps": 1e-08, "keep_last": 3, "kind": "TrainConfig", "log_every": 10, "loss": "mse",
+    "optimizer": "adamw", "peak_lr": 0.001, "remat": False, "seed": 0, "steps": 1000,
+    "train_trajectories": 0, "unroll": 2, "validate_every": 250, "validation_horizon": 8.0,
+    "validation_samples": 2, "warmup_fraction": 0.05, "weight_decay": 0.0001}
+_OLD_MODEL = {"bundle": 4, "decompose": 1, "depth": 1, "feature_norm": "none", "hidden": 4,
+              "hippo_measure": "legt", "hippo_order": 8, "hippo_theta": 16.0,
+              "input_scale": 0.1, "kernel": 3, "kind": "ModelConfig", "limiter": True,
+              "order": 1, "prefix": 32}
+#: Per kind: the old model dict, and the sum, absolute sum and every-17th-value sum of the
+#: velocity its solver (initial weights, seed 0) gives after two steps from
+#: ``normal(PRNGKey(1), (K, 2, 8, 8)) * 0.5`` on the 8² Kolmogorov flow, as the old code
+#: computed them.
+OLD_MODELS = {
+    "li": ({**_OLD_MODEL, "architecture": "li"},
+           [-0.8074506229604594, 39.226370528980624, -1.3363949116319418]),
+    "tsm-hippo": ({**_OLD_MODEL, "architecture": "tsm-hippo", "bundle": 2, "hippo_order": 4,
+                   "feature_norm": "rms", "prefix": 3},
+                  [-4.008392074407311, 35.872037091088714, 0.26982827484607697]),
+    "tsm-cnn": ({**_OLD_MODEL, "architecture": "tsm-cnn", "bundle": 1, "prefix": 3},
+                [-4.053747878642753, 34.568708456354216, 0.2938182167708874]),
+}
+
+
+def test_old_model_configs_load_into_their_kinds_and_give_the_same_solver():
+    """A format-2 record's ``ModelConfig`` becomes its kind's config (every field the kind
+    reads kept) and rebuilds the solver the old code built; written again, it is tagged."""
+    import dataclasses
+
+    import jax
+
+    from neuralpde.config import to_dict
+    from neuralpde.physics.flows import KolmogorovFlow
+    from neuralpde.training.kinds import KINDS
+    from neuralpde.training.runs import run_config, solver_from_record
+
+    def two_steps(solver):
+        k = max(getattr(solver, "history_frames", 0), 1)
+        uv = jax.random.normal(jax.random.PRNGKey(1), (k, 2, 8, 8)) * 0.5
+        state = solver.init(uv if getattr(solver, "history_frames", 0) else uv[-1])
+        for _ in range(2):
+            state = jax.jit(solver.step)(state)
+        return np.asarray(solver.velocity(state), np.float64)
+
+    for kind, (model, sums) in OLD_MODELS.items():
+        record = {"format": 2, "kind": kind, "flow": to_dict(KolmogorovFlow()), "model_size": 8,
+                  "preset": "mini", "data": None, "generation_key": "",
+                  "train_config": {**OLD_TRAIN_CONFIG, "model": model}}
+        if kind == "tsm-hippo":
+            record["feature_scale"] = [0.5 + 0.1 * i for i in range(8)]
+        config = run_config(record)
+        assert type(config.model) is KINDS[kind].model_config and config.kind == kind
+        assert {f.name: getattr(config.model, f.name)
+                for f in dataclasses.fields(config.model)} == {
+            name: value for name, value in model.items()
+            if name in {f.name for f in dataclasses.fields(config.model)}}
+        out = two_steps(solver_from_record(record))
+        np.testing.assert_allclose([out.sum(), np.abs(out).sum(), out.ravel()[::17].sum()], sums,
+                                   rtol=1e-5, atol=1e-5)
+        written = json.loads(config.to_json())["model"]
+        assert written["kind"] == type(config.model).__name__ and "architecture" not in written
+        again = {**record, "train_config": json.loads(config.to_json())}
+        assert run_config(again) == config
+        np.testing.assert_array_equal(two_steps(solver_from_record(again)), out)
+    # a field no kind ever had is still refused
+    bad = {**OLD_TRAIN_CONFIG, "model": {**_OLD_MODEL, "architecture": "li", "bogus": 1}}
+    with pytest.raises(ValueError, match=r"unknown ModelConfig field\(s\) \['bogus'\]"):
+        run_config({"train_config": bad})

@@ -1,5 +1,5 @@
-"""What made an output: ``neuralpde --version`` and the version and git commit recorded in
-every results folder, run folder and store (:func:`neuralpde.provenance`)."""
+"""What made an output: ``neuralpde --version`` and the version, git commit and machine recorded
+in every results folder, run folder and store (:func:`neuralpde.provenance`)."""
 
 import json
 import re
@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 import neuralpde
-from neuralpde import describe_checkout, provenance, version_line
+from neuralpde import describe_checkout, machine, provenance, version_line
 from neuralpde.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 COMMIT = r"[0-9a-f]{7,40}(\+dirty)?"
+MACHINE = r".+ \((\d+ cores?|cores unknown), .+\)"
 HAS_GIT = shutil.which("git") is not None
 IN_CHECKOUT = HAS_GIT and (REPO / ".git").exists() and \
     Path(neuralpde.__file__).resolve().parent == REPO / "neuralpde"
@@ -67,7 +68,7 @@ def test_version_outside_a_checkout_is_the_version_alone(outside_checkout, capsy
         main(["--version"])
     assert capsys.readouterr().out == f"neuralpde {neuralpde.__version__}\n"
     assert provenance() == {"neuralpde_version": neuralpde.__version__,
-                            "neuralpde_git_commit": ""}
+                            "neuralpde_git_commit": "", "machine": machine()}
 
 
 @needs_git
@@ -108,6 +109,39 @@ def test_git_is_not_asked_at_import():
     assert done.stdout.strip() == "0"
 
 
+def test_the_machine_is_named_in_words_and_never_raises(monkeypatch):
+    import os
+    import platform
+
+    described = machine()
+    assert re.fullmatch(MACHINE, described) and platform.system() in described
+    assert machine() is described  # asked once per process
+    assert f"({os.cpu_count()} core" in described
+    if Path("/proc/cpuinfo").is_file():
+        names = [line.split(":", 1)[1].strip() for line in
+                 Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+                 if line.split(":")[0].strip() == "model name"]
+        assert not names or described.startswith(" ".join(names[0].split()))
+
+    def unreadable(*args, **kwargs):
+        raise OSError("no /proc here")
+
+    try:  # no /proc/cpuinfo and platform says nothing: still a description
+        machine.cache_clear()
+        monkeypatch.setattr("builtins.open", unreadable)
+        monkeypatch.setattr(platform, "processor", lambda: "")
+        monkeypatch.setattr(platform, "machine", lambda: "")
+        monkeypatch.setattr(os, "cpu_count", lambda: None)
+        assert machine() == f"unknown CPU (cores unknown, {platform.system()})"
+        machine.cache_clear()
+        monkeypatch.setattr(platform, "system", lambda: 1 / 0)  # anything at all going wrong
+        assert machine() == "unknown machine"
+    finally:
+        monkeypatch.undo()
+        machine.cache_clear()
+    assert machine() == described
+
+
 def test_run_records_and_store_attrs_carry_the_provenance(tiny):
     from neuralpde.store.generate import plan_split, store_attrs
     from neuralpde.training.config import TrainConfig
@@ -120,6 +154,25 @@ def test_run_records_and_store_attrs_carry_the_provenance(tiny):
         assert written["neuralpde_git_commit"] == provenance()["neuralpde_git_commit"]
         assert re.fullmatch(COMMIT, written["neuralpde_git_commit"]) or \
             written["neuralpde_git_commit"] == ""
+        assert written["machine"] == machine() and re.fullmatch(MACHINE, written["machine"])
+    assert record["device"].startswith("cpu: ")  # JAX's devices, as in summary.json
+
+
+def test_a_run_or_store_resumed_on_another_machine_is_the_same_one(tiny_data, tmp_path):
+    """The machine (and commit, devices) of the first start is kept, never compared."""
+    from neuralpde.store import schema
+    from neuralpde.store.generate import _reusable
+    from neuralpde.training.config import TrainConfig
+    from neuralpde.training.runs import check_same_run, make_record
+
+    record = make_record(TrainConfig(), {"flow": {"kind": "KolmogorovFlow"}, "model_size": 8,
+                                         "preset": "mini", "generation_key": "{}"})
+    elsewhere = {**record, "machine": "Some Other CPU (64 cores, Linux aarch64)",
+                 "device": "gpu: NVIDIA H100 80GB HBM3 x1", "neuralpde_git_commit": "abcdef0"}
+    check_same_run(tmp_path, elsewhere, record)  # no error: the same run
+    store = Path(tiny_data) / "train.zarr"  # read, not written
+    attrs = schema.read_attrs(store)
+    assert _reusable(store, {**attrs, "machine": "Some Other CPU (64 cores, Linux aarch64)"})
 
 
 def test_summaries_carry_the_provenance_and_old_ones_still_load(tiny_data, tmp_path):

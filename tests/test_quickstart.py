@@ -4,7 +4,7 @@ import dataclasses
 import shutil
 
 from conftest import tiny_preset
-from neuralpde.config import with_overrides
+from neuralpde.config import with_fields
 from neuralpde.quickstart import run_quickstart
 from neuralpde.training.config import get_train_preset
 
@@ -13,9 +13,9 @@ def test_quickstart_writes_the_report_and_reuses_it(tmp_path):
     preset = tiny_preset(n_samples=2, duration=0.6)
     preset = dataclasses.replace(preset, test=dataclasses.replace(preset.test, save_every=2),
                                  validation=dataclasses.replace(preset.validation, save_every=2))
-    config = with_overrides(get_train_preset("quickstart"), steps=3, hidden=4, depth=1,
-                                     unroll=2, batch_size=2, prefix=4, bundle=2, hippo_order=4,
-                                     checkpoint_every=3, validation_horizon=0.2)
+    config = with_fields(get_train_preset("quickstart", "tsm-hippo"), steps=3, hidden=4,
+                         depth=1, unroll=2, batch_size=2, prefix=4, bundle=2, hippo_order=4,
+                         checkpoint_every=3, validation_horizon=0.2)
     lines = []
     kwargs = dict(preset=preset, train_config=config, baselines=("dns", "weno5-z"),
                   models=("tsm-hippo",), progress=False, log=lines.append)

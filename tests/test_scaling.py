@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralpde.config import with_overrides
-from neuralpde.models.config import ModelConfig
-from neuralpde.solvers.learned import build_solver
+from neuralpde.config import with_fields
+from neuralpde.models.config import LIConfig
+from neuralpde.solvers.learned import build_li_solver
 from neuralpde.store import open_store
 from neuralpde.store.reading import store_flow
 from neuralpde.training.config import get_train_preset
@@ -15,7 +15,7 @@ from neuralpde.training.losses import window_loss
 
 def test_remat_gives_the_loss_and_gradients_of_the_plain_update(tiny_data):
     train = open_store(tiny_data / "train.zarr")
-    solver = build_solver(ModelConfig(hidden=4, depth=1), 0, store_flow(train), 8)
+    solver = build_li_solver(LIConfig(hidden=4, depth=1), 0, store_flow(train), 8)
     window = jnp.stack([train.u.values[0, :3], train.v.values[0, :3]], axis=1)  # 1 + 2 steps
 
     def loss(params, remat):
@@ -35,7 +35,7 @@ def test_plan_prints_memory_flops_sizes_and_times_without_running(tiny_data, cap
     from neuralpde.cli import main
     from neuralpde.planning import compiled_cost
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.training.windowed import make_train_step
+    from neuralpde.training.windowed import make_windowed_step
 
     argv = ["plan", "--preset", "quickstart", "--model", "li", "--hidden", "16", "--depth", "1",
             "--unroll", "4", "--batch-size", "1", "--device-class", "h100", "tpu-v5e"]
@@ -52,12 +52,13 @@ def test_plan_prints_memory_flops_sizes_and_times_without_running(tiny_data, cap
     assert memory[1] < 0.5 * memory[0], out
     assert 1.05 < float(remat[3]) / float(plain[3]) < 1.8, out
     # the update training runs (calls unrolled in Python) needs no more than the plan says
-    config = with_overrides(get_train_preset("quickstart"), hidden=16, depth=1, unroll=4)
-    solver = build_solver(config.model, 0, store_flow(open_store(tiny_data / "train.zarr")), 32)
+    config = with_fields(get_train_preset("quickstart"), hidden=16, depth=1, unroll=4)
+    solver = build_li_solver(config.model, 0, store_flow(open_store(tiny_data / "train.zarr")),
+                             32)
     optimizer = make_optimizer(config)
     params = jax.eval_shape(lambda: solver.params)
     scalar = jax.ShapeDtypeStruct((), jnp.int32)
-    run = compiled_cost(make_train_step(solver, optimizer, "mse"), params,
+    run = compiled_cost(make_windowed_step(solver, optimizer, "mse"), params,
                         jax.eval_shape(optimizer.init, params), {}, scalar,
                         jax.ShapeDtypeStruct((1, 5, 2, 32, 32), jnp.float32), scalar)
     assert run[0] <= memory[0] and abs(run[1] / 1e9 - float(plain[3])) < 0.05 * run[1] / 1e9

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from neuralpde.config import ConfigError, UserInputError, with_overrides
+from neuralpde.config import ConfigError, UserInputError, with_fields
 from neuralpde.models.config import StaggerModelConfig
 from neuralpde.physics import decompose as dc
 from neuralpde.physics import dns
 from neuralpde.physics import operators as ops
 from neuralpde.physics.flows import KolmogorovFlow
-from neuralpde.solvers.staggered import StaggeredSolver, build_model
+from neuralpde.solvers.staggered import StaggeredSolver, build_stagger_model
 from neuralpde.training import losses as pl
 from neuralpde.training.config import get_train_preset
 
@@ -58,7 +58,8 @@ def test_bad_factors_raise_naming_the_value():
     with pytest.raises(ConfigError, match=r"weights='grouped'"):
         StaggerModelConfig(weights="grouped")
     with pytest.raises(ConfigError, match=r"s=3"):
-        StaggeredSolver.from_model(FLOW, N, build_model(StaggerModelConfig(s=3, hidden=4, depth=0)))
+        StaggeredSolver.from_model(FLOW, N,
+                                   build_stagger_model(StaggerModelConfig(s=3, hidden=4, depth=0)))
 
 
 def test_subfield_offsets_are_the_physical_positions():
@@ -178,7 +179,7 @@ def test_reconstruction_keeps_divergence_and_projection_option(dns_pair):
         rebuilt = np.asarray(dc.merge_space(dc.split_space(u1, s), s))
         np.testing.assert_array_equal(_divergence(rebuilt), _divergence(u1))
     config = StaggerModelConfig(s=2, hidden=8, depth=1, project=True, embedding="onehot")
-    solver = StaggeredSolver.from_model(FLOW, N, build_model(config))
+    solver = StaggeredSolver.from_model(FLOW, N, build_stagger_model(config))
     out = np.asarray(jax.jit(lambda sv, u: sv.step(u))(solver, u1))
     assert np.max(np.abs(out - u1)) > 1e-3                     # the untrained model moved the field
     dx = 2 * math.pi / N
@@ -186,7 +187,7 @@ def test_reconstruction_keeps_divergence_and_projection_option(dns_pair):
 
 
 # ---------------------------------------------------------------- training
-TRAIN = with_overrides(
+TRAIN = with_fields(
     get_train_preset("mini", "stagger"), s=2, s_time=1, hidden=32, depth=3, size=N, pool_size=4,
     batch_size=4, steps=200, spinup_time=0.0, warmup_time=0.0, reset_probability=1.0, peak_lr=3e-3,
     log_every=50, checkpoint_every=100)
@@ -258,7 +259,7 @@ def _fine_and_coarse(separate, joint, uv):
 
 def test_sub_solver_variants_in_one_batched_call(dns_pair):
     uv = dns_pair[2]
-    solvers = [StaggeredSolver.from_model(FLOW, N, build_model(StaggerModelConfig(
+    solvers = [StaggeredSolver.from_model(FLOW, N, build_stagger_model(StaggerModelConfig(
         s=2, s_time=2, hidden=4, depth=1, **kw)))
         for kw in (dict(weights="separate", view="own"), dict(weights="joint"))]
     frames, sub, joint = (np.asarray(a) for a in _fine_and_coarse(*solvers, uv))
@@ -267,7 +268,7 @@ def test_sub_solver_variants_in_one_batched_call(dns_pair):
     # a lone sub-solver ('own' view) computes exactly its part of the fine step
     np.testing.assert_allclose(sub, frames[-1][:, 0::2, 1::2], atol=1e-5)
     assert np.max(np.abs(joint - frames)) > 1e-4  # the two variants are different networks
-    separate = build_model(StaggerModelConfig(s=2, hidden=4, depth=1, weights="separate"))
+    separate = build_stagger_model(StaggerModelConfig(s=2, hidden=4, depth=1, weights="separate"))
     assert separate.tower.kernels[0][...].shape[0] == 4  # one tower per sub-task
 
 
@@ -281,13 +282,13 @@ def test_quadratic_inputs_are_the_products_and_the_lone_sub_solver_stays_exact(d
     np.testing.assert_allclose(products, [uv[0] ** 2, uv[0] * uv[1], uv[1] ** 2], rtol=1e-6)
     configs = [StaggerModelConfig(s=2, s_time=2, hidden=4, depth=1, quadratic_input=True, **kw)
                for kw in (dict(weights="separate", view="own"), dict(weights="joint"))]
-    solvers = [StaggeredSolver.from_model(FLOW, N, build_model(c)) for c in configs]
+    solvers = [StaggeredSolver.from_model(FLOW, N, build_stagger_model(c)) for c in configs]
     frames, sub, joint = (np.asarray(a) for a in _fine_and_coarse(*solvers, jnp.asarray(uv)))
     assert np.isfinite(frames).all() and np.isfinite(joint).all()
     np.testing.assert_allclose(sub, frames[-1][:, 0::2, 1::2], atol=1e-5)
-    own = build_model(configs[0]).tower.kernels[0][...]
+    own = build_stagger_model(configs[0]).tower.kernels[0][...]
     assert own.shape[-2] == 2 + 3 + 2  # velocity, products, forcing of the own sub-field
-    shared = build_model(StaggerModelConfig(s=2, hidden=4, depth=1, quadratic_input=True))
+    shared = build_stagger_model(StaggerModelConfig(s=2, hidden=4, depth=1, quadratic_input=True))
     assert shared.tower.kernels[0][...].shape[-2] == 4 * 7 + 4  # 4 blocks + the embedding
 
 
@@ -302,7 +303,7 @@ def test_a_lone_sub_solver_of_a_projected_set_projects_its_fine_reconstruction(d
     for projected in (True, False):
         config = StaggerModelConfig(s=2, hidden=4, depth=1, quadratic_input=True,
                                     project=projected)
-        coarse = StaggeredSolver.from_model(FLOW, N, build_model(config)).coarse(1, 1)
+        coarse = StaggeredSolver.from_model(FLOW, N, build_stagger_model(config)).coarse(1, 1)
         sub = coarse.reference_view(uv)
         results[projected] = np.asarray(coarse.step(coarse.init(sub)))
     # the unprojected step, projected through its band-limited fine reconstruction
@@ -388,7 +389,7 @@ def test_time_scheme_and_spinup_options_and_records_written_before_them():
     for field, value in (("time_scheme", "euler"), ("spinup_time", -1.0),
                          ("spinup_time", float("inf")), ("warmup_time", 1e308)):
         with pytest.raises(ConfigError, match=f"invalid {field}="):
-            with_overrides(default, **{field: value})
+            with_fields(default, **{field: value})
     assert isinstance(default, StaggerTrainConfig)
 
 

@@ -15,14 +15,14 @@ import pytest
 
 from conftest import tiny_preset
 from neuralpde.cli import main
-from neuralpde.config import ConfigError, with_overrides
+from neuralpde.config import ConfigError, with_fields
 from neuralpde.store import open_store
 from neuralpde.store.generate import generate
 from neuralpde.training.checkpoint import CheckpointError, Checkpoints
 from neuralpde.training.config import get_train_preset
 from neuralpde.training.loop import train
 from neuralpde.training.runs import load_solver, read_metrics
-from neuralpde.training.windowed import cached_train_step, make_train_step
+from neuralpde.training.windowed import cached_windowed_step, make_windowed_step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def tiny_config(**overrides):
     fields = dict(hidden=8, depth=2, unroll=3, batch_size=2, steps=40, checkpoint_every=3,
                   validate_every=0, validation_samples=1, validation_horizon=0.2, log_every=1)
     fields.update(overrides)
-    return with_overrides(get_train_preset("mini"), **fields)
+    return with_fields(get_train_preset("mini"), **fields)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_resume_reproduces_the_uninterrupted_run(data, tmp_path, uninterrupted):
 
 
 def test_loss_falls_tenfold_on_one_window(data):
-    from neuralpde.solvers.learned import LearnedSolver, build_model
+    from neuralpde.solvers.learned import LearnedSolver, build_li_model
     from neuralpde.store.reading import store_flow
     from neuralpde.training.optim import make_optimizer
     from neuralpde.training.windows import WindowSource
@@ -83,9 +83,9 @@ def test_loss_falls_tenfold_on_one_window(data):
     config = tiny_config(steps=300, peak_lr=3e-3, warmup_fraction=0.0, hidden=16)
     train_set = open_store(data / "train.zarr")
     batch = jnp.asarray(WindowSource(train_set, config.unroll, 0).batch(0, 1))
-    solver = LearnedSolver.from_model(store_flow(train_set), 8, build_model(config.model, 0))
+    solver = LearnedSolver.from_model(store_flow(train_set), 8, build_li_model(config.model, 0))
     optimizer = make_optimizer(config)
-    step = make_train_step(solver, optimizer, "mse")
+    step = make_windowed_step(solver, optimizer, "mse")
     params, opt_state, skipped = solver.params, optimizer.init(solver.params), jnp.int32(0)
     losses = []
     for k in range(config.steps):
@@ -96,15 +96,16 @@ def test_loss_falls_tenfold_on_one_window(data):
 
 
 def test_non_finite_updates_are_skipped_and_counted(data):
-    from neuralpde.solvers.learned import LearnedSolver, build_model
+    from neuralpde.solvers.learned import LearnedSolver, build_li_model, build_li_solver
     from neuralpde.store.reading import store_flow
     from neuralpde.training.optim import make_optimizer
 
     config = tiny_config()
     train_set = open_store(data / "train.zarr")
-    solver = LearnedSolver.from_model(store_flow(train_set), 8, build_model(config.model, 0))
+    solver = LearnedSolver.from_model(store_flow(train_set), 8, build_li_model(config.model, 0))
     optimizer = make_optimizer(config)
-    step = cached_train_step(config, store_flow(train_set), 8)  # compiled once per config
+    # compiled once per config
+    step = cached_windowed_step(config, build_li_solver, store_flow(train_set), 8)
     bad = jnp.full((2, config.unroll + 1, 2, 8, 8), jnp.nan)
     before = _params(solver.params)
     params, _, _, skipped, stats = step(solver.params, optimizer.init(solver.params), {},
@@ -121,23 +122,22 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     from neuralpde.solvers.learned import LearnedSolver
     from neuralpde.sharding import batch_mesh, batch_sharding, replicated, shard_batch
     from neuralpde.store import open_store
-    from neuralpde.config import with_overrides
-    from neuralpde.solvers.learned import build_model
+    from neuralpde.config import with_fields
+    from neuralpde.solvers.learned import build_li_model
     from neuralpde.training.config import get_train_preset
     from neuralpde.training.optim import make_optimizer
-    from neuralpde.training.windowed import make_train_step
+    from neuralpde.training.windowed import make_windowed_step
     from neuralpde.training.windows import WindowSource
-    config = with_overrides(get_train_preset("mini"), hidden=8, depth=1, unroll=2,
-                                     batch_size=4)
+    config = with_fields(get_train_preset("mini"), hidden=8, depth=1, unroll=2, batch_size=4)
     train_set = open_store(sys.argv[1])
     batch = WindowSource(train_set, 2, 0).batch(0, 4)
     losses = []
     for devices in (jax.devices()[:1], jax.devices()):
         mesh = batch_mesh(devices)
-        solver = LearnedSolver.from_model(store_flow(train_set), 8, build_model(config.model, 0))
+        solver = LearnedSolver.from_model(store_flow(train_set), 8, build_li_model(config.model, 0))
         optimizer = make_optimizer(config)
         params = jax.device_put(solver.params, replicated(mesh))
-        step = make_train_step(solver, optimizer, "mse")
+        step = make_windowed_step(solver, optimizer, "mse")
         sharded = shard_batch(jnp.asarray(batch), batch_sharding(mesh))
         out = step(params, jax.device_put(optimizer.init(params), replicated(mesh)), {},
                    jnp.int32(0), sharded, 0)
@@ -241,9 +241,9 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
 
     _assert_tensorboard_matches_metrics(run)  # after a kill, a resume and its purge
 
-    config = with_overrides(get_train_preset("mini"), architecture="li", steps=40, batch_size=2,
-                                     unroll=3, hidden=8, depth=2, checkpoint_every=3,
-                                     validate_every=0, validation_samples=1, validation_horizon=0.2)
+    config = with_fields(get_train_preset("mini", "li"), steps=40, batch_size=2, unroll=3,
+                         hidden=8, depth=2, checkpoint_every=3, validate_every=0,
+                         validation_samples=1, validation_horizon=0.2)
     # the same model, optimiser, windows and seed as tiny_config(): the same 40 updates
     assert config.model == tiny_config().model and config.steps == tiny_config().steps
     resumed = load_solver(run, which="last")
@@ -453,4 +453,23 @@ def test_a_missing_data_folder_is_reported_before_the_memory_estimate(tmp_path, 
                  str(missing), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(missing / "train.zarr") in err
+    assert not out.exists()
+
+
+def test_a_bundle_that_does_not_fit_the_validation_frames_is_refused_before_any_update(
+        data, tmp_path, capsys):
+    """`train --model tsm-hippo --bundle B` with B model steps longer than the validation store's
+    frame spacing used to train until the first validation and stop there (exit 2, a run
+    folder left behind): it is refused before the run folder is written."""
+    validation = open_store(data / "validation.zarr")
+    per_frame = round(float(validation.attrs["frame_dt"]) / float(validation.attrs["dt_model"]))
+    bundle = 2 * per_frame  # twice the frame spacing: never a divisor
+    out = tmp_path / "run"
+    assert main(["train", "--model", "tsm-hippo", "--data", str(data), "--out", str(out),
+                 "--preset", "quickstart", "--prefix", "2", "--bundle", str(bundle),
+                 "--unroll", str(bundle), "--hippo-order", "2", "--steps", "2",
+                 "--validate-every", "1", "--validation-horizon", "0.2",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "does not divide the store's frame spacing" in err and "bundle" in err
     assert not out.exists()

@@ -162,7 +162,8 @@ def test_train_tsm_cnn_from_the_cli_and_load_it(data, tmp_path, capsys):
             "--no-progress"]
     assert main(args) == 0
     record = json.loads((run / "run.json").read_text())
-    assert record["train_config"]["model"]["architecture"] == "tsm-cnn"
+    assert record["kind"] == "tsm-cnn" and record["train_config"]["model"]["kind"] == "TSMCNNConfig"
+    assert "hippo_order" not in record["train_config"]["model"]  # its kind has no memory
     assert read_metrics(run)[-1]["validation_duration"] > 0
     solver = load_solver(run, open_store(data / "test.zarr"))
     assert isinstance(solver, TSMSolver) and solver.history_frames == 3 and solver.substeps == 2
@@ -195,12 +196,12 @@ def test_train_tsm_hippo_with_rms_feature_norm_saves_and_reuses_its_scale(data, 
     solver = load_solver(run, open_store(data / "test.zarr"))
     assert solver.encoder.scale == tuple(scale)
     # a resumed run takes the scale its run.json holds (not a fresh measurement)
-    from neuralpde.config import with_overrides
+    from neuralpde.config import with_fields
     from neuralpde.training.config import get_train_preset
     from neuralpde.training.loop import train
 
-    config = with_overrides(
-        get_train_preset("mini"), architecture="tsm-hippo", steps=2, batch_size=2, unroll=2,
+    config = with_fields(
+        get_train_preset("mini", "tsm-hippo"), steps=2, batch_size=2, unroll=2,
         hidden=4, depth=1, prefix=3, bundle=2, hippo_measure="legt", hippo_order=4,
         feature_norm="rms", checkpoint_every=1, validation_horizon=0.4)
     resumed = tmp_path / "resumed"
@@ -214,7 +215,7 @@ def test_train_tsm_hippo_with_rms_feature_norm_saves_and_reuses_its_scale(data, 
 
 
 def test_feature_rms_gives_unit_features_and_is_checked():
-    from neuralpde.models.config import ModelConfig
+    from neuralpde.models.config import TSMCNNConfig
     from neuralpde.solvers.learned import build_encoder
 
     encoder = make_encoder("hippo", 4, "legt", 6)
@@ -233,11 +234,11 @@ def test_feature_rms_gives_unit_features_and_is_checked():
     with pytest.raises(ConfigError, match="invalid feature scale"):
         make_encoder("frames", 2, scale=(1.0, 0.0, 1.0, 1.0))
     with pytest.raises(ConfigError, match="needs the scale of its training data"):
-        build_encoder(ModelConfig(architecture="tsm-cnn", prefix=2, feature_norm="rms"))
+        build_encoder(TSMCNNConfig(prefix=2, feature_norm="rms"))
     with pytest.raises(ConfigError, match="one with 'none' takes no scale"):
-        build_encoder(ModelConfig(architecture="tsm-cnn", prefix=2), feature_scale=[1.0] * 4)
+        build_encoder(TSMCNNConfig(prefix=2), feature_scale=[1.0] * 4)
     with pytest.raises(ConfigError, match="invalid feature_norm='std'"):
-        ModelConfig(feature_norm="std")
+        TSMCNNConfig(feature_norm="std")
 
 
 def test_tsm_on_a_store_without_history_fails_clearly(tmp_path):
@@ -252,20 +253,20 @@ def test_tsm_on_a_store_without_history_fails_clearly(tmp_path):
 
 def test_decompose_option_runs_the_stencil_tower_on_sub_fields():
     """``decompose = s`` puts the LI/TSM tower on the s² sub-fields (NeuralStagger-style)."""
-    from neuralpde.models.config import ModelConfig
+    from neuralpde.models.config import LIConfig, TSMCNNConfig
     from neuralpde.models.tower import DecomposedTower
-    from neuralpde.solvers.learned import build_solver
+    from neuralpde.solvers.learned import build_li_solver, build_tsm_solver
 
-    for architecture in ("li", "tsm-cnn"):
-        config = ModelConfig(architecture=architecture, hidden=4, depth=1, prefix=2, bundle=1,
-                             decompose=2)
-        solver = build_solver(config, 0, FLOW, N)
+    for config, build in ((LIConfig(hidden=4, depth=1, decompose=2), build_li_solver),
+                          (TSMCNNConfig(hidden=4, depth=1, prefix=2, bundle=1, decompose=2),
+                           build_tsm_solver)):
+        solver = build(config, 0, FLOW, N)
         assert isinstance(solver.model().tower, DecomposedTower)
         frames = _prefix(2)
-        state = solver.init(frames if architecture != "li" else frames[-1])
+        state = solver.init(frames if config.kind_name != "li" else frames[-1])
         assert np.isfinite(np.asarray(solver.velocity(jax.jit(solver.step)(state)))).all()
     with pytest.raises(ConfigError, match="invalid decompose=0"):
-        ModelConfig(decompose=0)
+        LIConfig(decompose=0)
 
 
 def test_hippo_feature_rms_script_prints_one_line_per_memory(data, capsys):
@@ -341,8 +342,9 @@ def test_a_prefix_shorter_than_the_memory_needs_is_noted():
     assert memory_history_note(make_encoder("hippo", 200, "lagt", 32)) is None
     assert "never forgets" in memory_history_note(make_encoder("hippo", 32, "legs", 8))
     # a LegT window left over from a preset is refused for another measure, saying what to do
-    from neuralpde.models.config import ModelConfig
+    from neuralpde.models.config import TSMCNNConfig, TSMHiPPOConfig
 
     with pytest.raises(ConfigError, match="invalid hippo_theta=16.0.*pass --hippo-theta 0"):
-        ModelConfig(architecture="tsm-hippo", hippo_measure="lagt", hippo_theta=16.0)
-    assert ModelConfig(architecture="tsm-cnn", hippo_measure="lagt", hippo_theta=16.0)
+        TSMHiPPOConfig(hippo_measure="lagt", hippo_theta=16.0)
+    assert TSMHiPPOConfig(hippo_measure="legt", hippo_theta=16.0)
+    assert not hasattr(TSMCNNConfig(), "hippo_theta")  # the other kinds have no memory fields

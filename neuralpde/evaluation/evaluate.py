@@ -7,9 +7,10 @@
   (on the comparison grid: the model grid, or a lone sub-solver's own grid);
 * ``metrics.nc`` — :func:`neuralpde.evaluation.metrics.compute_metrics`;
 * ``summary.json`` — the summary row (durations, latency, device, divergence,
-  where it was compared, what it was made from, and the package that scored it:
-  ``neuralpde_version`` and ``neuralpde_git_commit``, :func:`neuralpde.provenance`;
-  summaries written before these two keys existed lack them and still load).
+  where it was compared, what it was made from, and the package and machine that
+  scored it: ``neuralpde_version``, ``neuralpde_git_commit`` and ``machine``,
+  :func:`neuralpde.provenance`; summaries written before these keys existed
+  lack them and still load).
 
 :func:`evaluate_external` writes the same folder for a rollout produced
 elsewhere (``file:PATH``, :mod:`neuralpde.evaluation.external`).  The folder's

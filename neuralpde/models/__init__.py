@@ -1,6 +1,7 @@
 """Flax NNX networks of the learned solvers, and their configs (no solver, no jax-cfd here).
 
-* :mod:`~neuralpde.models.config` — :class:`ModelConfig` (LI, TSM) and
+* :mod:`~neuralpde.models.config` — one config per learned kind:
+  :class:`LIConfig`, :class:`TSMHiPPOConfig`, :class:`TSMCNNConfig`,
   :class:`StaggerModelConfig` (staggered sub-solvers).
 * :mod:`~neuralpde.models.tower` — periodic convolution towers, plain and
   decomposed (run on the s² interleaved sub-fields).

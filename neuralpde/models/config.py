@@ -1,28 +1,39 @@
 """Configs of the learned models: frozen, validated dataclasses with a JSON round trip.
 
-* :class:`ModelConfig` — the learned-stencil models: learned interpolation
-  (LI, Kochkov et al., PNAS 2021) and temporal stencil modeling (TSM, Sun,
-  Yang & Yoo, ICML 2023); defaults are the published ones.
+One config class per learned kind, each naming its kind (``kind_name``, the
+``kind`` of a run folder and the ``--model`` of ``neuralpde train``) and tagged
+by its class name in ``run.json`` (:func:`neuralpde.config.to_dict`):
+
+* :class:`LIConfig` — learned interpolation (LI, Kochkov et al., PNAS 2021);
+* :class:`TSMHiPPOConfig`, :class:`TSMCNNConfig` — temporal stencil modeling
+  (TSM, Sun, Yang & Yoo, ICML 2023) with HiPPO memories or the last frames as
+  channels (their shared fields: :class:`TSMConfig`);
 * :class:`StaggerModelConfig` — the staggered sub-solvers (NeuralStagger-style
   spatial/temporal decomposition, Huang et al., ICML 2023); no published
   network exists, so its defaults are this package's CPU-sized choices
   (docs/stagger.md).
 
-Each round-trips through :func:`neuralpde.config.to_dict` /
-:func:`neuralpde.config.from_dict`; every field is checked in
-``__post_init__`` and a bad value raises
+The learned-stencil configs (:data:`STENCIL_CONFIGS`) share the tower and
+stencil fields of :class:`StencilConfig`; their defaults are the published
+ones.  Run records written before the per-kind classes existed hold one
+``ModelConfig`` with an ``architecture`` field;
+:func:`neuralpde.training.config.train_config_from_dict` reads them into these.
+Every field is checked in ``__post_init__`` and a bad value raises
 :class:`~neuralpde.config.ConfigError` naming it and the accepted range.
+
+What each kind's solver, training task and checkpoints are is the table of
+learned kinds, :mod:`neuralpde.training.kinds`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
+from typing import ClassVar
 
-from neuralpde.config import require, require_positive, require_positive_int
+from neuralpde.config import ConfigError, require, require_positive, require_positive_int
+from neuralpde.models.hippo import MEASURES as HIPPO_MEASURES
 
-#: ``ModelConfig.architecture`` values (the ``--model`` of ``neuralpde train``).
-MODEL_KINDS = ("li", "tsm-hippo", "tsm-cnn")
-HIPPO_MEASURES = ("lagt", "legt", "legs")
 FEATURE_NORMS = ("none", "rms")
 #: ``StaggerModelConfig`` choices.
 WEIGHTS = ("shared", "separate", "joint")
@@ -31,74 +42,146 @@ VIEWS = ("all", "own")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """The learned-stencil model: LI or TSM.
+class StencilConfig:
+    """The fields every learned-stencil model reads: its periodic conv tower and its stencils.
+
+    Not a kind itself: the kinds are its subclasses (:data:`STENCIL_CONFIGS`).
 
     Args:
-      architecture: ``'li'`` (learned interpolation; input = the current velocity),
-        ``'tsm-hippo'`` (temporal stencil modeling, HiPPO memories of the
-        history) or ``'tsm-cnn'`` (the last ``prefix`` frames as channels).
       order: polynomial order every stencil reproduces exactly (published 1).
       hidden: channels per hidden layer of the periodic conv tower (published 256).
       depth: layers of the tower (published 6).
       kernel: kernel size of the tower (published 3).
       input_scale: inputs are multiplied by this (published 0.1).
       limiter: van Leer TVD limiter on the advected quantity (published on).
-      prefix: TSM only: frames encoded before the rollout (K, published 32).
-      bundle: TSM only: steps per network call (B, published 4).
-      hippo_measure: ``tsm-hippo`` only: ``'lagt'`` (published), ``'legt'``, ``'legs'``.
-      hippo_order: ``tsm-hippo`` only: memory order N per cell and component
-        (published 256).
-      hippo_theta: ``tsm-hippo`` with ``legt``: window in frames (0: ``prefix``).
-      feature_norm: TSM only: ``'none'`` (features enter the tower times
-        ``input_scale``) or ``'rms'`` (each feature channel is first divided
-        by its root mean square over training prefixes, computed when
-        training starts and saved in ``run.json``).
       decompose: run the tower on the s² interleaved sub-fields at N/s
         (NeuralStagger-style decomposition, docs/stagger.md; 1 = off).
     """
 
-    architecture: str = "li"
+    #: The kind this config describes (``run.json``'s ``kind``, ``--model``).
+    kind_name: ClassVar[str] = ""
+
     order: int = 1
     hidden: int = 256
     depth: int = 6
     kernel: int = 3
     input_scale: float = 0.1
     limiter: bool = True
-    prefix: int = 32
-    bundle: int = 4
-    hippo_measure: str = "lagt"
-    hippo_order: int = 256
-    hippo_theta: float = 0.0
     decompose: int = 1
-    feature_norm: str = "none"
-
-    @property
-    def temporal(self) -> bool:
-        return self.architecture.startswith("tsm")
 
     def __post_init__(self):
-        require(self.architecture in MODEL_KINDS, "model architecture", self.architecture,
-                f"one of {list(MODEL_KINDS)}")
+        if not type(self).kind_name:
+            raise ConfigError(f"{type(self).__name__} is the base of the learned-stencil "
+                              f"configs, not a kind: use one of "
+                              f"{[c.__name__ for c in STENCIL_CONFIGS]}")
         require(isinstance(self.order, int) and 0 <= self.order <= 3, "order", self.order, "0..3")
         require_positive_int("hidden", self.hidden)
         require_positive_int("depth", self.depth)
         require(isinstance(self.kernel, int) and self.kernel % 2 == 1, "kernel", self.kernel,
                 "an odd integer >= 1")
         require_positive("input_scale", self.input_scale)
+        require_positive_int("decompose", self.decompose)
+
+    @property
+    def window_prefix(self) -> int:
+        """Frames a training window (and a rollout) starts from: 1, the current velocity."""
+        return 1
+
+    @property
+    def steps_per_call(self) -> int:
+        """Model steps one network call advances (one solver step): 1."""
+        return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LIConfig(StencilConfig):
+    """Learned interpolation: the stencil network reads the current velocity.
+
+    Its fields are those of :class:`StencilConfig`.
+    """
+
+    kind_name: ClassVar[str] = "li"
+
+
+@dataclasses.dataclass(frozen=True)
+class TSMConfig(StencilConfig):
+    """The fields every TSM kind reads besides :class:`StencilConfig`'s; not a kind itself.
+
+    Args:
+      prefix: frames encoded before the rollout (K, published 32).
+      bundle: steps per network call (B, published 4).
+      feature_norm: ``'none'`` (features enter the tower times ``input_scale``)
+        or ``'rms'`` (each feature channel is first divided by its root mean
+        square over training prefixes, computed when training starts and saved
+        in ``run.json``).
+    """
+
+    prefix: int = 32
+    bundle: int = 4
+    feature_norm: str = "none"
+
+    def __post_init__(self):
+        super().__post_init__()
         require_positive_int("prefix", self.prefix)
         require_positive_int("bundle", self.bundle)
+        require(self.feature_norm in FEATURE_NORMS, "feature_norm", self.feature_norm,
+                f"one of {list(FEATURE_NORMS)}")
+
+    @property
+    def window_prefix(self) -> int:
+        """Frames a training window (and a rollout) starts from: the ``prefix`` encoded."""
+        return self.prefix
+
+    @property
+    def steps_per_call(self) -> int:
+        """Model steps one network call advances: the ``bundle``."""
+        return self.bundle
+
+
+@dataclasses.dataclass(frozen=True)
+class TSMHiPPOConfig(TSMConfig):
+    """TSM with HiPPO memories of the history (:mod:`neuralpde.models.hippo`).
+
+    Its fields are those of :class:`TSMConfig` and:
+
+    Args:
+      hippo_measure: ``'lagt'`` (published), ``'legt'`` or ``'legs'``.
+      hippo_order: memory order N per cell and component (published 256).
+      hippo_theta: with ``legt``: window in frames (0: ``prefix``).
+    """
+
+    kind_name: ClassVar[str] = "tsm-hippo"
+
+    hippo_measure: str = "lagt"
+    hippo_order: int = 256
+    hippo_theta: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
         require(self.hippo_measure in HIPPO_MEASURES, "hippo_measure", self.hippo_measure,
                 f"one of {list(HIPPO_MEASURES)}")
         require_positive_int("hippo_order", self.hippo_order)
         require(self.hippo_theta >= 0, "hippo_theta", self.hippo_theta, "a number >= 0")
-        require(self.architecture != "tsm-hippo" or self.hippo_measure == "legt"
-                or self.hippo_theta == 0, "hippo_theta", self.hippo_theta,
+        require(self.hippo_measure == "legt" or self.hippo_theta == 0, "hippo_theta",
+                self.hippo_theta,
                 f"0 with hippo_measure={self.hippo_measure!r} (the window is LegT's; the preset "
                 "sets one: pass --hippo-theta 0 with this measure)")
-        require_positive_int("decompose", self.decompose)
-        require(self.feature_norm in FEATURE_NORMS, "feature_norm", self.feature_norm,
-                f"one of {list(FEATURE_NORMS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TSMCNNConfig(TSMConfig):
+    """TSM whose network reads the last ``prefix`` frames as channels.
+
+    Its fields are those of :class:`TSMConfig`.
+    """
+
+    kind_name: ClassVar[str] = "tsm-cnn"
+
+
+#: The type of ``TrainConfig.model``: any learned-stencil config (by its ``kind`` tag in JSON).
+StencilModelConfig = LIConfig | TSMHiPPOConfig | TSMCNNConfig
+#: The learned-stencil configs, one per kind, in the order the kinds are listed.
+STENCIL_CONFIGS: tuple[type, ...] = typing.get_args(StencilModelConfig)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +242,9 @@ class StaggerModelConfig:
     project: bool = False
     quadratic_input: bool = False
 
+    #: The kind this config describes (``run.json``'s ``kind``).
+    kind_name: ClassVar[str] = "stagger"
+
     def __post_init__(self):
         require_positive_int("s", self.s)
         require_positive_int("s_time", self.s_time)
@@ -190,5 +276,6 @@ class StaggerModelConfig:
         return self.s * self.s * self.s_time
 
 
-__all__ = ["MODEL_KINDS", "HIPPO_MEASURES", "FEATURE_NORMS", "WEIGHTS", "EMBEDDINGS", "VIEWS",
-           "ModelConfig", "StaggerModelConfig"]
+__all__ = ["HIPPO_MEASURES", "FEATURE_NORMS", "WEIGHTS", "EMBEDDINGS", "VIEWS", "StencilConfig",
+           "LIConfig", "TSMConfig", "TSMHiPPOConfig", "TSMCNNConfig", "STENCIL_CONFIGS",
+           "StencilModelConfig", "StaggerModelConfig"]

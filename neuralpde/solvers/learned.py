@@ -14,9 +14,11 @@ limiter on the advected quantity, as published):
   one step is one temporal bundle of B model steps; state =
   :class:`TSMState` (velocity and memory).
 
-:func:`build_solver` makes either from a
-:class:`~neuralpde.models.config.ModelConfig` (what training and the run
-loaders call).
+:func:`build_li_solver` makes LI from an
+:class:`~neuralpde.models.config.LIConfig` and :func:`build_tsm_solver` TSM
+from a :class:`~neuralpde.models.config.TSMHiPPOConfig` or
+:class:`~neuralpde.models.config.TSMCNNConfig` (the table of learned kinds,
+:mod:`neuralpde.training.kinds`, names which builds which kind).
 
 Parameters and purity
 ---------------------
@@ -42,7 +44,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from neuralpde.config import ConfigError
-from neuralpde.models.config import ModelConfig
+from neuralpde.models.config import LIConfig, StencilConfig, TSMConfig, TSMHiPPOConfig
 from neuralpde.models.learned_interpolation import LearnedInterpolation, stencil_face_values
 from neuralpde.models.stencils import STENCIL_WIDTH
 from neuralpde.models.temporal_stencil import (
@@ -269,23 +271,21 @@ jax.tree_util.register_dataclass(
     meta_fields=["flow", "size", "graphdef", "encoder", "bundle", "dt_model", "limiter", "name"])
 
 
-def unscaled_encoder(config: ModelConfig):
-    """The TSM config's temporal encoder without a feature scale (None for LI)."""
-    if not config.temporal:
-        return None
-    return make_encoder("hippo" if config.architecture == "tsm-hippo" else "frames", config.prefix,
-                        config.hippo_measure, config.hippo_order, config.hippo_theta or None)
+def unscaled_encoder(config: TSMConfig):
+    """The temporal encoder of a TSM config, without a feature scale."""
+    if isinstance(config, TSMHiPPOConfig):
+        return make_encoder("hippo", config.prefix, config.hippo_measure, config.hippo_order,
+                            config.hippo_theta or None)
+    return make_encoder("frames", config.prefix)
 
 
-def build_encoder(config: ModelConfig, feature_scale: Sequence[float] | None = None):
-    """The temporal encoder of a TSM config (``None`` for LI).
+def build_encoder(config: TSMConfig, feature_scale: Sequence[float] | None = None):
+    """The temporal encoder of a TSM config.
 
     ``feature_scale``: the per-channel divisors of a ``feature_norm='rms'``
     model (from its run.json, or :func:`training_feature_scale`); required
     for such a model, refused (:class:`ConfigError`) for the others.
     """
-    if not config.temporal:
-        return None
     if (config.feature_norm == "rms") != (feature_scale is not None):
         raise ConfigError(f"feature_norm={config.feature_norm!r} with "
                           f"{'no' if feature_scale is None else 'a'} feature scale: a model with "
@@ -295,42 +295,56 @@ def build_encoder(config: ModelConfig, feature_scale: Sequence[float] | None = N
     return dataclasses.replace(unscaled_encoder(config), scale=scale)
 
 
-def training_feature_scale(config: ModelConfig, prefixes: Callable[[], Any]
+def training_feature_scale(config: StencilConfig, prefixes: Callable[[], Any]
                            ) -> tuple[float, ...] | None:
-    """The ``feature_norm='rms'`` scale of ``config``, else None.
+    """The ``feature_norm='rms'`` scale of a TSM ``config``, else None (LI has none).
 
     ``prefixes()`` returns training prefixes ``(S, K, 2, n, n)`` (called only
     when the scale is needed); the scale is the RMS of each feature channel
     over them (:func:`neuralpde.models.temporal_stencil.feature_rms`).
     """
-    if not config.temporal or config.feature_norm != "rms":
+    if getattr(config, "feature_norm", "none") != "rms":
         return None
     return feature_rms(unscaled_encoder(config), prefixes())
 
 
-def build_model(config: ModelConfig, seed: int) -> nnx.Module:
-    """The network of ``config`` with initial weights from ``seed`` (``nnx.Rngs(seed)``)."""
-    tower = dict(order=config.order, hidden=config.hidden, depth=config.depth,
-                 kernel=config.kernel, input_scale=config.input_scale,
-                 decompose=config.decompose, rngs=nnx.Rngs(seed))
-    if config.temporal:
-        return TemporalStencilModel(unscaled_encoder(config).channels, bundle=config.bundle,
-                                    **tower)
-    return LearnedInterpolation(**tower)
+def _tower(config: StencilConfig, seed: int) -> dict:
+    """The tower and stencil arguments of a learned-stencil network, weights from ``seed``."""
+    return dict(order=config.order, hidden=config.hidden, depth=config.depth,
+                kernel=config.kernel, input_scale=config.input_scale,
+                decompose=config.decompose, rngs=nnx.Rngs(seed))
 
 
-def build_solver(config: ModelConfig, seed: int, flow: FlowSpec, size: int, name: str = "",
-                 feature_scale: Sequence[float] | None = None):
-    """The learned solver (LI or TSM) of ``config`` on an ``size``² grid, weights from ``seed``.
+def build_li_model(config: LIConfig, seed: int) -> LearnedInterpolation:
+    """The LI network of ``config`` with initial weights from ``seed`` (``nnx.Rngs(seed)``)."""
+    return LearnedInterpolation(**_tower(config, seed))
+
+
+def build_tsm_model(config: TSMConfig, seed: int) -> TemporalStencilModel:
+    """The TSM network of ``config`` (its encoder's channels in) with initial weights from
+    ``seed``."""
+    return TemporalStencilModel(unscaled_encoder(config).channels, bundle=config.bundle,
+                                **_tower(config, seed))
+
+
+def build_li_solver(config: LIConfig, seed: int, flow: FlowSpec, size: int,
+                    name: str = "") -> LearnedSolver:
+    """The LI solver of ``config`` on an ``size``² grid, weights from ``seed``."""
+    return LearnedSolver.from_model(flow, size, build_li_model(config, seed),
+                                    limiter=config.limiter, name=name)
+
+
+def build_tsm_solver(config: TSMConfig, seed: int, flow: FlowSpec, size: int, name: str = "",
+                     feature_scale: Sequence[float] | None = None) -> TSMSolver:
+    """The TSM solver of ``config`` on an ``size``² grid, weights from ``seed``.
 
     ``feature_scale``: see :func:`build_encoder`.
     """
-    model = build_model(config, seed)
-    if config.temporal:
-        return TSMSolver.from_model(flow, size, model, build_encoder(config, feature_scale),
-                                    limiter=config.limiter, name=name)
-    return LearnedSolver.from_model(flow, size, model, limiter=config.limiter, name=name)
+    return TSMSolver.from_model(flow, size, build_tsm_model(config, seed),
+                                build_encoder(config, feature_scale), limiter=config.limiter,
+                                name=name)
 
 
 __all__ = ["learned_convection", "LearnedSolver", "TSMState", "TSMSolver", "unscaled_encoder",
-           "build_encoder", "training_feature_scale", "build_model", "build_solver"]
+           "build_encoder", "training_feature_scale", "build_li_model", "build_tsm_model",
+           "build_li_solver", "build_tsm_solver"]

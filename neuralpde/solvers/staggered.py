@@ -45,17 +45,17 @@ from neuralpde.physics.flows import FlowSpec
 from neuralpde.physics.operators import project, static_forcing
 
 
-def build_model(config: StaggerModelConfig, seed: int = 0) -> SubSolverNet:
+def build_stagger_model(config: StaggerModelConfig, seed: int = 0) -> SubSolverNet:
     """A :class:`SubSolverNet` with initial weights from ``seed``."""
     return SubSolverNet(config, rngs=nnx.Rngs(seed))
 
 
-def build_solver(config: StaggerModelConfig, seed: int, flow: FlowSpec, size: int,
-                 fine_dt: float = 0.0, name: str = "") -> StaggeredSolver:
+def build_stagger_solver(config: StaggerModelConfig, seed: int, flow: FlowSpec, size: int,
+                         fine_dt: float = 0.0, name: str = "") -> StaggeredSolver:
     """The :class:`StaggeredSolver` of ``config`` on an ``size``² fine grid, weights from
     ``seed``."""
-    return StaggeredSolver.from_model(flow, size, build_model(config, seed), fine_dt=fine_dt,
-                                      name=name)
+    return StaggeredSolver.from_model(flow, size, build_stagger_model(config, seed),
+                                      fine_dt=fine_dt, name=name)
 
 
 def _check_and_default(solver, fine_size: int, label: str) -> None:
@@ -239,4 +239,4 @@ jax.tree_util.register_dataclass(
     meta_fields=["flow", "fine_size", "config", "graphdef", "a", "b", "fine_dt", "name"])
 
 
-__all__ = ["build_model", "build_solver", "StaggeredSolver", "CoarseSubSolver"]
+__all__ = ["build_stagger_model", "build_stagger_solver", "StaggeredSolver", "CoarseSubSolver"]

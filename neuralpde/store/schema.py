@@ -35,7 +35,8 @@ full generation config), ``flow``, ``model_size``, ``fine_size``,
 ``stationary_energy``, ``stationary_enstrophy`` (the preset's measured
 stationary values, or None), ``solver``, ``neuralpde_version``,
 ``neuralpde_git_commit`` (the commit of the checkout that started the store, ``''``
-outside one; absent in older stores), ``jax_version``, ``jax_cfd_version``,
+outside one; absent in older stores), ``machine`` (where it was started,
+:func:`neuralpde.machine`; absent in older stores), ``jax_version``, ``jax_cfd_version``,
 ``complete`` (0 or 1), ``failed`` (why a generation stopped, "" otherwise).
 ``energy_t0``/``enstrophy_t0`` and the attrs after ``seed_stream`` exist in
 stores written since the validation split was added; older stores lack them.

@@ -2,6 +2,9 @@
 
 * :mod:`~neuralpde.training.config` — :class:`LoopConfig` and the per-kind
   configs (:class:`TrainConfig`: LI/TSM; :class:`StaggerTrainConfig`), presets.
+* :mod:`~neuralpde.training.kinds` — the table of learned kinds (config classes,
+  solver builder, task, checkpoint extras of each), read by the loop, run
+  folders, registry, CLI and quickstart.
 * :mod:`~neuralpde.training.loop` — :func:`~neuralpde.training.loop.train` /
   :func:`~neuralpde.training.loop.fit`: the loop.
 * :mod:`~neuralpde.training.task` — what a kind hands to the loop.

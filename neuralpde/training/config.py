@@ -9,9 +9,12 @@ Yang & Yoo, ICML 2023): batch 64, Adam(β2 = 0.98, ε = 1e-8) with decoupled
 weight decay 1e-4, global-norm clipping 0.25, peak learning rate 1e-3 with
 5 % linear warm-up and cosine decay, float32.
 
-* :class:`TrainConfig` — LI and TSM (:class:`~neuralpde.models.config.ModelConfig`),
-  trained on windows of a train store through ``unroll`` solver steps
-  (published 32 encode frames, 32 unrolled steps).
+* :class:`TrainConfig` — LI and TSM (its ``model``: a learned-stencil config,
+  :class:`~neuralpde.models.config.LIConfig`,
+  :class:`~neuralpde.models.config.TSMHiPPOConfig` or
+  :class:`~neuralpde.models.config.TSMCNNConfig`), trained on windows of a
+  train store through ``unroll`` solver steps (published 32 encode frames, 32
+  unrolled steps).
 * :class:`StaggerTrainConfig` — the staggered sub-solvers
   (:class:`~neuralpde.models.config.StaggerModelConfig`), trained with the
   physics-constrained loss on a state pool, or supervised from a store.
@@ -29,14 +32,18 @@ Presets (:func:`get_train_preset`):
 * ``quickstart`` — the demonstration budget of ``neuralpde quickstart``: a
   3 × 16 tower, 120 updates of batch 4, 4 unrolled steps, the ``mini`` memory.
 
-Every LI/TSM preset serves every model kind (``--model li | tsm-hippo |
-tsm-cnn``), so LI and TSM are compared at equal training budgets; the TSM
-fields are ignored by LI.  The staggered sub-solvers have no published recipe:
-:data:`STAGGER_TRAIN_PRESETS` holds the CPU-sized one (``mini``; docs/stagger.md).
+Every LI/TSM preset serves every learned-stencil kind (``--model``), so LI
+and TSM are compared at equal training budgets: :data:`TRAIN_PRESETS` holds
+the loop, training and tower fields, :data:`TSM_PRESET_FIELDS` the memory of
+the TSM kinds, and :func:`get_train_preset` gives the kind's config
+(:func:`with_model_kind` turns a config into another kind's).  The staggered
+sub-solvers have no published recipe: :data:`STAGGER_TRAIN_PRESETS` holds the
+CPU-sized one (``mini``; docs/stagger.md).
 
 Overrides by field name, nested model fields included:
-:func:`neuralpde.config.with_overrides`; JSON round trip:
-:func:`neuralpde.config.to_dict` / :func:`train_config_from_dict`.
+:func:`neuralpde.config.with_fields`; JSON round trip:
+:func:`neuralpde.config.to_dict` / :func:`train_config_from_dict` (which also
+reads the one ``ModelConfig`` of older run records).
 """
 
 from __future__ import annotations
@@ -53,7 +60,12 @@ from neuralpde.config import (
     require_positive_int,
     to_dict,
 )
-from neuralpde.models.config import ModelConfig, StaggerModelConfig
+from neuralpde.models.config import (
+    STENCIL_CONFIGS,
+    LIConfig,
+    StaggerModelConfig,
+    StencilModelConfig,
+)
 from neuralpde.physics.operators import CONVECTIONS, TIME_SCHEMES
 from neuralpde.store.presets import MAX_SEED
 
@@ -151,7 +163,8 @@ class TrainConfig(LoopConfig):
     """A training run of learned interpolation or TSM (the loop fields: :class:`LoopConfig`).
 
     Args:
-      model: the model config.
+      model: the model config: its class is the kind (``LIConfig``,
+        ``TSMHiPPOConfig``, ``TSMCNNConfig``).
       unroll: solver steps unrolled per window, with gradients through them (M;
         TSM: a multiple of the bundle).
       loss: ``'mse'`` (mean squared u, v error over the unrolled steps) or
@@ -167,7 +180,7 @@ class TrainConfig(LoopConfig):
         at a fixed update budget (``experiments/learning_curve.sh``).
     """
 
-    model: ModelConfig = ModelConfig()
+    model: StencilModelConfig = LIConfig()
     unroll: int = 32
     loss: str = "mse"
     remat: bool = False
@@ -175,20 +188,21 @@ class TrainConfig(LoopConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        require(isinstance(self.model, STENCIL_CONFIGS), "model", type(self.model).__name__,
+                f"one of {[c.__name__ for c in STENCIL_CONFIGS]}")
         require_positive_int("unroll", self.unroll)
         require(self.loss in LOSSES, "loss", self.loss, f"one of {list(LOSSES)}")
         require(isinstance(self.remat, bool), "remat", self.remat, "True or False")
         require(isinstance(self.train_trajectories, int) and not isinstance(
             self.train_trajectories, bool) and self.train_trajectories >= 0,
             "train_trajectories", self.train_trajectories, "an integer >= 0 (0: all)")
-        if self.model.temporal:
-            require(self.unroll % self.model.bundle == 0, "unroll", self.unroll,
-                    f"a multiple of the TSM bundle {self.model.bundle}")
+        require(self.unroll % self.model.steps_per_call == 0, "unroll", self.unroll,
+                f"a multiple of the TSM bundle {self.model.steps_per_call}")
 
     @property
     def kind(self) -> str:
-        """The run kind: the model architecture (``li``, ``tsm-hippo``, ``tsm-cnn``)."""
-        return self.model.architecture
+        """The run kind: its model config's (``li``, ``tsm-hippo``, ``tsm-cnn``)."""
+        return self.model.kind_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,12 +279,40 @@ class StaggerTrainConfig(LoopConfig):
 
     @property
     def kind(self) -> str:
-        """The run kind: ``'stagger'``."""
-        return "stagger"
+        """The run kind: its model config's (``stagger``)."""
+        return self.model.kind_name
 
 
 #: The config classes of the run kinds, by the ``kind`` tag :func:`neuralpde.config.to_dict` writes.
 CONFIG_CLASSES = {cls.__name__: cls for cls in (TrainConfig, StaggerTrainConfig)}
+#: The tag of the one learned-stencil model config of run records written before the
+#: per-kind configs (``run.json`` format 2 and earlier): its ``architecture`` named the kind.
+LEGACY_MODEL_TAG = "ModelConfig"
+
+
+def stencil_config_class(kind: str, label: str = "model") -> type:
+    """The learned-stencil config class of the kind ``kind`` (``li``, ``tsm-hippo``, ...).
+
+    Raises :class:`ConfigError` naming ``label`` and every kind otherwise.
+    """
+    for cls in STENCIL_CONFIGS:
+        if cls.kind_name == kind:
+            return cls
+    kinds = [cls.kind_name for cls in (*STENCIL_CONFIGS, StaggerModelConfig)]
+    raise ConfigError(f"invalid {label}={kind!r}: accepted one of {kinds}")
+
+
+def _legacy_model(data: dict) -> dict:
+    """A ``ModelConfig`` dict (one class for LI and TSM; ``architecture`` named the kind) as
+    the dict of its kind's config: the fields that kind reads (the others were ignored)."""
+    cls = stencil_config_class(data.get("architecture", "li"), "model architecture")
+    known = {f.name for config in STENCIL_CONFIGS for f in dataclasses.fields(config)}
+    unknown = sorted(set(data) - known - {"kind", "architecture"})
+    if unknown:
+        raise ConfigError(f"unknown {LEGACY_MODEL_TAG} field(s) {unknown}: accepted "
+                          f"{sorted(known | {'architecture'})}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {"kind": cls.__name__, **{k: v for k, v in data.items() if k in names}}
 
 
 def train_config_from_dict(data: dict):
@@ -280,6 +322,9 @@ def train_config_from_dict(data: dict):
     it was written take their defaults, except the staggered fields that
     changed a run's meaning (:data:`STAGGER_FIELDS_BEFORE`: a record without
     them trained the Crank–Nicolson residual on an un-spun pool, and resumes so).
+    A model written as the former ``ModelConfig`` (:data:`LEGACY_MODEL_TAG`, or
+    untagged) becomes its ``architecture``'s config, keeping the fields that
+    kind reads: the model it trained.
     """
     kind = data.get("kind", "TrainConfig") if isinstance(data, dict) else None
     if kind not in CONFIG_CLASSES:
@@ -288,20 +333,28 @@ def train_config_from_dict(data: dict):
     if CONFIG_CLASSES[kind] is StaggerTrainConfig:
         # a record written before these fields existed trained as they then meant
         data = {**STAGGER_FIELDS_BEFORE, **data}
+    model = data.get("model")
+    if (CONFIG_CLASSES[kind] is TrainConfig and isinstance(model, dict)
+            and model.get("kind", LEGACY_MODEL_TAG) == LEGACY_MODEL_TAG):
+        data = {**data, "model": _legacy_model(model)}
     return from_dict(CONFIG_CLASSES[kind], data)
 
 
 TRAIN_PRESETS = {
     "quickstart": TrainConfig(
-        model=ModelConfig(hidden=16, depth=3, hippo_measure="legt", hippo_order=8,
-                          hippo_theta=16.0), unroll=4, batch_size=4, steps=120,
+        model=LIConfig(hidden=16, depth=3), unroll=4, batch_size=4, steps=120,
         checkpoint_every=40, validate_every=0, validation_samples=2, validation_horizon=1.0,
         log_every=10),
     "paper": TrainConfig(remat=True),
     "mini": TrainConfig(
-        model=ModelConfig(hidden=32, depth=4, hippo_measure="legt", hippo_order=8,
-                          hippo_theta=16.0), unroll=8, batch_size=8, steps=1000,
+        model=LIConfig(hidden=32, depth=4), unroll=8, batch_size=8, steps=1000,
         checkpoint_every=100, validate_every=250, validation_samples=2, validation_horizon=8.0),
+}
+#: The model fields of each training preset that only the TSM kinds have (absent: their
+#: defaults, the published values): the ``mini`` memory for ``quickstart`` and ``mini``.
+TSM_PRESET_FIELDS = {
+    "quickstart": dict(hippo_measure="legt", hippo_order=8, hippo_theta=16.0),
+    "mini": dict(hippo_measure="legt", hippo_order=8, hippo_theta=16.0),
 }
 
 STAGGER_TRAIN_PRESETS = {
@@ -313,22 +366,37 @@ STAGGER_TRAIN_PRESETS = {
 }
 
 
+def with_model_kind(config: TrainConfig, kind: str, preset: str | None = None) -> TrainConfig:
+    """``config`` training the learned-stencil kind ``kind`` instead.
+
+    The model becomes ``kind``'s config: every field it shares with
+    ``config.model`` keeps its value, the fields only ``kind`` has are the
+    training preset ``preset``'s (:data:`TSM_PRESET_FIELDS`; None: their
+    defaults); the loop and training fields are ``config``'s.
+    """
+    cls = stencil_config_class(kind)
+    if type(config.model) is cls:
+        return config
+    values = {**(TSM_PRESET_FIELDS.get(preset, {}) if preset else {}),
+              **{f.name: getattr(config.model, f.name) for f in dataclasses.fields(config.model)}}
+    names = {f.name for f in dataclasses.fields(cls)}
+    return dataclasses.replace(config, model=cls(**{k: v for k, v in values.items()
+                                                    if k in names}))
+
+
 def get_train_preset(name: str, kind: str = "li"):
-    """The training preset ``name`` for a run kind (``li``/``tsm-*``: :data:`TRAIN_PRESETS`,
-    ``stagger``: :data:`STAGGER_TRAIN_PRESETS`); :class:`ConfigError` for an unknown one."""
-    presets = STAGGER_TRAIN_PRESETS if kind == "stagger" else TRAIN_PRESETS
+    """The training preset ``name`` for a run kind (``li``/``tsm-*``: :data:`TRAIN_PRESETS`
+    with :data:`TSM_PRESET_FIELDS`, ``stagger``: :data:`STAGGER_TRAIN_PRESETS`);
+    :class:`ConfigError` for an unknown one."""
+    stagger = kind == StaggerModelConfig.kind_name
+    presets = STAGGER_TRAIN_PRESETS if stagger else TRAIN_PRESETS
     if name not in presets:
         raise ConfigError(f"unknown training preset {name!r} for {kind}: accepted "
                           f"{sorted(presets)}")
-    config = presets[name]
-    if kind != "stagger":
-        require(kind in ("li", "tsm-hippo", "tsm-cnn"), "model", kind,
-                "one of ['li', 'tsm-hippo', 'tsm-cnn', 'stagger']")
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model,
-                                                                       architecture=kind))
-    return config
+    return presets[name] if stagger else with_model_kind(presets[name], kind, name)
 
 
 __all__ = ["OPTIMIZERS", "LOSSES", "STAGGER_LOSSES", "MAX_COUNT", "LoopConfig", "TrainConfig",
-           "StaggerTrainConfig", "CONFIG_CLASSES", "train_config_from_dict", "TRAIN_PRESETS",
-           "STAGGER_TRAIN_PRESETS", "get_train_preset"]
+           "StaggerTrainConfig", "CONFIG_CLASSES", "LEGACY_MODEL_TAG", "stencil_config_class",
+           "train_config_from_dict", "TRAIN_PRESETS", "TSM_PRESET_FIELDS",
+           "STAGGER_TRAIN_PRESETS", "with_model_kind", "get_train_preset"]

@@ -1,9 +1,9 @@
 r"""The one training loop, for every learned kind: resume, logging, skipped updates, checkpoints.
 
 :func:`train` builds the kind's :class:`~neuralpde.training.task.Task` from
-the config (:class:`~neuralpde.training.config.TrainConfig`: learned
-interpolation and TSM on store windows; :class:`~neuralpde.training.config.StaggerTrainConfig`:
-the staggered sub-solvers) and runs :func:`fit`:
+the config (the kind's entry in the table of learned kinds,
+:data:`neuralpde.training.kinds.KINDS`: learned interpolation and TSM on
+store windows, the staggered sub-solvers on a state pool) and runs :func:`fit`:
 
 1. **Run folder.**  A new folder gets ``run.json``
    (:func:`neuralpde.training.runs.make_record`) once everything has been
@@ -45,7 +45,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from neuralpde.config import ConfigError, require
+from neuralpde.config import require
 from neuralpde.evaluation.scoring import validation_duration
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
 from neuralpde.outputs import exclusive, write_text_atomic
@@ -61,15 +61,13 @@ from neuralpde.sharding import (
     replicated,
     together,
 )
-from neuralpde.solvers.rollout import device_name
+from neuralpde.solvers.rollout import device_name, steps_per_frame
 from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
-from neuralpde.training.config import StaggerTrainConfig, TrainConfig
+from neuralpde.training.kinds import kind_of
 from neuralpde.training.optim import learning_rate_schedule, make_optimizer
-from neuralpde.training.staggered import stagger_task
 from neuralpde.training.task import Task
 from neuralpde.training.tensorboard import TensorBoardLog
-from neuralpde.training.windowed import windowed_task, with_data
 
 
 def _stat(value):
@@ -77,8 +75,11 @@ def _stat(value):
     return int(value) if jnp.issubdtype(value.dtype, jnp.integer) else float(value)
 
 
-def _check_validation(store, config) -> None:
-    """Refuse validation samples or a horizon the validation store does not hold (ConfigError)."""
+def _check_validation(store, config, solver) -> None:
+    """Refuse what the validation store cannot score (:class:`ConfigError`): more samples or a
+    longer horizon than it holds, or a solver step (a TSM bundle, a staggered ``s_time``) that
+    does not divide its frame spacing — before any update, not at the first validation."""
+    steps_per_frame(solver, float(store.attrs["frame_dt"]))
     available = int(store.sizes["sample"])
     require(config.validation_samples <= available, "validation_samples",
             config.validation_samples, f"1..{available} (the validation store's trajectories)")
@@ -117,7 +118,7 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: int | No
     run_dir = Path(run_dir)
     record = runs.make_record(config, task.record)
     if task.validation is not None:  # refuse a validation that cannot run before any work
-        _check_validation(task.validation, config)
+        _check_validation(task.validation, config, task.solver)
     what = f"the run folder {run_dir}"
     with in_process_0(lambda: exclusive(run_dir, what=what), what):
         return _fit(task, config, run_dir, record, progress, stop_after, devices, started)
@@ -239,18 +240,9 @@ def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress
     """
     run_dir = Path(out_dir)
     existing = runs.read_record(run_dir) if (run_dir / "run.json").exists() else None
-    if isinstance(config, TrainConfig):
-        if data_dir is None:
-            raise ConfigError(f"a {config.kind} run needs data: pass data_dir (a folder "
-                              "holding train.zarr and validation.zarr)")
-        config = with_data(config, data_dir)
-        task = windowed_task(config, data_dir, name=run_dir.name, existing=existing,
-                             devices=devices)
-    elif isinstance(config, StaggerTrainConfig):
-        task = stagger_task(config, data_dir, flow=flow, name=run_dir.name, devices=devices)
-    else:
-        raise ConfigError(f"invalid training config {type(config).__name__}: accepted "
-                          "TrainConfig or StaggerTrainConfig")
+    kind = kind_of(config)
+    config = kind.prepare(config, data_dir)
+    task = kind.task(config, data_dir, flow, run_dir.name, existing, devices)
     return fit(task, config, run_dir, progress=progress, stop_after=stop_after, devices=devices)
 
 

@@ -21,6 +21,11 @@ A run folder holds
                                 (``neuralpde_git_commit``, :func:`neuralpde.provenance`;
                                 ``''`` outside a checkout, absent in runs made before
                                 it was recorded) and JAX's, as of the run's first start
+  ``machine``, ``device``       where the run was first started: the machine
+                                (:func:`neuralpde.machine`: CPU, cores, OS) and JAX's
+                                devices (``'gpu: NVIDIA H100 80GB HBM3 x1'``); absent in
+                                runs made before they were recorded, not compared on
+                                resume (a run resumed elsewhere keeps the first values)
   ============================  ==============================================================
 
 * ``metrics.jsonl`` — one JSON line per logged step (``step``, ``loss``,
@@ -40,7 +45,6 @@ solver.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -52,25 +56,26 @@ import xarray as xr
 from neuralpde import provenance
 from neuralpde.config import ConfigError, to_dict
 from neuralpde.evaluation.results import results_name
-from neuralpde.models.config import ModelConfig
+from neuralpde.models.config import LIConfig, StaggerModelConfig
 from neuralpde.physics.flows import flow_from_dict
-from neuralpde.solvers import learned, staggered
+from neuralpde.solvers.rollout import device_name
 from neuralpde.store.reading import store_flow
 from neuralpde.training.checkpoint import CheckpointError, Checkpoints
-from neuralpde.training.config import StaggerTrainConfig, TrainConfig, train_config_from_dict
+from neuralpde.training.config import train_config_from_dict
+from neuralpde.training.kinds import KIND_NAMES, kind_of
 from neuralpde.training.optim import make_optimizer
-from neuralpde.training.staggered import checkpoint_extras
 
 RUN_FORMAT = 2
-KINDS = ("li", "tsm-hippo", "tsm-cnn", "stagger")
 RECORD_KEYS = ("train_config", "flow", "model_size")
+#: Saved fields of the trained grid: a solver run on another grid (``transfer``) takes its own.
+GRID_FIELDS = ("fine_dt",)
 
 
 def make_record(config, fields: dict) -> dict:
     """The ``run.json`` record of a run of ``config`` with the task's ``fields``."""
     return {"format": RUN_FORMAT, "kind": config.kind,
             "train_config": json.loads(config.to_json()), **fields,
-            **provenance(), "jax_version": jax.__version__}
+            **provenance(), "device": device_name(), "jax_version": jax.__version__}
 
 
 #: What to do about a run.json that cannot be read.
@@ -99,39 +104,32 @@ def read_record(run_dir) -> dict:
             record["model_size"] = record.pop("size")
             record.setdefault("preset", None)
             record.setdefault("generation_key", "")
-            record["kind"] = "stagger"
+            record["kind"] = StaggerModelConfig.kind_name
         else:
             model = record.get("train_config", {}).get("model", {})
-            record["kind"] = model.get("architecture", "li") if isinstance(model, dict) else "li"
+            record["kind"] = (model.get("architecture", LIConfig.kind_name)
+                              if isinstance(model, dict) else LIConfig.kind_name)
         record["format"] = RUN_FORMAT
     missing = [key for key in RECORD_KEYS if key not in record]
-    if missing or record.get("kind") not in KINDS:
+    if missing or record.get("kind") not in KIND_NAMES:
         raise ConfigError(f"{path} is not a run record: missing {missing or ['a known kind']} "
-                          f"(kinds: {list(KINDS)}){_NOT_A_RUN}")
+                          f"(kinds: {list(KIND_NAMES)}){_NOT_A_RUN}")
     return record
 
 
 def run_config(record: dict):
-    """The training config of a record (:class:`TrainConfig` or :class:`StaggerTrainConfig`)."""
+    """The training config of a record (:class:`~neuralpde.training.config.TrainConfig` or
+    :class:`~neuralpde.training.config.StaggerTrainConfig`; an older record's model is read
+    into its kind's config, :func:`~neuralpde.training.config.train_config_from_dict`)."""
     return train_config_from_dict(record["train_config"])
-
-
-def comparable(config):
-    """``config`` with the fields its model ignores reset (LI ignores the TSM fields)."""
-    if isinstance(config, TrainConfig) and not config.model.temporal:
-        defaults = ModelConfig()
-        config = dataclasses.replace(config, model=dataclasses.replace(
-            config.model, prefix=defaults.prefix, bundle=defaults.bundle,
-            hippo_measure=defaults.hippo_measure, hippo_order=defaults.hippo_order,
-            hippo_theta=defaults.hippo_theta, feature_norm=defaults.feature_norm))
-    return config
 
 
 def check_same_run(run_dir, existing: dict, record: dict) -> None:
     """Refuse (:class:`ConfigError`) to resume ``run_dir`` with a different run.
 
-    Compared: the kind, the config (fields the model ignores excepted; fields
-    added since the run was made take their defaults), the flow, the grid, and
+    Compared: the kind, the config (the model's own fields: an older record's
+    fields its kind ignored are not read; fields added since the run was made
+    take their defaults), the flow, the grid, and
     the training data (preset and generation key; a run made without a store
     has none).
     """
@@ -144,7 +142,7 @@ def check_same_run(run_dir, existing: dict, record: dict) -> None:
         differing.append(f"preset ({existing['preset']} -> {record['preset']})")
     if flow_from_dict(existing["flow"]) != flow_from_dict(record["flow"]):
         differing.append("flow")
-    changed = config_changes(comparable(run_config(existing)), comparable(run_config(record)))
+    changed = config_changes(run_config(existing), run_config(record))
     if changed:
         differing.insert(0, "train_config (" + ", ".join(changed) + ")")
     if differing:
@@ -242,17 +240,20 @@ def logged_progress(run_dir) -> tuple:
 
 
 def solver_from_record(record: dict, flow=None, size: int | None = None, name: str = ""):
-    """The untrained solver of a record (initial weights), on ``flow``/``size`` if given."""
+    """The untrained solver of a record (initial weights), on ``flow``/``size`` if given.
+
+    Built by the kind's builder (:data:`~neuralpde.training.kinds.KINDS`) from the
+    config and the kind's saved fields of the record (on another flow, without those of
+    the trained grid, :data:`GRID_FIELDS`).
+    """
     config = run_config(record)
+    kind = kind_of(config)
     transfer = flow is not None
     flow = flow if transfer else flow_from_dict(record["flow"])
     size = int(record["model_size"]) if size is None else size
-    if isinstance(config, StaggerTrainConfig):
-        fine_dt = 0.0 if transfer else float(record.get("fine_dt", 0.0))
-        return staggered.build_solver(config.model, config.seed, flow, size, fine_dt=fine_dt,
-                                      name=name)
-    return learned.build_solver(config.model, config.seed, flow, size, name=name,
-                                feature_scale=record.get("feature_scale"))
+    saved = {key: record[key] for key in kind.saved_fields
+             if record.get(key) is not None and not (transfer and key in GRID_FIELDS)}
+    return kind.build_solver(config.model, config.seed, flow, size, name=name, **saved)
 
 
 def load_solver(run_dir, store: xr.Dataset | None = None, which: str = "best",
@@ -301,18 +302,14 @@ def load_solver(run_dir, store: xr.Dataset | None = None, which: str = "best",
         target = {"params": solver.params}
         if source == "last":  # the last checkpoints also hold the optimiser state and extras
             target.update(opt_state=make_optimizer(config).init(solver.params), step=0,
-                          skipped=jnp.int32(0), **extras_of(config, int(record["model_size"])))
+                          skipped=jnp.int32(0),
+                          **kind_of(config).checkpoint_extras(config, int(record["model_size"])))
         restored = checkpoints.restore(source, target)
     finally:
         checkpoints.close()
     return solver.with_params(restored["params"])
 
 
-def extras_of(config, size: int) -> dict:
-    """The checkpointed extras of a run kind (see :class:`~neuralpde.training.task.Task`)."""
-    return checkpoint_extras(config, size) if isinstance(config, StaggerTrainConfig) else {}
-
-
-__all__ = ["RUN_FORMAT", "KINDS", "make_record", "read_record", "run_config", "comparable",
-           "check_same_run", "metric_row", "read_metrics", "truncate_metrics", "logged_progress",
-           "solver_from_record", "load_solver", "extras_of"]
+__all__ = ["RUN_FORMAT", "RECORD_KEYS", "GRID_FIELDS", "make_record", "read_record",
+           "run_config", "check_same_run", "config_changes", "metric_row", "read_metrics",
+           "truncate_metrics", "logged_progress", "solver_from_record", "load_solver"]

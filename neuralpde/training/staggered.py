@@ -50,7 +50,7 @@ from neuralpde.config import ConfigError, to_dict
 from neuralpde.physics import decompose, dns
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.sharding import global_mesh, replicated
-from neuralpde.solvers.staggered import StaggeredSolver, build_solver
+from neuralpde.solvers.staggered import StaggeredSolver, build_stagger_solver
 from neuralpde.store.reading import open_store, store_flow, trajectory_frames
 from neuralpde.store.schema import StoreError
 from neuralpde.training.config import StaggerTrainConfig
@@ -107,14 +107,15 @@ def checkpoint_extras(config: StaggerTrainConfig, size: int) -> dict:
 
 
 @functools.lru_cache(maxsize=4)
-def cached_train_step(config: StaggerTrainConfig, flow: FlowSpec, size: int, fine_dt: float):
-    """The compiled update of a run (shared by a run and its resumption in one process)."""
-    solver = build_solver(config.model, config.seed, flow, size, fine_dt=fine_dt)
-    return make_train_step(solver, config, make_optimizer(config))
+def cached_stagger_step(config: StaggerTrainConfig, flow: FlowSpec, size: int, fine_dt: float):
+    """The compiled :func:`make_stagger_step` of a run (shared by a run and its resumption in
+    one process)."""
+    solver = build_stagger_solver(config.model, config.seed, flow, size, fine_dt=fine_dt)
+    return make_stagger_step(solver, config, make_optimizer(config))
 
 
-def make_train_step(solver: StaggeredSolver, config: StaggerTrainConfig,
-                    optimizer: optax.GradientTransformation):
+def make_stagger_step(solver: StaggeredSolver, config: StaggerTrainConfig,
+                      optimizer: optax.GradientTransformation):
     """The jitted update ``(params, opt_state, extras, skipped, batch, step) -> (..., stats)``.
 
     ``extras``: ``{'pool': (P, 2, N, N)}``; ``batch``: ``(seeds (P, 2, N, N),
@@ -215,7 +216,8 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: FlowSpec | Non
         size = config.size or DEFAULT_SIZE
         fine_dt = dns.model_time_step(flow, size)
     decompose.check_factor(size, config.model.s)
-    solver = build_solver(config.model, config.seed, flow, size, fine_dt=fine_dt, name=name)
+    solver = build_stagger_solver(config.model, config.seed, flow, size, fine_dt=fine_dt,
+                                  name=name)
     mesh = global_mesh(devices)  # replicated: every device runs the whole (small) batch
     if config.loss == "physics":
         seeds = seed_states(jax.random.PRNGKey(config.seed), flow, size, config.pool_size,
@@ -226,10 +228,10 @@ def stagger_task(config: StaggerTrainConfig, data_dir=None, flow: FlowSpec | Non
     constants = jax.device_put((seeds, jnp.asarray(data)), replicated(mesh))
     record.update(flow=to_dict(flow), model_size=size, fine_dt=float(fine_dt))
     return Task(solver=solver, record=record,
-                step_fn=cached_train_step(config, flow, size, float(fine_dt)),
+                step_fn=cached_stagger_step(config, flow, size, float(fine_dt)),
                 extras={"pool": jnp.array(seeds)}, batch=lambda step: constants,
                 validation=validation)
 
 
-__all__ = ["DEFAULT_SIZE", "seed_states", "checkpoint_extras", "cached_train_step",
-           "make_train_step", "stagger_task"]
+__all__ = ["DEFAULT_SIZE", "seed_states", "checkpoint_extras", "cached_stagger_step",
+           "make_stagger_step", "stagger_task"]

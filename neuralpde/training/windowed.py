@@ -10,14 +10,17 @@ its own rows); the loss is a mean over the global batch, so the number of
 devices and processes does not change it.
 
 :func:`windowed_task` builds the :class:`~neuralpde.training.task.Task` the
-loop runs; :func:`cached_train_step` is the compiled update (one compilation
-per model, shared by a run and its resumptions in one process).
+loop runs, with the kind's solver builder (the table of learned kinds,
+:mod:`neuralpde.training.kinds`, passes it); :func:`cached_windowed_step` is
+the compiled update (one compilation per model, shared by a run and its
+resumptions in one process).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -27,7 +30,7 @@ import optax
 from neuralpde.config import ConfigError, UserInputError, to_dict
 from neuralpde.sharding import batch_sharding, global_batch, global_mesh, local_rows
 from neuralpde.solvers.base import history_frames
-from neuralpde.solvers.learned import build_solver, training_feature_scale
+from neuralpde.solvers.learned import training_feature_scale
 from neuralpde.store.reading import initial_inputs, open_store, store_flow
 from neuralpde.training.config import TrainConfig
 from neuralpde.training.losses import window_loss
@@ -39,8 +42,8 @@ from neuralpde.training.windows import WindowSource
 FEATURE_SCALE_PREFIXES = 64
 
 
-def make_train_step(solver, optimizer: optax.GradientTransformation, loss_kind: str,
-                    remat: bool = False, scan_unroll: int | None = None):
+def make_windowed_step(solver, optimizer: optax.GradientTransformation, loss_kind: str,
+                       remat: bool = False, scan_unroll: int | None = None):
     """The jitted update ``(params, opt_state, extras, skipped, batch, step) -> (..., stats)``.
 
     ``batch``: windows ``(B, K + M, 2, n, n)``; ``stats``: ``loss`` (the
@@ -68,25 +71,42 @@ def make_train_step(solver, optimizer: optax.GradientTransformation, loss_kind: 
     return jax.jit(train_step, donate_argnums=(0, 1))
 
 
-def cached_train_step(config: TrainConfig, flow, size: int, feature_scale=None):
-    """The compiled train step of a config (shared by runs and resumes in one process).
+def cached_windowed_step(config: TrainConfig, build_solver: Callable, flow, size: int,
+                         feature_scale=None):
+    """The compiled :func:`make_windowed_step` of a config (shared by runs and resumes in one
+    process); ``build_solver``: the kind's (:data:`neuralpde.training.kinds.KINDS`).
 
     Fields that do not enter the step (data shape, logging, checkpointing,
     validation, seed) are normalised out of the cache key; ``feature_scale``
     (a ``feature_norm='rms'`` model's) is part of it.
     """
-    key = dataclasses.replace(config, unroll=config.model.bundle if config.model.temporal else 1,
+    key = dataclasses.replace(config, unroll=config.model.steps_per_call,
                               batch_size=1, checkpoint_every=1, keep_last=1,
                               validate_every=0, validation_samples=1, validation_horizon=1.0,
                               log_every=1, seed=0)
     scale = None if feature_scale is None else tuple(float(x) for x in feature_scale)
-    return _train_step_for(key, flow, size, scale)
+    return _windowed_step_for(key, build_solver, flow, size, scale)
 
 
 @functools.lru_cache(maxsize=4)
-def _train_step_for(config: TrainConfig, flow, size: int, feature_scale=None):
-    solver = build_solver(config.model, config.seed, flow, size, feature_scale=feature_scale)
-    return make_train_step(solver, make_optimizer(config), config.loss, config.remat)
+def _windowed_step_for(config: TrainConfig, build_solver: Callable, flow, size: int,
+                       feature_scale=None):
+    solver = build_solver(config.model, config.seed, flow, size, **_saved(feature_scale))
+    return make_windowed_step(solver, make_optimizer(config), config.loss, config.remat)
+
+
+def _saved(feature_scale) -> dict:
+    """The run.json fields a solver builder takes besides the config: a TSM model's feature
+    scale, when it has one."""
+    return {} if feature_scale is None else {"feature_scale": feature_scale}
+
+
+def windowed_config(config: TrainConfig, data_dir) -> TrainConfig:
+    """The config a windowed run records: :func:`with_data`; :class:`ConfigError` without data."""
+    if data_dir is None:
+        raise ConfigError(f"a {config.kind} run needs data: pass data_dir (a folder "
+                          "holding train.zarr and validation.zarr)")
+    return with_data(config, data_dir)
 
 
 def with_data(config: TrainConfig, data_dir) -> TrainConfig:
@@ -108,13 +128,15 @@ def with_data(config: TrainConfig, data_dir) -> TrainConfig:
     return config
 
 
-def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: dict | None = None,
-                  devices=None) -> Task:
+def windowed_task(config: TrainConfig, data_dir, build_solver: Callable, name: str = "",
+                  existing: dict | None = None, devices=None) -> Task:
     """The LI/TSM task of ``config`` on ``data_dir`` (``train.zarr``, validation on
     ``validation.zarr``).
 
-    ``existing``: the run's ``run.json`` record when resuming (its feature
-    scale is reused rather than measured again).  Raises
+    ``build_solver``: the kind's solver builder ``(model config, seed, flow,
+    size, name=..., **saved) -> solver`` (``saved``: ``feature_scale`` when
+    the model has one).  ``existing``: the run's ``run.json`` record when
+    resuming (its feature scale is reused rather than measured again).  Raises
     :class:`~neuralpde.store.schema.StoreError` for a missing or bad store and
     :class:`ConfigError` for a config the data cannot serve (unroll + prefix
     longer than the trajectories, a batch that does not split over the
@@ -124,13 +146,13 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: dict 
     train_path = data_dir / "train.zarr"
     train_set = open_store(train_path, split="train")
     size = int(train_set.attrs["model_size"])
-    decompose = getattr(config.model, "decompose", 1)
+    decompose = config.model.decompose
     if size % decompose:  # refused before the run folder is written
         raise ConfigError(f"invalid decompose={decompose} for the {size}² grid of "
                           f"{train_path}: accepted a divisor of {size} (1: off)")
     validation = validation_store(data_dir, size)
     windows = WindowSource(train_set, config.unroll, config.seed,
-                           prefix=config.model.prefix if config.model.temporal else 1,
+                           prefix=config.model.window_prefix,
                            trajectories=config.train_trajectories)
     mesh = global_mesh(devices)
     if config.batch_size % mesh.size:
@@ -145,11 +167,11 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: dict 
         feature_scale = training_feature_scale(
             config.model, lambda: windows.prefixes(FEATURE_SCALE_PREFIXES))
     solver = build_solver(config.model, config.seed, flow, size, name=name,
-                          feature_scale=feature_scale)
+                          **_saved(feature_scale))
     if history_frames(solver):  # fail before training if validation cannot start
         initial_inputs(validation, size, 1, history_frames(solver),
-                       f"the {config.model.architecture} model being trained (--prefix "
-                       f"{config.model.prefix})")
+                       f"the {config.kind} model being trained (--prefix "
+                       f"{config.model.window_prefix})")
     record = {"flow": to_dict(flow), "model_size": size, "preset": train_set.attrs["preset"],
               "data": str(data_dir.resolve()),
               "generation_key": train_set.attrs.get("generation_key", "")}
@@ -159,10 +181,11 @@ def windowed_task(config: TrainConfig, data_dir, name: str = "", existing: dict 
     rows = local_rows(sharding, config.batch_size)  # this process's share of every batch
     return Task(
         solver=solver, record=record,
-        step_fn=cached_train_step(config, flow, size, feature_scale), extras={},
+        step_fn=cached_windowed_step(config, build_solver, flow, size, feature_scale), extras={},
         batch=lambda step: global_batch(windows.batch(step, config.batch_size, rows), sharding,
                                         config.batch_size),
         validation=validation, batch_axis_sharded=True)
 
 
-__all__ = ["FEATURE_SCALE_PREFIXES", "make_train_step", "cached_train_step", "windowed_task"]
+__all__ = ["FEATURE_SCALE_PREFIXES", "make_windowed_step", "cached_windowed_step",
+           "windowed_config", "with_data", "windowed_task"]
