@@ -1199,10 +1199,16 @@ def entry() -> None:
     orbax/TensorStore may still be finishing a failed write and would print
     tracebacks while the interpreter shuts down; a failed command therefore
     leaves through ``os._exit`` (its own files are closed; what it wrote is
-    safe against a kill anyway).  Success exits normally.
+    safe against a kill anyway).  Success exits normally.  Output piped into a reader
+    that stops early (``| head``) ends the command quietly with status 141.
     """
     sys.unraisablehook = _without_closed_loop_noise(sys.unraisablehook)  # also after main()
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:  # `neuralpde ... | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush goes nowhere
+        code = 141  # as a shell reports a process ended by SIGPIPE (128 + 13)
     if code:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -176,3 +176,20 @@ def test_an_option_before_the_command_is_named_and_version_prints(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])  # its format in and outside a checkout: tests/test_provenance.py
     assert exit_info.value.code == 0 and capsys.readouterr().out == version_line() + "\n"
+
+
+def test_output_piped_into_a_reader_that_leaves_early_ends_quietly():
+    """`neuralpde pretrained | head -1`: the reader closes the pipe before the command writes;
+    the command ends with status 141 (as for SIGPIPE), no BrokenPipeError traceback."""
+    import shutil
+    import subprocess
+
+    command = shutil.which("neuralpde")
+    if command is None:
+        pytest.skip("the neuralpde console script is not on PATH (package not installed)")
+    proc = subprocess.Popen([command, "pretrained"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has written anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
