@@ -11,12 +11,13 @@ Stages (each reuses what a previous run left in the output folder):
 3. **train** learned interpolation (LI) and TSM-HiPPO with the ``quickstart``
    training preset (3 × 16 tower, 120 updates), then evaluate them the same way;
 4. **pretrained**: the weights shipped with the package
-   (:mod:`neuralpde.training.pretrained`: LI and TSM-HiPPO trained on the
-   ``mini`` data with the ``mini`` training preset, 1,000 updates of a
+   (:mod:`neuralpde.training.pretrained`: LI, TSM-HiPPO and TSM-CNN trained on
+   the ``mini`` data with the ``mini`` training preset, 1,000 updates of a
    4 × 32 tower) evaluated on the same test set, as the rows
-   ``pretrained-li-mini`` and ``pretrained-tsm-hippo-mini``: what the methods
-   do at a real training budget.  Skipped, with a line saying why, when the
-   data set has another flow or model grid than the weights;
+   ``pretrained-li-mini``, ``pretrained-tsm-hippo-mini`` and
+   ``pretrained-tsm-cnn-mini``: what the methods do at a real training budget.
+   Skipped, with a line saying why, when the data set has another flow or model
+   grid than the weights;
 5. **compare**: the table (``comparison.md``/``.csv``) and the four figures in
    ``<out>/results/``; the table is printed.
 
@@ -40,13 +41,14 @@ from neuralpde.training.config import TrainConfig, get_train_preset, with_model_
 
 BASELINES = ("dns", "dns-64", "weno5-z")
 MODELS = ("li", "tsm-hippo")
-PRETRAINED = ("li-mini", "tsm-hippo-mini")
+PRETRAINED = ("li-mini", "tsm-hippo-mini", "tsm-cnn-mini")
 BANNER = ("DEMONSTRATION: the rows {models} were trained here at quickstart budgets "
           "({n_train} training trajectories of {duration:g} time units, {steps} updates of a "
           "{depth} x {hidden} tower): they show the pipeline, not converged results.")
 PRETRAINED_BANNER = (" The rows pretrained-* are the weights shipped with the package (the best "
-                     "checkpoints of 1,000-update runs of a 4 x 32 tower on the mini data: 4 "
-                     "trajectories of 16 time units), evaluated on this test set.")
+                     "checkpoints of 1,000-update runs of a 4 x 32 tower on the mini data: 8 "
+                     "trajectories of 16 time units, pseudo-spectral 256² reference), "
+                     "evaluated on this test set.")
 BANNER_END = " See experiments/README.md for the mini study."
 
 

@@ -156,11 +156,11 @@ def test_neuralpde_pretrained_prints_the_cards(run, tmp_path, capsys):
     assert main(["pretrained", "--json", str(path)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == {str(path): {"file": str(path), "card_in_file": True, "card": card}}
-    assert main(["pretrained"]) == 0  # the shipped ones, written before cards
+    assert main(["pretrained"]) == 0  # the shipped ones, each with its card
     out = capsys.readouterr().out
     for name in available():
         assert f"\n{name}: " in f"\n{out}"
-    assert out.count("card:         none in the file") == len(available())
+    assert "card:         none in the file" not in out
     assert main(["pretrained", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == set(available())
 
@@ -186,14 +186,8 @@ def test_neuralpde_pretrained_starts_no_jax_backend():
 
 
 def test_weights_written_before_cards_still_load(run, tiny_data, tmp_path):
-    """A file without a card (the shipped ones today) loads as before; its card is derived."""
-    for name in available():
-        meta, _ = read_weights(REPO / "neuralpde" / "weights" / f"{name}.npz")
-        assert "card" not in meta
-        card, stored = weights_card(name)
-        assert not stored and card["model"] == meta["record"]["kind"]
-        assert card["trained_on"] == "not recorded" and card["update_seconds"] is None
-        assert card["checkpoint"]["step"] == meta["provenance"]["step"]
+    """A file without a card (written before cards existed) loads as before; its card is
+    derived from its run record."""
     path = tmp_path / "new.npz"
     write_weights(run, path)
     with np.load(path, allow_pickle=False) as data:
@@ -214,11 +208,18 @@ def test_weights_written_before_cards_still_load(run, tiny_data, tmp_path):
 
 
 def test_shipped_weights_match_their_records_and_refuse_other_grids(tiny_data):
-    assert {"li-mini", "tsm-hippo-mini"} <= set(available())
+    assert set(available()) == {"li-mini", "tsm-hippo-mini", "tsm-cnn-mini"}
     test = open_store(Path(tiny_data) / "test.zarr")  # an 8² store
-    for name in ("li-mini", "tsm-hippo-mini"):
+    for name in available():
         meta, _ = read_weights(REPO / "neuralpde" / "weights" / f"{name}.npz")
         assert meta["record"]["model_size"] == 32 and meta["record"]["preset"] == "mini"
+        # the card: the mini data on the pseudo-spectral reference, its 8 train trajectories,
+        # the mini recipe, the kind the name says
+        card = meta["card"]
+        assert card["model"] == name.removesuffix("-mini") and card["seed"] == 0
+        assert card["data"]["reference_solver"] == "spectral"
+        assert card["data"]["train_trajectories"] == 8
+        assert card["recipe"]["steps"] == 1000 and card["recipe"]["model"]["hidden"] == 32
         solver = load_pretrained(name)  # every array present with its shape
         assert solver.size == 32 and all(np.isfinite(x).all() for x in _leaves(solver))
         with pytest.raises(ConfigError, match=rf"pretrained weights {name}: they were trained "
@@ -228,7 +229,7 @@ def test_shipped_weights_match_their_records_and_refuse_other_grids(tiny_data):
 
 def test_bad_weights_give_one_line_and_exit_2(tiny_data, tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"'nope': not a shipped name; accepted a shipped name "
-                                          r"\['li-mini', 'tsm-hippo-mini'\]"):
+                                          r"\['li-mini', 'tsm-cnn-mini', 'tsm-hippo-mini'\]"):
         load_pretrained("nope")
     damaged = tmp_path / "damaged.npz"
     shipped = (REPO / "neuralpde" / "weights" / "li-mini.npz").read_bytes()

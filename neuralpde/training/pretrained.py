@@ -20,9 +20,10 @@ array                           content
 ==============================  ===================================================
 
 The package ships the weights of the ``mini`` study's runs in
-``neuralpde/weights/`` (:func:`available`): ``li-mini`` and
-``tsm-hippo-mini``, written by ``experiments/export_pretrained.py`` from the
-runs of ``experiments/mini_li.sh`` / ``experiments/mini_tsm.sh``.  They are
+``neuralpde/weights/`` (:func:`available`): ``li-mini``, ``tsm-hippo-mini``
+and ``tsm-cnn-mini``, written by ``experiments/export_pretrained.py`` from the
+seed-0 runs of ``experiments/mini_li.sh`` / ``experiments/mini_tsm.sh`` on the
+current mini data (each file's model card says which run, data and recipe).  They are
 solvers for the flow and model grid they were trained on (Kolmogorov flow,
 ν = 1e-3, 32²): :func:`load_pretrained` refuses a store of another flow or
 grid unless ``transfer=True``; the data preset may differ (the ``quickstart``
