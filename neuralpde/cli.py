@@ -20,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from neuralpde.config import ConfigError, UserInputError
+from neuralpde.config import ConfigError, UserInputError, printable
 from neuralpde.models.config import FEATURE_NORMS, HIPPO_MEASURES
 
 FLOW_OPTIONS = ("viscosity", "domain_size", "forcing_wavenumber", "linear_drag",
@@ -1188,8 +1188,9 @@ def _one_line_warnings(prefix: str):
 
 
 def _reported(message: str) -> None:
-    """Print the one line of a failed command (standard error)."""
-    print(message, file=sys.stderr)
+    """Print the one line of a failed command (standard error), control characters of the
+    values it names escaped."""
+    print(printable(message), file=sys.stderr)
 
 
 def entry() -> None:

@@ -21,6 +21,18 @@ class ConfigError(UserInputError, ValueError):
     """A configuration value is outside its accepted range."""
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text) -> str:
+    """``text`` with every non-printable character (ESC, newlines, ...) replaced by its escape
+    (``\\n``, ``\\x1b``, ``\\u200b``), so that a value read from a file or typed by a user
+    cannot move the cursor, recolour or split a line it is printed in."""
+    return "".join(ch if ch.isprintable() else _ESCAPES.get(ch) or (
+        f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
+        else f"\\U{ord(ch):08x}") for ch in str(text))
+
+
 def require(condition: bool, name: str, value: Any, accepted: str) -> None:
     """Raise :class:`ConfigError` naming ``name=value`` and the accepted range."""
     if not condition:

@@ -2,6 +2,7 @@
 bad input."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -270,6 +271,99 @@ def test_non_finite_weights_are_refused_as_a_damaged_file(tiny_data, tmp_path, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nan.npz" in err and "non-finite value" in err
     assert not out.exists() or not any(out.iterdir())
+
+def _shipped_arrays() -> dict:
+    with np.load(REPO / "neuralpde" / "weights" / "li-mini.npz", allow_pickle=False) as data:
+        return {key: np.asarray(data[key]) for key in data.files}
+
+
+def test_an_unreadable_weights_file_is_reported_as_unreadable(tmp_path, capsys, monkeypatch):
+    """A weights file without read permission is "cannot read ...: permission denied", not
+    "not an .npz archive" (as root, where the mode does not stop reading, opening is made to
+    fail as it would)."""
+    import builtins
+
+    import neuralpde.training.pretrained as pretrained
+
+    path = tmp_path / "noperm.npz"
+    np.savez(path, **_shipped_arrays())
+    path.chmod(0)
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        pass
+    else:  # root: reading is allowed whatever the mode
+        def refused(file, *args, **kwargs):
+            if Path(file) == path:
+                raise PermissionError(13, "Permission denied", str(file))
+            return builtins.open(file, *args, **kwargs)
+
+        monkeypatch.setattr(pretrained, "open", refused, raising=False)
+    try:
+        with pytest.raises(ConfigError, match=rf"cannot read {path}: permission denied"):
+            read_weights(path)
+        assert main(["pretrained", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"cannot read {path}: permission denied" in err
+        assert "not an .npz archive" not in err
+    finally:
+        path.chmod(0o644)
+
+
+def test_a_path_that_is_not_an_npz_file_is_not_called_an_unknown_name(tmp_path):
+    (tmp_path / "arr.npy").write_bytes(b"x")
+    (tmp_path / "li-mini").write_bytes(b"x")
+    for name, why in ((tmp_path / "arr.npy", "not a .npz file"),
+                      (tmp_path / "li-mini", "not a .npz file"),
+                      (tmp_path, "is a directory"), (tmp_path / "d.npz", "no such file")):
+        if why == "no such file":
+            name.mkdir()
+            why = "is a directory"
+        with pytest.raises(ConfigError, match=rf"'{name}': {why}; accepted a shipped name"):
+            load_pretrained(name)
+
+
+def test_control_characters_in_a_card_or_a_path_are_printed_escaped(run, tmp_path, capsys):
+    path = tmp_path / "esc.npz"
+    write_weights(run, path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: np.asarray(data[key]) for key in data.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    meta["card"]["run"] = "li\x1b[2J\x1b[31mPWNED\nfake: line"
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    assert main(["pretrained", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "PWNED\nfake" not in out
+    assert "run folder li\\x1b[2J\\x1b[31mPWNED\\nfake: line)" in out
+    bad = tmp_path / "bad\x1b[31m\nname.npz"
+    bad.write_bytes(b"not a zip file")
+    assert main(["pretrained", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert "bad\\x1b[31m\\nname.npz is not a neuralpde weights file" in err
+
+
+def test_weights_of_another_dtype_are_refused_naming_the_array(tmp_path):
+    """Parameters are float32: an int32 array is a damaged or hand-edited file, not a model."""
+    arrays = _shipped_arrays()
+    key = next(k for k in arrays if k != "__meta__")
+    np.savez(tmp_path / "intw.npz", **dict(arrays, **{key: arrays[key].astype(np.int32)}))
+    with pytest.raises(ConfigError, match=rf"intw.npz: array {re.escape(key)} holds int32 "
+                                          r"values: accepted float32"):
+        load_pretrained(tmp_path / "intw.npz")
+
+
+def test_weights_missing_an_array_name_it(tmp_path):
+    arrays = _shipped_arrays()
+    key = next(k for k in arrays if k != "__meta__")
+    extra = {k: v for k, v in arrays.items() if k != key}
+    np.savez(tmp_path / "missingw.npz", **extra, stray=np.zeros(2, np.float32))
+    with pytest.raises(ConfigError, match=rf"missingw.npz: its arrays do not match .*: missing "
+                                          rf"{re.escape(key)}; unexpected stray"):
+        load_pretrained(tmp_path / "missingw.npz")
+
 
 def test_export_script_refuses_bad_pairs_and_writes_nothing(run, tmp_path):
     script = REPO / "experiments" / "export_pretrained.py"

@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from neuralpde.config import ConfigError
+from neuralpde.config import ConfigError, printable
 from neuralpde.evaluation.results import results_name
 from neuralpde.outputs import replaced_atomically
 from neuralpde.physics.flows import flow_from_dict
@@ -102,8 +102,12 @@ def weights_path(name_or_path) -> Path:
         raise ConfigError(f"pretrained weights {text!r}: a '#' suffix is not accepted for weights "
                           "files; one sub-solver of a staggered set alone is evaluated from its "
                           "run folder, run:<folder>#coarse")
-    what = ("not a file" if path.exists() else "no such file") if path.suffix == ".npz" \
-        else "not a shipped name"
+    if path.is_dir():
+        what = "is a directory"
+    elif path.suffix == ".npz":
+        what = "not a file" if path.exists() else "no such file"
+    else:  # an existing file, or a name with a suffix, is a file meant: not an .npz one
+        what = "not a .npz file" if path.exists() or path.suffix else "not a shipped name"
     raise ConfigError(f"pretrained weights {text!r}: {what}; accepted a shipped name "
                       f"{available()} or the path of a .npz weights file "
                       "(experiments/export_pretrained.py writes one)")
@@ -161,8 +165,17 @@ def read_weights(path) -> tuple[dict, dict]:
     model that diverged at once).
     """
     hint = "; write one with experiments/export_pretrained.py"
+    shown = printable(path)
+    try:  # is_zipfile answers False for a file it cannot open: say why instead
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        reason = "permission denied" if isinstance(error, PermissionError) else \
+            (error.strerror or str(error)).lower()
+        raise ConfigError(f"cannot read {shown}: {reason}; accepted a readable .npz weights "
+                          "file") from error
     if not zipfile.is_zipfile(path):
-        raise ConfigError(f"{path} is not a neuralpde weights file (not an .npz archive: "
+        raise ConfigError(f"{shown} is not a neuralpde weights file (not an .npz archive: "
                           f"empty, truncated or another format){hint}")
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -171,24 +184,25 @@ def read_weights(path) -> tuple[dict, dict]:
             raise ValueError(f"no {_META} entry (an .npz written by something else)")
         meta = json.loads(str(arrays.pop(_META)))
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path} is not a neuralpde weights file ({type(error).__name__}: "
-                          f"{error}){hint}") from error
+        raise ConfigError(f"{shown} is not a neuralpde weights file ({type(error).__name__}: "
+                          f"{printable(error)}){hint}") from error
     if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
-        raise ConfigError(f"{path} is not a neuralpde weights file of format {WEIGHTS_FORMAT}"
+        raise ConfigError(f"{shown} is not a neuralpde weights file of format {WEIGHTS_FORMAT}"
                           f"{hint}")
     record = meta.get("record")
     missing = ([key for key in RECORD_KEYS if key not in record]
                if isinstance(record, dict) else list(RECORD_KEYS))
     if missing or record.get("kind") not in KIND_NAMES:
-        raise ConfigError(f"{path}: its run record lacks {missing or ['a known kind']} (kinds: "
+        raise ConfigError(f"{shown}: its run record lacks {missing or ['a known kind']} (kinds: "
                           f"{list(KIND_NAMES)}): a damaged or hand-edited file{hint}")
     for key, array in arrays.items():  # a damaged file, not a model that diverges
         if array.dtype.kind not in "fiu":
-            raise ConfigError(f"{path}: weight {key} holds {array.dtype} values: accepted "
-                              f"numbers (a damaged or hand-edited file){hint}")
+            raise ConfigError(f"{shown}: weight {printable(key)} holds {array.dtype} values: "
+                              f"accepted numbers (a damaged or hand-edited file){hint}")
         if not np.all(np.isfinite(array)):
-            raise ConfigError(f"{path}: weight {key} holds a non-finite value (NaN or inf): "
-                              f"accepted finite weights (a damaged or hand-edited file){hint}")
+            raise ConfigError(f"{shown}: weight {printable(key)} holds a non-finite value (NaN or "
+                              f"inf): accepted finite weights (a damaged or hand-edited "
+                              f"file){hint}")
     return meta, arrays
 
 
@@ -314,7 +328,7 @@ def weights_card(name_or_path) -> tuple[dict, bool]:
     try:
         return model_card(meta["record"], meta.get("provenance") or {}), False
     except (KeyError, TypeError, ValueError) as error:  # ConfigError included
-        raise ConfigError(f"{path}: its run record does not describe a model "
+        raise ConfigError(f"{printable(path)}: its run record does not describe a model "
                           f"({type(error).__name__}: {error}): a damaged or hand-edited "
                           "file") from error
 
@@ -329,17 +343,19 @@ def _seconds(value: float) -> str:
 
 
 def card_summary(card: dict) -> str:
-    """A card in one line: kind, seed, checkpoint, data, machine, update time."""
+    """A card in one line: kind, seed, checkpoint, data, machine, update time (control
+    characters escaped)."""
     point = card.get("checkpoint") or {}
     recipe = card.get("recipe") or {}
     steps = recipe.get("steps")
     best = point.get("best_validation_duration")
     seconds = card.get("update_seconds")
-    return (f"{card.get('model')}, seed {card.get('seed')}, {point.get('which')} checkpoint at "
-            f"update {point.get('step')}" + (f" of {steps}" if steps is not None else "")
-            + (f" (validation duration {best:.3f})" if best is not None else "")
-            + f"; data: {_data_line(card.get('data'))}; trained on {card.get('trained_on')}"
-            + f"; updates {'–' if seconds is None else _seconds(seconds)}")
+    return printable(
+        f"{card.get('model')}, seed {card.get('seed')}, {point.get('which')} checkpoint at "
+        f"update {point.get('step')}" + (f" of {steps}" if steps is not None else "")
+        + (f" (validation duration {best:.3f})" if best is not None else "")
+        + f"; data: {_data_line(card.get('data'))}; trained on {card.get('trained_on')}"
+        + f"; updates {'–' if seconds is None else _seconds(seconds)}")
 
 
 def _data_line(data: dict | None) -> str:
@@ -357,7 +373,8 @@ def _data_line(data: dict | None) -> str:
 
 
 def describe_card(name: str, card: dict, stored: bool = True) -> str:
-    """A card as a readable block of lines (what ``neuralpde pretrained`` prints)."""
+    """A card as a readable block of lines (what ``neuralpde pretrained`` prints); control
+    characters in its strings are escaped (:func:`~neuralpde.config.printable`)."""
     recipe = dict(card.get("recipe") or {})
     model = recipe.pop("model", {}) or {}
     point = card.get("checkpoint") or {}
@@ -385,7 +402,9 @@ def describe_card(name: str, card: dict, stored: bool = True) -> str:
     if not stored:
         lines.append(("card", "none in the file (written before model cards): derived from "
                               "its run record"))
-    return "\n".join([name] + [f"  {label + ':':<13} {text}" for label, text in lines])
+    # a card's strings come from a file: a control character in them is shown escaped
+    return "\n".join([printable(name)] + [f"  {label + ':':<13} {printable(text)}"
+                                          for label, text in lines])
 
 
 def pretrained_name(name_or_path) -> str:
@@ -404,7 +423,7 @@ def _fit_reason(path: Path, record: dict, store: xr.Dataset) -> str | None:
     try:
         trained = flow_from_dict(record["flow"]), int(record["model_size"])
     except (KeyError, TypeError, ValueError) as error:
-        raise ConfigError(f"{path}: its run record's flow or grid cannot be read "
+        raise ConfigError(f"{printable(path)}: its run record's flow or grid cannot be read "
                           f"({type(error).__name__}: {error}): a damaged or hand-edited "
                           "file") from error
     found = store_flow(store), int(store.attrs["model_size"])
@@ -413,6 +432,12 @@ def _fit_reason(path: Path, record: dict, store: xr.Dataset) -> str | None:
     if trained[0] != found[0]:
         return f"they were trained on the flow {trained[0]}, the store holds {found[0]}"
     return None
+
+
+def _first(names: list, count: int = 3) -> str:
+    """The first ``count`` of ``names``, and how many more."""
+    shown = ", ".join(names[:count])
+    return shown + (f" and {len(names) - count} more" if len(names) > count else "")
 
 
 def load_pretrained(name_or_path, store: xr.Dataset | None = None, transfer: bool = False):
@@ -438,15 +463,28 @@ def load_pretrained(name_or_path, store: xr.Dataset | None = None, transfer: boo
     try:
         solver = solver_from_record(record, flow, size, name=pretrained_name(path))
     except (KeyError, TypeError, ValueError) as error:  # ConfigError included
-        raise ConfigError(f"{path}: its run record does not describe a model "
+        raise ConfigError(f"{printable(path)}: its run record does not describe a model "
                           f"({type(error).__name__}: {error}): a damaged or hand-edited "
                           "file") from error
     template = jax.tree_util.tree_leaves_with_path(solver.params)
     keys = [jax.tree_util.keystr(key) for key, _ in template]
-    if sorted(keys) != sorted(arrays) or any(
-            arrays[k].shape != leaf.shape for k, (_, leaf) in zip(keys, template)):
-        raise ConfigError(f"{path}: its arrays do not match the parameters of the model its "
-                          "record describes (a damaged or hand-edited file)")
+    damaged = "(a damaged or hand-edited file)"
+    missing = [key for key in keys if key not in arrays]
+    unexpected = sorted(key for key in arrays if key not in set(keys))
+    if missing or unexpected:
+        raise ConfigError(f"{printable(path)}: its arrays do not match the parameters of the "
+                          "model its record describes: " + "; ".join(
+                              f"{what} {printable(_first(names))}" for what, names in
+                              (("missing", missing), ("unexpected", unexpected)) if names)
+                          + f" {damaged}")
+    for key, (_, leaf) in zip(keys, template):
+        array = arrays[key]
+        if array.shape != leaf.shape:
+            raise ConfigError(f"{printable(path)}: array {printable(key)} has shape "
+                              f"{array.shape}, the parameter {tuple(leaf.shape)} {damaged}")
+        if array.dtype != leaf.dtype:
+            raise ConfigError(f"{printable(path)}: array {printable(key)} holds {array.dtype} "
+                              f"values: accepted {leaf.dtype}, the parameter's dtype {damaged}")
     leaves = [jnp.asarray(arrays[k], dtype=leaf.dtype) for k, (_, leaf) in zip(keys, template)]
     treedef = jax.tree_util.tree_structure(solver.params)
     return solver.with_params(jax.tree_util.tree_unflatten(treedef, leaves))
