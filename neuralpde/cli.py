@@ -806,7 +806,17 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from neuralpde import version_line
 
-        print(version_line())  # on stdout, as argparse's own version action
+        try:
+            print(version_line(), flush=True)  # on stdout, as argparse's own version action
+        except OSError as error:  # a full disk or no permission: one line, as every command
+            if error.errno not in DISK_ERRORS:
+                raise  # a closed pipe (`| head`) included: entry() ends quietly
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                # the interpreter's final flush of what failed goes nowhere (no traceback)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _reported(f"neuralpde: error: cannot write the output: {DISK_ERRORS[error.errno]}; "
+                      "free space there or write somewhere writable and re-run")
+            parser.exit(2)
         parser.exit()
 
 

@@ -178,6 +178,23 @@ def test_an_option_before_the_command_is_named_and_version_prints(capsys):
     assert exit_info.value.code == 0 and capsys.readouterr().out == version_line() + "\n"
 
 
+def test_version_on_a_full_disk_is_one_line_and_exit_2():
+    """`neuralpde --version > /dev/full` is reported like every command's full disk (one line,
+    status 2), not as an OSError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "neuralpde.cli", "--version"], stdout=full,
+                              stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ("neuralpde: error: cannot write the output: the disk is full; free "
+                           "space there or write somewhere writable and re-run\n")
+
+
 def test_output_piped_into_a_reader_that_leaves_early_ends_quietly():
     """`neuralpde pretrained | head -1`: the reader closes the pipe before the command writes;
     the command ends with status 141 (as for SIGPIPE), no BrokenPipeError traceback."""
