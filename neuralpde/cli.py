@@ -138,6 +138,46 @@ def read_by(config, given: dict) -> dict:
     return {field: value for field, value in given.items() if field in names}
 
 
+def unread_options(config, given: dict, options) -> str | None:
+    """The options among ``given`` (field -> value, None: not given) that ``config``'s kind
+    does not read, as one warning line (None when there are none), after checking their
+    values against the range of the kinds that do read them.
+
+    An option of another kind is ignored (:func:`read_by`), but a value no kind accepts
+    (``--bundle 0``) raises :class:`ConfigError` naming the field and the accepted range,
+    whatever ``--model`` is.
+    """
+    import dataclasses
+
+    from neuralpde.models.config import STENCIL_CONFIGS
+
+    explicit = {field: value for field, value in given.items() if value is not None}
+    ignored = {field: value for field, value in explicit.items()
+               if field not in read_by(config, explicit)}
+    if not ignored:
+        return None
+    readers = {}  # field -> the kinds that read it
+    for cls in STENCIL_CONFIGS:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {field: value for field, value in ignored.items() if field in names}
+        if values:
+            if "hippo_theta" in values and "hippo_measure" not in values:
+                values["hippo_measure"] = "legt"  # the measure with a window: theta's own range
+            cls(**values)  # ConfigError: invalid <field>=<value>: accepted ...
+        for field in values:
+            readers.setdefault(field, []).append(cls.kind_name)
+    flags = {field: names[0] for names, field, _ in options}
+    groups = {}  # the kinds that read them -> the options
+    for field in ignored:
+        groups.setdefault(tuple(readers.get(field, ())), []).append(flags.get(field, field))
+    parts = []
+    for kinds, names in groups.items():
+        owner = ("TSM" if len(kinds) > 1 and all(k.startswith("tsm-") for k in kinds)
+                 else ", ".join(kinds) or "other commands'")
+        parts.append(f"{', '.join(names)} ({owner} options)")
+    return (f"--model {config.kind} does not read {', '.join(parts)}; ignored")
+
+
 def add_options(parser: argparse.ArgumentParser, options, presets=None, label="preset") -> None:
     """Add ``(flags, field, kwargs)`` options whose destination is the config field.
 
@@ -448,7 +488,14 @@ def _run_train(args) -> int:
     from neuralpde.training.loop import train
 
     config = get_train_preset(args.preset, args.model)
-    config = with_fields(config, **read_by(config, overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS)))
+    given = overrides(args, LOOP_OPTIONS + TRAIN_OPTIONS)
+    warning = unread_options(config, given, LOOP_OPTIONS + TRAIN_OPTIONS)  # refuses bad values
+    config = with_fields(config, **read_by(config, given))
+    if warning:
+        from neuralpde.sharding import is_writer
+
+        if is_writer():
+            print(f"neuralpde train: warning: {warning}", file=sys.stderr)
     kind = get_kind(args.model)
     if kind.history_encoder is not None:
         from neuralpde.models.temporal_stencil import memory_history_note

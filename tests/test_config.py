@@ -116,6 +116,40 @@ def test_a_config_error_names_the_option_that_sets_the_field(tmp_path, capsys, a
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--bundle", "0", "invalid bundle=0 (--bundle): accepted an integer >= 1"),
+    ("--prefix", "-5", "invalid prefix=-5 (--prefix): accepted an integer >= 1"),
+    ("--hippo-order", "-1", "invalid hippo_order=-1 (--hippo-order): accepted an integer >= 1"),
+    ("--hippo-theta", "-1", "invalid hippo_theta=-1.0 (--hippo-theta): accepted a number >= 0"),
+])
+def test_an_option_of_another_model_is_still_checked(tmp_path, capsys, option, value, message):
+    """`train --model li --bundle 0`: LI reads no bundle, but 0 is no bundle for any model;
+    refused (exit 2, nothing written) as it is for a TSM model."""
+    for model in ("li", "tsm-cnn", "tsm-hippo"):
+        assert main(["train", "--model", model, "--data", "d", "--out", str(tmp_path / "run"),
+                     option, value, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err
+        assert not (tmp_path / "run").exists()
+
+
+def test_train_warns_of_the_options_its_model_does_not_read(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "li", "--data", str(tiny_data), "--out", str(run),
+                 "--preset", "quickstart", "--steps", "1", "--batch-size", "2", "--unroll", "2",
+                 "--hidden", "4", "--depth", "1", "--validate-every", "0",
+                 "--validation-samples", "1", "--validation-horizon", "0.2",
+                 "--prefix", "5", "--bundle", "2", "--hippo-order", "3", "--feature-norm", "rms",
+                 "--no-progress"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == ["neuralpde train: warning: --model li does not read --prefix, --bundle, "
+                        "--feature-norm (TSM options), --hippo-order (tsm-hippo options); "
+                        "ignored"]
+    assert main(["train", "--model", "li", "--data", "d", "--out", str(tmp_path / "other"),
+                 "--hidden", "4", "--no-progress"]) == 2  # its own options: no warning
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_cli_help_documents_every_generate_option(capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
