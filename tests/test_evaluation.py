@@ -103,8 +103,11 @@ def test_mismatched_grids_and_bad_options_give_clear_errors(test_store, tmp_path
     flow = store_flow(test)
     with pytest.raises(ConfigError, match="invalid grid 12 in solver 'dns-12'"):
         classical_solver("dns-12", flow, 8)
-    with pytest.raises(ConfigError, match="unknown solver 'lbm'"):
+    with pytest.raises(ConfigError, match="unknown solver 'lbm'") as refused:
         classical_solver("lbm", flow, 8)
+    for accepted in ("dns[-N]", "spectral[-N]", "run:<training run folder>",  # every kind
+                     "pretrained:<name|file.npz>", "file:<rollout .zarr|.nc>"):
+        assert accepted in str(refused.value)
     with pytest.raises(ConfigError, match="runs on a 4² grid; the store's model grid is 8²"):
         evaluate_solver(FiniteVolumeSolver(flow, 4), test, tmp_path)
     with pytest.raises(StoreError, match="no initial state on the 64² grid"):

@@ -189,8 +189,9 @@ def classical_solver(name: str, flow: FlowSpec, model_size: int, stored_sizes=()
     match = _NAME.match(name)
     if not match:
         raise ConfigError(f"unknown solver {name!r}: accepted dns[-N], weno5-js[-N], weno5-z[-N] "
-                          "(N a multiple of the model grid), spectral[-N] (N even, >= 8), or "
-                          "run:<training run folder>")
+                          "(N a multiple of the model grid), spectral[-N] (N even, >= 8), "
+                          "run:<training run folder>, pretrained:<name|file.npz> or "
+                          "file:<rollout .zarr|.nc>")
     scheme = {"dns": "van_leer"}.get(match.group(1), match.group(1))
     size = int(match.group(2)) if match.group(2) else model_size
     if size < model_size or size % model_size:
