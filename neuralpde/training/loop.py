@@ -45,7 +45,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from neuralpde.config import require
+from neuralpde.config import ConfigError, require
 from neuralpde.evaluation.scoring import validation_duration
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
 from neuralpde.outputs import exclusive, write_text_atomic
@@ -61,6 +61,7 @@ from neuralpde.sharding import (
     replicated,
     together,
 )
+from neuralpde.solvers.base import substeps
 from neuralpde.solvers.rollout import device_name, steps_per_frame
 from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
@@ -75,11 +76,36 @@ def _stat(value):
     return int(value) if jnp.issubdtype(value.dtype, jnp.integer) else float(value)
 
 
+def _call_misfit(config, solver, frame_dt: float) -> str | None:
+    """Why the option setting the steps per network call (``--bundle``, a staggered run's
+    ``--s-time``) does not fit the validation frames, in the options' words; None when
+    the frame spacing is not a whole number of the solver's own steps either."""
+    staggered = hasattr(config.model, "s_time")
+    option, unit = ("--s-time", "fine step") if staggered else ("--bundle", "model step")
+    calls = int(config.model.s_time) if staggered else substeps(solver)
+    spacing = frame_dt / (solver.dt / calls)
+    if abs(spacing - round(spacing)) > 1e-6 * spacing or round(spacing) < 1:
+        return None
+    spacing = round(spacing)
+    divisors = [d for d in range(1, spacing + 1) if spacing % d == 0]
+    return (f"{option} {calls}: {calls} {unit}s per network call do not divide the validation "
+            f"store's frame spacing of {spacing} {unit}{'s' if spacing > 1 else ''}; accepted "
+            f"a{'n' if staggered else ''} {option} dividing {spacing}"
+            + (f" ({', '.join(map(str, divisors))})" if spacing > 1 else ""))
+
+
 def _check_validation(store, config, solver) -> None:
     """Refuse what the validation store cannot score (:class:`ConfigError`): more samples or a
     longer horizon than it holds, or a solver step (a TSM bundle, a staggered ``s_time``) that
     does not divide its frame spacing — before any update, not at the first validation."""
-    steps_per_frame(solver, float(store.attrs["frame_dt"]))
+    frame_dt = float(store.attrs["frame_dt"])
+    try:
+        steps_per_frame(solver, frame_dt)
+    except ConfigError as error:
+        message = _call_misfit(config, solver, frame_dt)
+        if message is None:
+            raise
+        raise ConfigError(message) from error
     available = int(store.sizes["sample"])
     require(config.validation_samples <= available, "validation_samples",
             config.validation_samples, f"1..{available} (the validation store's trajectories)")
