@@ -142,6 +142,22 @@ def test_only_a_results_folder_of_the_same_solver_is_replaceable(tmp_path):
         check_replaceable(tmp_path / "file", "dns-8")
 
 
+def test_the_advice_for_a_folder_of_another_source_names_what_to_rename(tmp_path):
+    """Another source of the same name: a run folder, a weights file or a rollout's `solver`
+    attribute is what gives it another results folder name."""
+    for source, other, rename in (
+            ("run:/a/li", "run:/b/li", "rename the run folder"),
+            ("pretrained:/w/tiny-li.npz", "pretrained:/other/tiny-li.npz",
+             "rename the weights file"),
+            ("file:/a/r.zarr", "file:/b/r.zarr", "rename the rollout's `solver` attribute")):
+        folder = tmp_path / "x"
+        folder.mkdir(exist_ok=True)
+        (folder / "summary.json").write_text(json.dumps({"solver": "x", "source": source}))
+        with pytest.raises(ConfigError, match="same solver name") as refused:
+            check_replaceable(folder, other)
+        assert str(refused.value).endswith(rename)
+
+
 def test_compare_ignores_an_interrupted_evaluation(tiny_data, tmp_path):
     from neuralpde.evaluation.compare import load_results
 

@@ -142,8 +142,17 @@ def check_replaceable(folder, source: str) -> None:
     previous = summary.get("source", "")
     if source and previous and not same_source(previous, source):
         raise ConfigError(f"{folder} holds the results of {previous!r}, not of {source!r} (same "
-                          "solver name): evaluate into another --out folder or rename the run "
-                          "folder")
+                          "solver name): evaluate into another --out folder or rename the "
+                          f"{_renamed(source)}")
+
+
+def _renamed(source: str) -> str:
+    """What to rename to give the solver of ``source`` another results folder name."""
+    if source.startswith("pretrained:"):
+        return "weights file"
+    if source.startswith("file:"):
+        return "rollout's `solver` attribute"
+    return "run folder"
 
 
 def write_results(folder, summary: dict, write: Callable[[Path], None]) -> dict:
