@@ -67,6 +67,17 @@ def multiply_adds_per_cell_step(solver) -> int:
     return per_call // substeps(solver) + memory
 
 
+def median_seconds(run, x, repeats: int) -> float:
+    """Median wall-clock of ``run(x)`` over ``repeats`` calls after one compile-and-warm-up call."""
+    jax.block_until_ready(run(x))
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run(x))
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
+
+
 def network_seconds_per_model_step(solver, inputs, calls: int = 64, repeats: int = 3) -> float:
     """Wall-clock of the network call alone, per model step (one call serves ``substeps``).
 
@@ -87,13 +98,7 @@ def network_seconds_per_model_step(solver, inputs, calls: int = 64, repeats: int
             return x + 1e-12 * jnp.mean(first), None
         return jax.lax.scan(body, x, None, length=calls)[0]
 
-    jax.block_until_ready(run(x))
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(run(x))
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings) / calls / substeps(solver)
+    return median_seconds(run, x, repeats) / calls / substeps(solver)
 
 
 def fixed_stencil_step_seconds(solver, inputs, steps: int = 64, repeats: int = 3) -> float:
@@ -119,13 +124,7 @@ def fixed_stencil_step_seconds(solver, inputs, steps: int = 64, repeats: int = 3
     def run(uv):
         return jax.lax.scan(lambda u, _: (step(u), None), uv, None, length=steps)[0]
 
-    jax.block_until_ready(run(uv))
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(run(uv))
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings) / steps
+    return median_seconds(run, uv, repeats) / steps
 
 
 def memory_label(model) -> str:

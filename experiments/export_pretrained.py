@@ -7,7 +7,7 @@ ones come from the mini study's seed-0 runs (``experiments/mini_li.sh``,
 ``--force``::
 
     python experiments/export_pretrained.py --force \\
-        runs/mini/li=li-mini runs/mini/tsm-hippo=tsm-hippo-mini
+        runs/mini/li=li-mini runs/mini/tsm-hippo=tsm-hippo-mini runs/mini/tsm-cnn=tsm-cnn-mini
 
 ``RUN=NAME`` writes ``NAME.npz`` into ``--out`` (default: the package's
 ``neuralpde/weights/``); an existing file is refused without ``--force``.

@@ -372,7 +372,7 @@ def _add_evaluate(subparsers) -> None:
                         "8, up to the reference grid), run:<training run folder> (LI, TSM, "
                         "staggered), run:<staggered run folder>#coarse[=a,b] (one sub-solver "
                         "alone, against the same sub-field of the reference), pretrained:<name> "
-                        "(weights shipped with the package: li-mini, tsm-hippo-mini) or "
+                        "(weights shipped with the package: `neuralpde pretrained` lists them) or "
                         "pretrained:<weights .npz>, or file:<zarr or .nc> (a rollout produced "
                         "elsewhere: u, v or vorticity over sample, time, x, y on the model grid; "
                         "docs/solvers.md)")
@@ -621,10 +621,10 @@ def _add_quickstart(subparsers) -> None:
         "quickstart", help="the whole study in minutes on a CPU (a demonstration)",
         description="Generate a small data set (32² from a 128² DNS), evaluate DNS and WENO "
                     "baselines, train small LI and TSM-HiPPO models, evaluate them and the "
-                    "pretrained LI and TSM-HiPPO weights shipped with the package (trained on "
-                    "the mini data), and write OUT/results/{comparison.md,figures/}; prints the "
-                    "table. Re-running reuses what exists. Its own training budgets are a "
-                    "demonstration, not converged results.",
+                    "pretrained LI, TSM-HiPPO and TSM-CNN weights shipped with the package "
+                    "(trained on the mini data), and write OUT/results/{comparison.md,figures/}; "
+                    "prints the table. Re-running reuses what exists. Its own training budgets "
+                    "are a demonstration, not converged results.",
         formatter_class=_HelpFormatter)
     p.add_argument("--out", default="quickstart", help="output folder")
     p.add_argument("--steps", type=int, help="training updates per model (default: the "
