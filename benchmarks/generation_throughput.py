@@ -25,7 +25,8 @@ from pathlib import Path
 import jax
 
 from neuralpde.physics.jaxcfd import cfd
-from neuralpde.store.generate import generate_split, plan_split
+from neuralpde.store.generate import generate_split
+from neuralpde.store.plan import plan_split
 from neuralpde.store.presets import get_preset, with_overrides
 
 

@@ -25,6 +25,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from neuralpde.numerics.time_stepping import repeated
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.solvers.base import input_size
@@ -34,7 +35,7 @@ from neuralpde.solvers.rollout import device_name
 
 def timed_rollout(solver, uv0, duration: float):
     steps = max(1, round(duration / solver.dt))
-    run = jax.jit(lambda uv: solver.velocity(dns.repeated(solver.step, steps)(solver.init(uv))))
+    run = jax.jit(lambda uv: solver.velocity(repeated(solver.step, steps)(solver.init(uv))))
     jax.block_until_ready(run(uv0))
 
     def timed() -> float:

@@ -51,7 +51,9 @@ from neuralpde import registry
 from neuralpde.evaluation import metrics
 from neuralpde.sharding import batch_sharding
 from neuralpde.store import open_store
-from neuralpde.store.generate import SplitKernels, generate_split, plan_split
+from neuralpde.store.generate import generate_split
+from neuralpde.store.kernels import SplitKernels
+from neuralpde.store.plan import plan_split
 from neuralpde.store.presets import get_preset, split_key, with_overrides
 
 DEFAULT_SOLVERS = ("dns", "dns-64", "dns-128", "dns-256", "spectral", "spectral-64",

@@ -44,7 +44,7 @@ import numpy as np
 
 from neuralpde.evaluation import metrics
 from neuralpde.physics import dns
-from neuralpde.store.generate import plan_split
+from neuralpde.store.plan import plan_split
 from neuralpde.store.presets import get_preset, with_overrides
 
 FLOWS = {

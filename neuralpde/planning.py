@@ -43,7 +43,8 @@ import numpy as np
 from neuralpde.config import ConfigError
 from neuralpde.sharding import batch_mesh, batch_sharding, padded_batch
 from neuralpde.solvers.base import history_frames
-from neuralpde.store.generate import SplitKernels, plan_split
+from neuralpde.store.kernels import SplitKernels
+from neuralpde.store.plan import plan_split
 from neuralpde.store.presets import Preset
 
 GB = 1e9

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from neuralpde.config import ConfigError
+from neuralpde.solvers.names import PRETRAINED_PREFIX, run_name
 from neuralpde.store.presets import Preset, get_preset
 from neuralpde.training.config import TrainConfig, get_train_preset, with_model_kind
 
@@ -71,36 +72,19 @@ def run_quickstart(
     kind has from the ``quickstart`` preset); ``pretrained`` names shipped weights
     (:func:`neuralpde.training.pretrained.available`).  Evaluations whose ``summary.json``
     exists (and is newer than the run's last metrics, for a learned solver) are reused.
+
+    Raises:
+        ConfigError: an unknown model or pretrained name, or a file where a
+            stage writes its folder (checked before any work).
     """
     from neuralpde.evaluation.compare import compare
-    from neuralpde.evaluation.evaluate import summary_is_current
-    from neuralpde.registry import evaluate
-    from neuralpde.solvers.classical import classical_solver
     from neuralpde.store.generate import generate
-    from neuralpde.store.reading import open_store
-    from neuralpde.training.kinds import trained_by
-    from neuralpde.training.loop import train
-    from neuralpde.training.pretrained import check_fits, pretrained_name, weights_path
 
     preset = preset or get_preset("quickstart")
     base = train_config or get_train_preset("quickstart")
-    unknown = sorted(set(models) - set(trained_by("train")))
-    if unknown:
-        raise ConfigError(f"unknown quickstart model(s) {unknown}: accepted "
-                          f"{', '.join(trained_by('train'))}")
     out = Path(out)
     data, results = out / "data", out / "results"
-    folders = [data, out / "runs", *(out / "runs" / model for model in models), results]
-    for folder in folders:  # before any work: a file where a stage writes its folder
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError(f"{folder} is an existing file where the quickstart writes its "
-                              f"folder {folder.name}/: nothing was changed; move it away or pass "
-                              "another --out")
-    if (out / "quickstart.json").is_dir():
-        raise ConfigError(f"{out / 'quickstart.json'} is a folder where the quickstart writes its "
-                          "timings file: nothing was changed; move it away or pass another --out")
-    for name in pretrained:
-        weights_path(name)  # an unknown name fails before any work
+    _check_quickstart(out, models, pretrained)
     n_stages = 2 + len(models) + (1 if pretrained else 0) + 1
     timings: dict[str, float] = {}
 
@@ -111,49 +95,21 @@ def run_quickstart(
     start = stage(1, f"generate {preset.model_size}² ← {preset.fine_size}² DNS data in {data}")
     generate(preset, data, progress=progress)
     timings["generate"] = time.perf_counter() - start
-
     start = stage(2, f"baselines {', '.join(baselines)}")
-    flow_size = preset.model_size
-    todo = []
-    for name in baselines:
-        solver_name = classical_solver(name, preset.flow, flow_size).name
-        if not summary_is_current(results / solver_name, reference=data / "test.zarr"):
-            todo.append(name)
-    if todo:
-        for row in evaluate(todo, data, results):
-            log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
+    _baselines(baselines, preset, data, results, log)
     timings["baselines"] = time.perf_counter() - start
-
     for i, model in enumerate(models):
         config = with_model_kind(base, model, "quickstart")
-        run = out / "runs" / model
         start = stage(3 + i, f"train and evaluate {model} ({config.steps} updates, batch "
                              f"{config.batch_size}, unroll {config.unroll})")
-        summary = train(config, run, data_dir=data, progress=progress)
-        if summary["loss"] == summary["loss"]:  # nan when the run was already finished
-            log(f"    training loss {summary['loss']:.3g}")
-        if not summary_is_current(results / model, newer_than=run / "metrics.jsonl",
-                                  reference=data / "test.zarr"):
-            for row in evaluate([f"run:{run}"], data, results):
-                log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
+        _train_and_evaluate(config, out / "runs" / model, data, results, progress, log)
         timings[model] = time.perf_counter() - start
-
     reasons: dict = {}
     if pretrained:
         start = stage(n_stages - 1, f"pretrained weights {', '.join(pretrained)} (trained on the "
                                     "mini data) on this test set")
-        with open_store(data / "test.zarr", split="test") as test:
-            reasons = {name: check_fits(name, test) for name in pretrained}
-        for name in pretrained:
-            if reasons[name]:
-                log(f"    {name} skipped: {reasons[name]}")
-            elif not summary_is_current(results / pretrained_name(name),
-                                        newer_than=weights_path(name),
-                                        reference=data / "test.zarr"):
-                for row in evaluate([f"pretrained:{name}"], data, results):
-                    log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
+        reasons = _pretrained(pretrained, data, results, log)
         timings["pretrained"] = time.perf_counter() - start
-
     start = stage(n_stages, f"compare -> {results}")
     result = compare(results, snapshot_times=(0.0, 1.0, 2.0, 4.0))
     timings["compare"] = time.perf_counter() - start
@@ -165,6 +121,82 @@ def run_quickstart(
     if any(not reasons[name] for name in pretrained):
         banner += PRETRAINED_BANNER
     return {**result, "timings": timings, "banner": banner + BANNER_END}
+
+
+def _check_quickstart(out: Path, models: Sequence[str], pretrained: Sequence[str]) -> None:
+    """Refuse unknown models and weights, and files where the quickstart writes folders."""
+    from neuralpde.training.kinds import trained_by
+    from neuralpde.training.pretrained import weights_path
+
+    unknown = sorted(set(models) - set(trained_by("train")))
+    if unknown:
+        raise ConfigError(f"unknown quickstart model(s) {unknown}: accepted "
+                          f"{', '.join(trained_by('train'))}")
+    folders = [out / "data", out / "runs", *(out / "runs" / model for model in models),
+               out / "results"]
+    for folder in folders:  # before any work: a file where a stage writes its folder
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{folder} is an existing file where the quickstart writes its "
+                              f"folder {folder.name}/: nothing was changed; move it away or pass "
+                              "another --out")
+    if (out / "quickstart.json").is_dir():
+        raise ConfigError(f"{out / 'quickstart.json'} is a folder where the quickstart writes its "
+                          "timings file: nothing was changed; move it away or pass another --out")
+    for name in pretrained:
+        weights_path(name)  # an unknown name fails before any work
+
+
+def _evaluated(names, data: Path, results: Path, log) -> None:
+    """Evaluate ``names`` on ``data`` into ``results``, one log line per solver."""
+    from neuralpde.registry import evaluate
+
+    for row in evaluate(names, data, results):
+        log(f"    {row['solver']}: duration {row['duration_of_mean']:.3f} time units")
+
+
+def _baselines(baselines, preset: Preset, data: Path, results: Path, log) -> None:
+    """The classical baselines whose results are not current."""
+    from neuralpde.evaluation.evaluate import summary_is_current
+    from neuralpde.solvers.classical import classical_solver
+
+    todo = [name for name in baselines if not summary_is_current(
+        results / classical_solver(name, preset.flow, preset.model_size).name,
+        reference=data / "test.zarr")]
+    if todo:
+        _evaluated(todo, data, results, log)
+
+
+def _train_and_evaluate(config: TrainConfig, run: Path, data: Path, results: Path,
+                        progress: bool, log) -> None:
+    """Train (or finish) one learned model, then evaluate it unless its results are current."""
+    from neuralpde.evaluation.evaluate import summary_is_current
+    from neuralpde.training.loop import train
+
+    summary = train(config, run, data_dir=data, progress=progress)
+    if summary["loss"] == summary["loss"]:  # nan when the run was already finished
+        log(f"    training loss {summary['loss']:.3g}")
+    if not summary_is_current(results / run.name, newer_than=run / "metrics.jsonl",
+                              reference=data / "test.zarr"):
+        _evaluated([run_name(run)], data, results, log)
+
+
+def _pretrained(pretrained, data: Path, results: Path, log) -> dict:
+    """Evaluate the shipped weights that fit this test set; returns ``{name: reason}`` (why
+    a name was skipped, empty when it was not)."""
+    from neuralpde.evaluation.evaluate import summary_is_current
+    from neuralpde.store.reading import open_store
+    from neuralpde.training.pretrained import check_fits, pretrained_name, weights_path
+
+    with open_store(data / "test.zarr", split="test") as test:
+        reasons = {name: check_fits(name, test) for name in pretrained}
+    for name in pretrained:
+        if reasons[name]:
+            log(f"    {name} skipped: {reasons[name]}")
+        elif not summary_is_current(results / pretrained_name(name),
+                                    newer_than=weights_path(name),
+                                    reference=data / "test.zarr"):
+            _evaluated([PRETRAINED_PREFIX + name], data, results, log)
+    return reasons
 
 
 __all__ = ["run_quickstart", "BASELINES", "MODELS", "PRETRAINED"]

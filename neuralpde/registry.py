@@ -23,38 +23,57 @@ training; this is where the two meet.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import xarray as xr
 
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.evaluate import check_same_source, evaluate_external, evaluate_solver
-from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, open_rollout
+from neuralpde.evaluation.external import ExternalRollout, open_rollout
 from neuralpde.evaluation.results import check_out_dir
 from neuralpde.solvers.base import Solver
 from neuralpde.solvers.classical import classical_solver
-from neuralpde.solvers.staggered import StaggeredSolver
+from neuralpde.solvers.names import (
+    CLASSICAL,
+    EXTERNAL_PREFIX,
+    PRETRAINED_PREFIX,
+    RUN_PREFIX,
+    SolverName,
+    parse_solver_name,
+    run_name,
+)
+from neuralpde.solvers.staggered import CoarseSubSolver, StaggeredSolver
 from neuralpde.store.reading import open_store, store_flow
-from neuralpde.training.pretrained import PRETRAINED_PREFIX, load_pretrained, weights_path
+from neuralpde.training.pretrained import load_pretrained, weights_path
 from neuralpde.training.runs import load_solver
 
-RUN_PREFIX = "run:"
-_COARSE = re.compile(r"^(?P<folder>.*)#coarse(?:=(?P<a>\d+),(?P<b>\d+))?$")
+
+def _classical(parsed: SolverName, store: xr.Dataset, transfer: bool) -> Solver:
+    del transfer  # classical solvers always run on the store's flow and grid
+    return classical_solver(parsed.target, store_flow(store), int(store.attrs["model_size"]),
+                            stored_sizes=[int(m) for m in store.attrs["initial_sizes"]],
+                            fine_size=int(store.attrs["fine_size"]))
 
 
-def _split_run_name(name: str) -> tuple[str, tuple | None]:
-    """``run:<folder>[#coarse[=a,b]]`` -> (folder, None | () | (a, b))."""
-    body = name[len(RUN_PREFIX):]
-    match = _COARSE.match(body)
-    if match is None:
-        if "#" in body and not Path(body).is_dir():
-            raise ConfigError(f"invalid solver {name!r}: the part after '#' is not a known "
-                              "suffix; accepted run:<folder>, run:<folder>#coarse or "
-                              "run:<folder>#coarse=a,b (integers 0 <= a, b < s)")
-        return body, None
-    sub = (int(match["a"]), int(match["b"])) if match["a"] is not None else ()
-    return match["folder"], sub
+def _run(parsed: SolverName, store: xr.Dataset, transfer: bool) -> Solver:
+    solver = load_solver(parsed.target, store, transfer=transfer)
+    if parsed.coarse is None:
+        return solver
+    if not isinstance(solver, StaggeredSolver):
+        raise ConfigError(f"invalid solver {parsed.text!r}: #coarse takes a staggered run "
+                          "(neuralpde stagger-train), not a "
+                          f"{type(solver).__name__}")
+    return solver.coarse(*parsed.coarse)
+
+
+def _pretrained(parsed: SolverName, store: xr.Dataset, transfer: bool) -> Solver:
+    return load_pretrained(parsed.target, store, transfer=transfer)
+
+
+#: Scheme -> ``(parsed name, test store, transfer) -> solver``: every scheme of
+#: :data:`neuralpde.solvers.names.SCHEMES` that is run (``file:`` rollouts are read, not run:
+#: :func:`neuralpde.evaluation.external.open_rollout`).
+MAKERS = {CLASSICAL: _classical, "run": _run, "pretrained": _pretrained}
 
 
 def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
@@ -62,23 +81,15 @@ def make_solver(name: str, store: xr.Dataset, transfer: bool = False) -> Solver:
 
     Raises :class:`ConfigError` for an unknown name, a grid that is not a
     multiple of the model grid, ``#coarse`` on a run that is not a staggered
-    set, and the errors of :func:`~neuralpde.training.runs.load_solver`.
+    set, a ``file:`` name (a rollout, opened by
+    :func:`neuralpde.evaluation.external.open_rollout`), and the errors of
+    :func:`~neuralpde.training.runs.load_solver`.
     """
-    if name.startswith(PRETRAINED_PREFIX):
-        return load_pretrained(name[len(PRETRAINED_PREFIX):], store, transfer=transfer)
-    if not name.startswith(RUN_PREFIX):
-        return classical_solver(name, store_flow(store), int(store.attrs["model_size"]),
-                                stored_sizes=[int(m) for m in store.attrs["initial_sizes"]],
-                                fine_size=int(store.attrs["fine_size"]))
-    folder, sub = _split_run_name(name)
-    solver = load_solver(folder, store, transfer=transfer)
-    if sub is None:
-        return solver
-    if not isinstance(solver, StaggeredSolver):
-        raise ConfigError(f"invalid solver {name!r}: #coarse takes a staggered run "
-                          "(neuralpde stagger-train), not a "
-                          f"{type(solver).__name__}")
-    return solver.coarse(*sub)
+    parsed = parse_solver_name(name)
+    if parsed.scheme not in MAKERS:
+        raise ConfigError(f"invalid solver {name!r}: a {parsed.scheme} name is not a solver "
+                          f"to run; accepted the schemes {sorted(MAKERS)}")
+    return MAKERS[parsed.scheme](parsed, store, transfer)
 
 
 def solver_source(name: str, solver: Solver | None = None) -> str:
@@ -89,20 +100,17 @@ def solver_source(name: str, solver: Solver | None = None) -> str:
     source: a classical name becomes its canonical name (``dns`` on a 32²
     model grid: ``dns-32``) and ``#coarse`` names its sub-field (``#coarse=1,1``).
     """
-    if solver is not None and not name.startswith((PRETRAINED_PREFIX, EXTERNAL_PREFIX,
-                                                    RUN_PREFIX)):
-        return solver.name
-    if name.startswith(PRETRAINED_PREFIX):
-        return PRETRAINED_PREFIX + str(weights_path(name[len(PRETRAINED_PREFIX):]).resolve())
-    if name.startswith(EXTERNAL_PREFIX):
-        return EXTERNAL_PREFIX + str(Path(name[len(EXTERNAL_PREFIX):]).resolve())
-    if not name.startswith(RUN_PREFIX):
-        return name
-    folder, sub = _split_run_name(name)
-    suffix = name[len(RUN_PREFIX) + len(folder):]
-    if sub is not None and solver is not None and hasattr(solver, "a"):
-        suffix = f"#coarse={solver.a},{solver.b}"
-    return RUN_PREFIX + str(Path(folder).resolve()) + suffix
+    parsed = parse_solver_name(name)
+    if parsed.scheme == CLASSICAL:
+        return name if solver is None else solver.name
+    if parsed.scheme == "pretrained":
+        return PRETRAINED_PREFIX + str(weights_path(parsed.target).resolve())
+    if parsed.scheme == "file":
+        return EXTERNAL_PREFIX + str(Path(parsed.target).resolve())
+    coarse = parsed.coarse
+    if coarse is not None and isinstance(solver, CoarseSubSolver):
+        coarse = (solver.a, solver.b)
+    return run_name(Path(parsed.target).resolve(), coarse)
 
 
 def evaluate(
@@ -128,9 +136,10 @@ def evaluate(
     check_out_dir(out_dir, data_dir)
     test_path = Path(data_dir) / "test.zarr"
     test = open_store(test_path, split="test", preset=preset)
-    solvers = [open_rollout(name[len(EXTERNAL_PREFIX):], test, n_samples, horizon)
-               if name.startswith(EXTERNAL_PREFIX) else make_solver(name, test, transfer)
-               for name in solver_names]  # every name validated before the first rollout
+    parsed = [parse_solver_name(name) for name in solver_names]
+    solvers = [open_rollout(p.target, test, n_samples, horizon) if p.scheme == "file"
+               else make_solver(p.text, test, transfer)
+               for p in parsed]  # every name validated before the first rollout
     sources = [solver_source(name, solver) for name, solver in zip(solver_names, solvers)]
     by_name: dict[str, list[str]] = {}
     for solver, source in zip(solvers, sources):
@@ -149,4 +158,4 @@ def evaluate(
             for s, source in zip(solvers, sources)]
 
 
-__all__ = ["RUN_PREFIX", "make_solver", "solver_source", "evaluate"]
+__all__ = ["RUN_PREFIX", "MAKERS", "make_solver", "solver_source", "evaluate"]

@@ -179,7 +179,7 @@ def test_the_larger_domain_example_of_the_docs_is_accepted():
     from pathlib import Path
 
     from neuralpde.cli import build_parser
-    from neuralpde.store.generate import plan_split
+    from neuralpde.store.plan import plan_split
     from neuralpde.store.presets import get_preset, with_overrides
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "store.md").read_text()

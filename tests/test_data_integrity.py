@@ -18,7 +18,8 @@ from neuralpde.config import ConfigError
 from neuralpde.physics import dns
 from neuralpde.physics.flows import KolmogorovFlow
 from neuralpde.store import StoreError, open_store
-from neuralpde.store.generate import generate, generate_split, plan_split
+from neuralpde.store.generate import generate, generate_split
+from neuralpde.store.plan import plan_split
 from neuralpde.store.presets import MAX_SEED, SplitSpec, get_preset, initial_key, with_overrides
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,6 +12,7 @@ from neuralpde.cli import main
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.evaluate import evaluate_solver
 from neuralpde.registry import evaluate
+from neuralpde.solvers.base import SolverDefaults
 from neuralpde.solvers.classical import FiniteVolumeSolver, classical_solver
 from neuralpde.solvers.rollout import rollout
 from neuralpde.store import StoreError, open_store
@@ -29,7 +30,7 @@ def test_store(tmp_path_factory):
 
 
 @dataclasses.dataclass(frozen=True)
-class NaNAfter:
+class NaNAfter(SolverDefaults):
     """A solver whose state turns NaN at its k-th step (its state carries a step counter)."""
 
     k: int

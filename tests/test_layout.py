@@ -130,6 +130,57 @@ def test_a_seeded_upward_import_is_caught(tmp_path):
     assert "neuralpde.training.loop" in _imports(source)
 
 
+#: The longest a module of the package may be (issue 29: modules of one job).
+MAX_MODULE_LINES = 500
+
+
+def _private_uses(path: Path, module: str) -> list:
+    """Private (``_name``) names ``path`` takes from another neuralpde module: imported
+    (``from neuralpde.x import _y``) or read as an attribute of an imported module
+    (``x._y``)."""
+    tree = ast.parse(path.read_text())
+    found, modules = [], {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("neuralpde"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                if (REPO / Path(*candidate.split("."))).with_suffix(".py").exists():
+                    modules[alias.asname or alias.name] = candidate
+                elif alias.name.startswith("_") and node.module != module:
+                    found.append(f"{module} imports {node.module}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("neuralpde") and alias.asname:
+                    modules[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in modules and node.attr.startswith("_")
+                and not node.attr.startswith("__") and modules[node.value.id] != module):
+            found.append(f"{module} uses {modules[node.value.id]}.{node.attr}")
+    return found
+
+
+def test_no_private_name_crosses_a_module_border():
+    """Shared helpers are public where they belong; a ``_name`` stays in its module."""
+    crossing = [use for p in sorted(PACKAGE.rglob("*.py"))
+                for use in _private_uses(p, _module_name(p))]
+    assert crossing == []
+
+
+def test_a_seeded_private_import_is_caught(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text("from neuralpde.numerics.weno import _minmod\n"
+                      "from neuralpde.physics import dns\nx = dns._hidden\n")
+    assert _private_uses(source, "probe") == ["probe imports neuralpde.numerics.weno._minmod",
+                                              "probe uses neuralpde.physics.dns._hidden"]
+
+
+def test_every_module_is_under_the_line_limit():
+    long = {_module_name(p): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}, f"split these modules (more than {MAX_MODULE_LINES} lines): {long}"
+
+
 # ---------------------------------------------------------------- old run folders and stores
 
 

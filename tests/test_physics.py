@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from neuralpde.numerics.time_stepping import repeated
 from neuralpde.physics import dns, spectral
 from neuralpde.physics.flows import DecayingTurbulence, KolmogorovFlow
 from neuralpde.physics.jaxcfd import PATCHED_MODULES
@@ -65,7 +66,7 @@ def test_finite_volume_trajectory_stays_divergence_free_and_bounded():
     n = 32
     step = dns.finite_volume_step(flow, n, dns.model_time_step(flow, n))
     uv0 = dns.random_initial_velocity(jax.random.PRNGKey(0), flow, n)
-    uv = jax.jit(dns.repeated(step, 50))(uv0)
+    uv = jax.jit(repeated(step, 50))(uv0)
     dx = 2 * math.pi / n
     assert bool(jnp.all(jnp.isfinite(uv)))
     assert float(jnp.abs(uv).max()) < 3 * flow.max_velocity
@@ -88,7 +89,7 @@ def test_spectral_step_decays_a_single_mode_at_the_viscous_rate():
     x = np.arange(n) * 2 * math.pi / n
     omega = np.cos(3 * x)[:, None] * np.ones((1, n))
     omega_hat = jnp.fft.rfft2(jnp.asarray(omega, jnp.float32))
-    final = jax.jit(dns.repeated(step, steps))(omega_hat)
+    final = jax.jit(repeated(step, steps))(omega_hat)
     decay = float(jnp.abs(final).max() / jnp.abs(omega_hat).max())
     assert decay == pytest.approx(math.exp(-flow.viscosity * 9 * dt * steps), rel=1e-4)
     velocity = spectral.vorticity_velocity(final, grid)

@@ -143,7 +143,7 @@ def test_the_machine_is_named_in_words_and_never_raises(monkeypatch):
 
 
 def test_run_records_and_store_attrs_carry_the_provenance(tiny):
-    from neuralpde.store.generate import plan_split, store_attrs
+    from neuralpde.store.plan import plan_split, store_attrs
     from neuralpde.training.config import TrainConfig
     from neuralpde.training.runs import make_record
 

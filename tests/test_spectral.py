@@ -10,6 +10,7 @@ import pytest
 
 from neuralpde.cli import main
 from neuralpde.config import ConfigError
+from neuralpde.numerics.time_stepping import repeated
 from neuralpde.physics import dns
 from neuralpde.physics import spectral as sp
 from neuralpde.physics.flows import KolmogorovFlow
@@ -37,7 +38,7 @@ def turbulent():
     flow = KolmogorovFlow()
     uv = dns.random_initial_velocity(jax.random.PRNGKey(3), flow, 64)
     dt = dns.model_time_step(flow, 64)
-    uv = jax.jit(dns.repeated(dns.finite_volume_step(flow, 64, dt), round(1.5 / dt)))(uv)
+    uv = jax.jit(repeated(dns.finite_volume_step(flow, 64, dt), round(1.5 / dt)))(uv)
     return flow, np.asarray(uv)
 
 
@@ -80,7 +81,7 @@ def test_the_flow_parameters_reach_the_solver(turbulent, change):
 
     def final(f):
         solver = SpectralSolver(f, 16, model_size=16)
-        state = jax.jit(dns.repeated(solver.step, 20))(solver.init(model))
+        state = jax.jit(repeated(solver.step, 20))(solver.init(model))
         return np.asarray(solver.velocity(state))
 
     base = final(flow)
@@ -98,7 +99,7 @@ def test_a_single_mode_decays_at_the_viscous_rate_through_the_solver():
     x, dx = np.arange(n + 1) * L / n, L / n
     v_face = (np.cos(3 * x[:-1]) - np.cos(3 * x[1:])) / (9 * dx)  # mean over [x_i, x_i+1]
     uv = np.stack([np.full((n, n), 0.25), np.tile(v_face[:, None], (1, n))]).astype(np.float32)
-    state = jax.jit(dns.repeated(solver.step, 100))(solver.init(jnp.asarray(uv)))
+    state = jax.jit(repeated(solver.step, 100))(solver.init(jnp.asarray(uv)))
     out = np.asarray(solver.velocity(state))
     assert out[0].mean() == pytest.approx(0.25, abs=1e-6)
     ratio = np.abs(out[1]).max() / np.abs(uv[1]).max()
@@ -221,7 +222,7 @@ def test_the_spectral_store_is_the_same_whatever_the_batch_and_after_a_resume(tm
 def test_refinement_is_band_limited_interpolation_and_stays_divergence_free(turbulent):
     """Face-averaging the refined field back returns the coarse one (less its Nyquist
     modes), the refined field is discretely divergence-free, and N = M is the identity."""
-    from neuralpde.store.generate import refine_velocity
+    from neuralpde.store.kernels import refine_velocity
 
     flow, uv = turbulent
     coarse = np.asarray(dns.downsample_velocity(uv, 32))

@@ -25,7 +25,8 @@ from neuralpde.store import (
     open_store,
     read_attrs,
 )
-from neuralpde.store.generate import generate, generate_split, plan_split
+from neuralpde.store.generate import generate, generate_split
+from neuralpde.store.plan import plan_split
 from neuralpde.store.schema import write_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,7 +217,9 @@ SHARDED_SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     sys.path.insert(0, "tests")
     from conftest import tiny_preset
-    from neuralpde.store.generate import SplitKernels, generate_split, plan_split
+    from neuralpde.store.generate import generate_split
+    from neuralpde.store.kernels import SplitKernels
+    from neuralpde.store.plan import plan_split
     from neuralpde.sharding import batch_sharding
     preset = tiny_preset(batch_size=4, n_samples=4)
     kernels = SplitKernels(preset, plan_split(preset, "test"), batch_sharding())

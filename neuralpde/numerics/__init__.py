@@ -8,6 +8,9 @@
   the van Leer limiter (TVD), the comparison scheme.
 - :mod:`neuralpde.numerics.advection_1d` -- a small 1-D periodic advection
   demo that compares the schemes (errors, overshoots, a figure).
+- :mod:`neuralpde.numerics.time_stepping` -- the package's one time loop:
+  a step repeated, a trajectory of observed frames, a scan of a step with
+  outputs (generation, rollouts, the training loss, the staggered pool).
 
 All functions are pure ``jax.numpy``, vectorised with periodic rolls,
 jit-compatible and differentiable.  They work on raw arrays; the coupling to

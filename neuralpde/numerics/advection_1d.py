@@ -36,8 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neuralpde.numerics.time_stepping import repeated
 from neuralpde.numerics.van_leer import van_leer_face_values
-from neuralpde.numerics.weno import _check_params, mp_alpha_for_courant, weno5_upwind
+from neuralpde.numerics.weno import check_params, mp_alpha_for_courant, weno5_upwind
 
 Array = jnp.ndarray
 
@@ -91,8 +92,7 @@ def _advect_jit(c0, velocity, dx, dt, steps, scheme, monotone, mp_alpha, mp_eps)
     rhs = lambda c: flux_divergence_rhs(  # noqa: E731
         c, velocity, dx, scheme, monotone=monotone, mp_alpha=mp_alpha,
         mp_eps=mp_eps)
-    return jax.lax.fori_loop(
-        0, steps, lambda _, c: ssp_rk3_step(rhs, c, dt), c0)
+    return repeated(lambda c: ssp_rk3_step(rhs, c, dt), steps)(c0)
 
 
 def advect_1d(c0: Array, velocity, dx: float, dt: float, steps: int,
@@ -143,7 +143,7 @@ def advect_1d(c0: Array, velocity, dx: float, dt: float, steps: int,
             mp_alpha = mp_alpha_for_courant(speed * dt / dx)
         else:
             mp_alpha = 4.0
-    _check_params(1e-6, 2, mp_alpha, mp_eps)
+    check_params(1e-6, 2, mp_alpha, mp_eps)
     return _advect_jit(c0, velocity, dx, dt, int(steps), scheme, bool(monotone),
                        float(mp_alpha), float(mp_eps))
 

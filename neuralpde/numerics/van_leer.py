@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from neuralpde.numerics.weno import _check_axis
+from neuralpde.numerics.weno import check_axis
 
 Array = jnp.ndarray
 
@@ -42,7 +42,7 @@ def _van_leer_slope(a: Array, b: Array) -> Array:
 
 
 def _prepare(c: Array, axis: int):
-    axis = _check_axis(c, axis, min_cells=4, what="van Leer")
+    axis = check_axis(c, axis, min_cells=4, what="van Leer")
     c = jnp.asarray(c)
     return c, (lambda k: jnp.roll(c, -k, axis=axis))
 

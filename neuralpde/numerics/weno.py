@@ -117,7 +117,8 @@ WENO_SCHEMES = ("js", "z")
 _D0, _D1, _D2 = 0.1, 0.6, 0.3
 
 
-def _check_scheme(scheme: str) -> str:
+def check_scheme(scheme: str) -> str:
+    """``scheme`` if it is one of :data:`WENO_SCHEMES`, else :class:`ValueError` naming it."""
     if scheme not in WENO_SCHEMES:
         raise ValueError(
             f"unknown WENO scheme {scheme!r}; accepted: "
@@ -126,8 +127,14 @@ def _check_scheme(scheme: str) -> str:
     return scheme
 
 
-def _check_axis(c: Array, axis: int, min_cells: int = 5,
+def check_axis(c: Array, axis: int, min_cells: int = 5,
                 what: str = "WENO5") -> int:
+    """``axis`` of ``c`` as a valid integer axis holding at least ``min_cells`` cells.
+
+    Raises:
+        ValueError: ``c`` is a scalar, ``axis`` is out of range, or the axis
+            has fewer than ``min_cells`` cells (``what`` names the stencil).
+    """
     ndim = jnp.ndim(c)
     if ndim == 0:
         raise ValueError("c must have at least one dimension, got a scalar")
@@ -144,8 +151,13 @@ def _check_axis(c: Array, axis: int, min_cells: int = 5,
     return axis % ndim
 
 
-def _check_params(eps: float, p: float, mp_alpha: float = 4.0,
+def check_params(eps: float, p: float, mp_alpha: float = 4.0,
                   mp_eps: float = 0.0) -> None:
+    """Check the WENO5 parameters: ``eps`` > 0, ``p`` >= 1, ``mp_alpha`` > 0, ``mp_eps`` >= 0.
+
+    Raises:
+        ValueError: naming the first parameter out of range.
+    """
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
     if not p >= 1:
@@ -270,9 +282,9 @@ def weno5_left(
     monotonicity-preserving bound (parameters ``mp_alpha``, ``mp_eps``; see
     the module docstring).
     """
-    _check_scheme(scheme)
-    _check_params(eps, p, mp_alpha, mp_eps)
-    axis = _check_axis(c, axis)
+    check_scheme(scheme)
+    check_params(eps, p, mp_alpha, mp_eps)
+    axis = check_axis(c, axis)
     c = jnp.asarray(c)
     s = lambda k: _shift(c, k, axis)  # noqa: E731
     return _weno5_from_stencil(s(-2), s(-1), c, s(1), s(2), scheme, eps, p,
@@ -294,9 +306,9 @@ def weno5_right(
     monotonicity-preserving bound (parameters ``mp_alpha``, ``mp_eps``; see
     the module docstring).
     """
-    _check_scheme(scheme)
-    _check_params(eps, p, mp_alpha, mp_eps)
-    axis = _check_axis(c, axis)
+    check_scheme(scheme)
+    check_params(eps, p, mp_alpha, mp_eps)
+    axis = check_axis(c, axis)
     c = jnp.asarray(c)
     s = lambda k: _shift(c, k, axis)  # noqa: E731
     return _weno5_from_stencil(s(3), s(2), s(1), c, s(-1), scheme, eps, p,
@@ -330,9 +342,9 @@ def weno5_face_values(
       Array shaped like ``c``; entry ``i`` along ``axis`` is the value at the
         face between cells ``i`` and ``i+1``.
     """
-    _check_scheme(scheme)
-    _check_params(eps, p, mp_alpha, mp_eps)
-    axis = _check_axis(c, axis)
+    check_scheme(scheme)
+    check_params(eps, p, mp_alpha, mp_eps)
+    axis = check_axis(c, axis)
     c = jnp.asarray(c)
     s = lambda k: _shift(c, k, axis)  # noqa: E731
     # Both one-sided reconstructions in one pass: the left-biased stencil and
@@ -366,6 +378,9 @@ def weno5_upwind(
 
 __all__ = [
     "WENO_SCHEMES",
+    "check_axis",
+    "check_params",
+    "check_scheme",
     "mp_alpha_for_courant",
     "weno5_left",
     "weno5_right",

@@ -69,7 +69,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from neuralpde.numerics.weno import WENO_SCHEMES, _check_params, _check_scheme, weno5_upwind
+from neuralpde.numerics.weno import WENO_SCHEMES, check_params, check_scheme, weno5_upwind
 from neuralpde.physics.jaxcfd import cfd
 
 GridArray = cfd.grids.GridArray
@@ -160,8 +160,8 @@ def weno_interpolation(scheme: str = "js", eps: float = 1e-6, p: float = 2, *,
     ``mp_alpha``, ``mp_eps``: the optional monotonicity-preserving bound
     (:func:`neuralpde.numerics.weno.weno5_face_values`).
     """
-    _check_scheme(scheme)
-    _check_params(eps, p, mp_alpha, mp_eps)
+    check_scheme(scheme)
+    check_params(eps, p, mp_alpha, mp_eps)
 
     def interp(c: GridVariable, offset, v: GridVariableVector,
                dt: float | None = None) -> GridVariable:
@@ -218,8 +218,8 @@ def weno_convection(scheme: str = "js", eps: float = 1e-6,
     :mod:`neuralpde.numerics.weno`).  Off by default: the ``weno5-js`` /
     ``weno5-z`` solvers are unchanged.
     """
-    _check_scheme(scheme)
-    _check_params(eps, p, mp_alpha, mp_eps)
+    check_scheme(scheme)
+    check_params(eps, p, mp_alpha, mp_eps)
     mp = dict(monotone=monotone, mp_alpha=mp_alpha, mp_eps=mp_eps)
 
     def convect(v: GridVariableVector) -> tuple[GridArray, ...]:
@@ -269,7 +269,7 @@ def make_weno_step(grid, dt: float, viscosity: float, density: float = 1.0,
     Returns:
       ``step(v: GridVariableVector) -> GridVariableVector``.
     """
-    _check_scheme(scheme)
+    check_scheme(scheme)
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt!r}")
     if not viscosity >= 0:

@@ -153,13 +153,6 @@ def finite_volume_step(
     return uv_step
 
 
-def repeated(step: Stepper, steps: int) -> Stepper:
-    """``step`` applied ``steps`` times (a ``lax.fori_loop``; ``steps`` may be 0)."""
-    if steps == 0:
-        return lambda x: x
-    return lambda x: jax.lax.fori_loop(0, steps, lambda _, y: step(y), x)
-
-
 def random_initial_velocity(key: Array, flow: FlowSpec, size: int) -> Array:
     """A random divergence-free ``(2, N, N)`` field peaked at ``flow.peak_wavenumber``.
 

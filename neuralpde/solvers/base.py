@@ -39,7 +39,7 @@ The solvers: :mod:`~neuralpde.solvers.classical` (``dns[-N]``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import jax
 
@@ -47,35 +47,100 @@ State = Any
 
 
 class Solver(Protocol):
+    """What every runner of solvers uses (rollout, latency, scoring, training).
+
+    Required: ``name``, ``kind``, ``size`` (cells per side), ``dt`` (time
+    units per :meth:`step`), :meth:`init`, :meth:`step`, :meth:`velocity`.
+    The capabilities below have defaults in :class:`SolverDefaults`, which
+    every solver of the package inherits; a solver written elsewhere inherits
+    it too, or declares them itself.
+    """
+
     name: str
     kind: str
     size: int
     dt: float
+    #: Frames ``init`` takes (0: one state ``(2, n, n)``; K: a prefix ``(K, 2, n, n)``).
+    history_frames: int
+    #: Model steps per ``step`` (a TSM bundle; else 1).
+    substeps: int
+    #: The grid of the states ``init`` takes.
+    input_size: int
+    #: The grid of ``velocity(state)``.
+    observed_size: int
+    #: Model-grid frames ``(..., 2, N, N)`` -> what the solver simulates, or None
+    #: (compared on the model grid).
+    reference_view: Callable[[jax.Array], jax.Array] | None
+    #: What ``reference_view`` gives, in words (tables).
+    view_name: str
 
-    def init(self, uv: jax.Array) -> State: ...
+    def init(self, uv: jax.Array) -> State:
+        """The state of one sample from ``uv`` (``init_input_shape``)."""
 
-    def step(self, state: State) -> State: ...
+    def step(self, state: State) -> State:
+        """One step of ``dt``; pure and jit-able."""
 
-    def velocity(self, state: State) -> jax.Array: ...
+    def velocity(self, state: State) -> jax.Array:
+        """The staggered velocity ``(2, observed_size, observed_size)`` of a state."""
+
+    def bundle_step(self, state: State) -> tuple[State, jax.Array]:
+        """One ``step`` and the velocities of its model steps ``(substeps, 2, n, n)``."""
 
 
-def history_frames(solver) -> int:
+class TrainableSolver(Solver, Protocol):
+    """A solver with parameters training updates (LI, TSM, staggered sub-solvers)."""
+
+    params: Any
+
+    def with_params(self, params: Any) -> TrainableSolver:
+        """The same solver with other parameters (same pytree structure)."""
+
+
+class SolverDefaults:
+    """The defaults of :class:`Solver`'s capabilities; solver classes inherit them.
+
+    One state per ``init`` (``history_frames = 0``), one model step per
+    ``step`` (``substeps = 1``), ``input_size = observed_size = size``,
+    compared on the model grid (``reference_view = None``).
+    """
+
+    history_frames: ClassVar[int] = 0
+    substeps: ClassVar[int] = 1
+    reference_view: ClassVar[Callable | None] = None
+    view_name: ClassVar[str] = "reference view"
+
+    @property
+    def input_size(self) -> int:
+        """The grid ``init`` takes: ``size``."""
+        return self.size
+
+    @property
+    def observed_size(self) -> int:
+        """The grid of ``velocity``: ``size``."""
+        return self.size
+
+    def bundle_step(self, state):
+        """``(step(state), velocity(step(state))[None])``."""
+        state = self.step(state)
+        return state, self.velocity(state)[None]
+
+
+def history_frames(solver: Solver) -> int:
     """Frames ``solver.init`` consumes: 0 for a single state ``(2, n, n)``, else K."""
-    return int(getattr(solver, "history_frames", 0))
+    return int(solver.history_frames)
 
 
-def input_size(solver) -> int:
-    """The grid of the states ``solver.init`` takes: ``solver.input_size`` where a solver
-    starts from a stored state on another grid than it runs on (the pseudo-spectral
-    solver: the finest stored one, filtered to its grid), else ``solver.size``."""
-    return int(getattr(solver, "input_size", solver.size))
+def input_size(solver: Solver) -> int:
+    """The grid of the states ``solver.init`` takes: ``solver.input_size`` (another grid
+    than ``size`` where a solver starts from a stored state on another grid than it runs
+    on: the pseudo-spectral solver takes the finest stored one, filtered to its grid)."""
+    return int(solver.input_size)
 
 
-def observed_size(solver) -> int:
-    """The grid of ``solver.velocity(state)``: ``solver.observed_size`` where a solver
-    gives its velocity on another grid than it runs on (the pseudo-spectral solver: the
-    model grid), else ``solver.size``."""
-    return int(getattr(solver, "observed_size", solver.size))
+def observed_size(solver: Solver) -> int:
+    """The grid of ``solver.velocity(state)``: ``solver.observed_size`` (the model grid for
+    the pseudo-spectral solver, else ``solver.size``)."""
+    return int(solver.observed_size)
 
 
 def init_input_shape(solver) -> tuple:
@@ -86,25 +151,20 @@ def init_input_shape(solver) -> tuple:
     return ((k,) if k else ()) + (2, m, m)
 
 
-def substeps(solver) -> int:
+def substeps(solver: Solver) -> int:
     """Model steps per ``solver.step`` (1 unless the solver bundles steps)."""
-    return int(getattr(solver, "substeps", 1))
+    return int(solver.substeps)
 
 
-def step_with_velocities(solver, state):
+def step_with_velocities(solver: Solver, state):
     """``(state, velocities (substeps, 2, n, n))`` after one ``solver.step``."""
-    if hasattr(solver, "bundle_step"):
-        return solver.bundle_step(state)
-    state = solver.step(state)
-    return state, solver.velocity(state)[None]
+    return solver.bundle_step(state)
 
 
-def reference_view(solver) -> Callable[[jax.Array], jax.Array] | None:
+def reference_view(solver: Solver) -> Callable[[jax.Array], jax.Array] | None:
     """The solver's ``reference_view`` (model-grid frames -> what it simulates), or None.
 
     None: the solver is compared on the model grid with its velocity
     face-averaged to it (every solver but a lone staggered sub-solver).
     """
-    return getattr(solver, "reference_view", None)
-
-
+    return solver.reference_view

@@ -29,6 +29,7 @@ from neuralpde.physics import dns
 from neuralpde.physics import spectral as spectral_physics
 from neuralpde.physics.convection import ssp_rk3, weno_convection
 from neuralpde.physics.flows import FlowSpec
+from neuralpde.solvers.base import SolverDefaults
 
 SCHEMES = ("van_leer", "weno5-js", "weno5-z")
 _NAME = re.compile(r"^(dns|weno5-js|weno5-z)(?:-(\d+))?$")
@@ -36,7 +37,7 @@ _SPECTRAL = re.compile(r"^spectral(?:-(\d+))?$")
 
 
 @dataclasses.dataclass(frozen=True)
-class FiniteVolumeSolver:
+class FiniteVolumeSolver(SolverDefaults):
     """jax-cfd's explicit finite-volume Navier–Stokes step with a chosen convective scheme.
 
     Args:
@@ -90,7 +91,7 @@ jax.tree_util.register_dataclass(
 
 
 @dataclasses.dataclass(frozen=True)
-class SpectralSolver:
+class SpectralSolver(SolverDefaults):
     """jax-cfd's pseudo-spectral Navier–Stokes solver (CN-RK4, 2/3 dealiasing) on an N² grid.
 
     It starts from a stored staggered state on an M² grid (``input_size``),

@@ -56,6 +56,7 @@ from neuralpde.models.temporal_stencil import (
 from neuralpde.physics import dns
 from neuralpde.physics.convection import face_value_convection
 from neuralpde.physics.flows import FlowSpec
+from neuralpde.solvers.base import SolverDefaults
 
 
 def learned_convection(
@@ -84,7 +85,7 @@ def learned_convection(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class LearnedSolver:
+class LearnedSolver(SolverDefaults):
     """The finite-volume step with learned convection (the :mod:`neuralpde.solvers` interface).
 
     Build with :meth:`from_model`.  The state is the velocity ``(2, N, N)``;
@@ -166,7 +167,7 @@ class TSMState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class TSMSolver:
+class TSMSolver(SolverDefaults):
     """A temporal stencil model as a solver (the :mod:`neuralpde.solvers` interface).
 
     One :meth:`step` is one bundle of ``bundle`` finite-volume steps, so

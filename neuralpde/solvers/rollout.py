@@ -5,8 +5,9 @@ devices.  It records frame 0 (the initial state), then advances
 ``steps_per_frame`` solver steps per frame and records the velocity
 downsampled (staggered face averaging) to ``output_size``.  After every
 solver step it checks that the state is finite; a sample whose state becomes
-NaN or inf is marked as diverged at that step (its later frames are NaN), and
-the rollout stops early once every sample has diverged.  Nothing raises: the
+NaN or inf is marked as diverged at that step (its later frames hold what its
+state holds, non-finite values), and the rollout stops early once every
+sample has diverged (the frames not computed are NaN).  Nothing raises: the
 evaluation completes and reports the divergence.
 """
 
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralpde.config import ConfigError
+from neuralpde.numerics.time_stepping import repeated, trajectory
 from neuralpde.physics import dns
 from neuralpde.sharding import (
     batch_mesh,
@@ -117,18 +119,16 @@ def _block(solver, carry, length, steps_per_frame, output_size, domain_size):
     batched_finite = jax.vmap(_all_finite)
     observe = lambda s: dns.downsample_velocity(solver.velocity(s), output_size, domain_size)
 
-    def one_step(_, inner):
+    def checked_step(inner):
         state, count, diverged = inner
         state = batched_step(state)
         count = count + 1
         bad = (diverged == NOT_DIVERGED) & ~batched_finite(state)
         return state, count, jnp.where(bad, count, diverged)
 
-    def advance_frame(carry, _):
-        carry = jax.lax.fori_loop(0, steps_per_frame, one_step, carry)
-        return carry, jax.vmap(observe)(carry[0])
-
-    carry, frames = jax.lax.scan(advance_frame, carry, None, length=length)
+    advance = trajectory(repeated(checked_step, steps_per_frame), length,
+                         lambda carry: jax.vmap(observe)(carry[0]))
+    carry, frames = advance(carry)
     return carry, jnp.swapaxes(frames, 0, 1)
 
 
@@ -152,7 +152,16 @@ def rollout(
     all of them (:func:`~neuralpde.sharding.gather_samples`); the solver's
     parameters must then be this process's copies
     (:func:`~neuralpde.sharding.local_copy`).
+
+    Raises:
+        ValueError: ``uv0`` of another shape than the solver takes, or
+            ``n_frames``, ``steps_per_frame`` or ``block_frames`` not an
+            integer >= 1.
     """
+    for label, value in (("n_frames", n_frames), ("steps_per_frame", steps_per_frame),
+                         ("block_frames", block_frames)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"invalid {label}={value!r}: accepted an integer >= 1")
     expected = init_input_shape(solver)
     if uv0.shape[1:] != expected:
         raise ValueError(f"initial states have shape {uv0.shape}: solver {solver.name!r} expects "
@@ -203,7 +212,7 @@ def _rollout(solver, uv0, n_frames, steps_per_frame, output_size, domain_size, d
 @functools.partial(jax.jit, static_argnames=("steps",))
 def _run_steps(solver, uv, steps):
     solver = _unwrap(solver)
-    return solver.velocity(dns.repeated(solver.step, steps)(solver.init(uv)))
+    return solver.velocity(repeated(solver.step, steps)(solver.init(uv)))
 
 
 def measure_latency(solver: Solver, uv0: np.ndarray, duration: float = 1.0,

@@ -43,6 +43,7 @@ from neuralpde.models.subsolver_net import SubSolverNet, predict_frames
 from neuralpde.physics import decompose, dns
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.physics.operators import project, static_forcing
+from neuralpde.solvers.base import SolverDefaults
 
 
 def build_stagger_model(config: StaggerModelConfig, seed: int = 0) -> SubSolverNet:
@@ -70,7 +71,7 @@ def _check_and_default(solver, fine_size: int, label: str) -> None:
                                            f"{label}")
 
 
-class _SubSolverTimes:
+class _SubSolverTimes(SolverDefaults):
     """What both staggered solvers share: a learned kind, one call = ``s_T`` fine steps."""
 
     @property

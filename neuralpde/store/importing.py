@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +35,9 @@ from neuralpde.config import ConfigError
 from neuralpde.outputs import exclusive
 from neuralpde.physics import dns
 from neuralpde.store import schema as store
-from neuralpde.store.generate import plan_split, store_attrs
+from neuralpde.store.plan import plan_split, store_attrs
 from neuralpde.store.presets import get_preset, with_overrides
+from neuralpde.store.reading import open_data_set
 from neuralpde.store.schema import OFFSETS, StoreError
 
 #: Where the import records what it was made from.
@@ -48,15 +48,7 @@ PARTIAL_SUFFIX = ".importing"
 
 def _open(path: Path) -> xr.Dataset:
     """The data set at ``path``, its attributes decoded (:func:`decoded_attr`)."""
-    if not path.exists():
-        raise StoreError(f"no data set at {path}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            ds = xr.open_zarr(path, consolidated=None) if path.is_dir() else xr.open_dataset(path)
-    except Exception as error:
-        raise StoreError(f"{path} is not a readable zarr folder or netCDF file "
-                         f"({type(error).__name__}: {str(error)[:160]})") from None
+    ds = open_data_set(path)
     ds.attrs = {k: decoded_attr(v) for k, v in ds.attrs.items()}
     for var in ds.variables.values():
         var.attrs = {k: decoded_attr(v) for k, v in var.attrs.items()}
@@ -100,6 +92,46 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
         raise StoreError(f"{out_path} exists: import into a new path (or delete it)")
     ds = _open(source)
     where = f"{source} (jax-cfd layout)"
+    ds = _checked_velocities(ds, where)
+    n = int(ds.sizes["x"])
+    domain = _domain(ds, n, where)
+    target, frame_dt, times = _target_preset(ds, n, domain, where, preset)
+    samples = int(ds.sizes["sample"])
+    plan = plan_split(target, "test")
+    if plan.n_frames != times.size:
+        raise StoreError(f"{where}: {times.size} frames do not give a whole duration on the "
+                         f"model time step (planned {plan.n_frames})")
+    attrs = {**store_attrs(target, "test", plan), SOURCE_ATTR: str(source.resolve()),
+             "time_offset": float(times[0]), "source_frame_dt": frame_dt,
+             "source_attrs": {k: _plain(v) for k, v in ds.attrs.items()}}
+    layout = store.StoreLayout(
+        n_samples=samples, n_frames=times.size, size=n, domain_size=domain,
+        frame_dt=plan.frame_dt, sample_chunk=min(samples, 8),
+        time_chunk=min(time_chunk, times.size), initial_sizes=(), history_frames=0,
+        dt_model=plan.dt_model, diagnostics=False)
+    partial = out_path.with_name(out_path.name + PARTIAL_SUFFIX)
+    with exclusive(out_path.parent, f".{out_path.name}.lock", what=str(out_path)):
+        if out_path.exists():  # made by another command since the check above
+            raise StoreError(f"{out_path} exists: import into a new path (or delete it)")
+        # written under a temporary name and renamed: a refused or interrupted import leaves
+        # no store behind (a temporary left by a killed import is replaced here)
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            store.create_store(partial, layout, attrs)
+            _write_frames(ds, partial, layout.sample_chunk, times, where)
+            store.mark_complete(partial)
+            partial.rename(out_path)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        finally:
+            ds.close()
+    return out_path
+
+
+def _checked_velocities(ds: xr.Dataset, where: str) -> xr.Dataset:
+    """``ds`` with a sample axis, its u and v checked (dims, dtype, MAC offsets, square grid);
+    :class:`StoreError` naming what is accepted otherwise."""
     missing = [v for v in ("u", "v") if v not in ds.data_vars]
     if missing:
         raise StoreError(f"{where} lacks {missing}: accepted velocity components u and v")
@@ -123,7 +155,13 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
         raise StoreError(f"{where}: a {n}x{ds.sizes['y']} grid: accepted a square grid")
     if "save_grid_size" in ds.attrs and int(ds.attrs["save_grid_size"]) != n:
         raise StoreError(f"{where}: attr save_grid_size={ds.attrs['save_grid_size']} but x has {n}")
-    domain = _domain(ds, n, where)
+    return ds
+
+
+def _target_preset(ds: xr.Dataset, n: int, domain: float, where: str, preset: str):
+    """``(target preset, frame spacing, model times)``: the test split ``ds`` becomes, on
+    ``preset``'s flow (its stated viscosity / max_velocity checked) with the file's grid,
+    domain and frame spacing (a whole number of model steps)."""
     base = get_preset(preset)
     for name in ("viscosity", "max_velocity"):  # what a file may state of the flow
         stated = ds.attrs.get(name)
@@ -136,7 +174,6 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
         "domain_size": domain}
     target = with_overrides(base, flow=flow, model_size=n)
     dt_model = dns.model_time_step(target.flow, n)
-
     times = _model_times(ds, where)
     spacing = np.diff(times)
     if np.any(spacing <= 0):
@@ -154,52 +191,28 @@ def import_jax_cfd(source, out_path, preset: str = "paper", time_chunk: int = 64
             f"{where}: frames {frame_dt:.6g} apart are not a whole number of the {preset} flow's "
             f"model time step {dt_model:.6g} on {n}² (courant x dx / max_velocity): accepted a "
             "preset whose flow the data follow (--preset), with the same max_velocity and courant")
-    samples = int(ds.sizes["sample"])
-    target = with_overrides(target, split="test", n_samples=samples, history=0,
+    target = with_overrides(target, split="test", n_samples=int(ds.sizes["sample"]), history=0,
                             duration=(times.size - 1) * save_every * dt_model, warmup=0.0,
                             save_every=save_every)
-    target = with_overrides(target, initial_sizes=())
-    plan = plan_split(target, "test")
-    if plan.n_frames != times.size:
-        raise StoreError(f"{where}: {times.size} frames do not give a whole duration on the "
-                         f"model time step (planned {plan.n_frames})")
-    attrs = {**store_attrs(target, "test", plan), SOURCE_ATTR: str(source.resolve()),
-             "time_offset": float(times[0]), "source_frame_dt": frame_dt,
-             "source_attrs": {k: _plain(v) for k, v in ds.attrs.items()}}
-    layout = store.StoreLayout(
-        n_samples=samples, n_frames=times.size, size=n, domain_size=domain,
-        frame_dt=plan.frame_dt, sample_chunk=min(samples, 8),
-        time_chunk=min(time_chunk, times.size), initial_sizes=(), history_frames=0,
-        dt_model=plan.dt_model, diagnostics=False)
-    partial = out_path.with_name(out_path.name + PARTIAL_SUFFIX)
-    with exclusive(out_path.parent, f".{out_path.name}.lock", what=str(out_path)):
-        if out_path.exists():  # made by another command since the check above
-            raise StoreError(f"{out_path} exists: import into a new path (or delete it)")
-        # written under a temporary name and renamed: a refused or interrupted import leaves
-        # no store behind (a temporary left by a killed import is replaced here)
-        shutil.rmtree(partial, ignore_errors=True)
-        try:
-            store.create_store(partial, layout, attrs)
-            for start in range(0, samples, layout.sample_chunk):
-                stop = min(samples, start + layout.sample_chunk)
-                part = ds.isel(sample=slice(start, stop))
-                uv = np.stack([part[c].transpose("sample", "time", "x", "y").values
-                               for c in ("u", "v")], axis=2).astype(np.float32)
-                bad = ~np.isfinite(uv.reshape(uv.shape[0], uv.shape[1], -1)).all(axis=2)
-                if bad.any():
-                    s, t = np.argwhere(bad)[0]
-                    raise StoreError(f"{where} holds a non-finite value (sample {start + s}, "
-                                     f"time {times[t]:g}): accepted finite velocities; nothing "
-                                     "was written")
-                store.write_frames(partial, start, 0, uv)
-            store.mark_complete(partial)
-            partial.rename(out_path)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        finally:
-            ds.close()
-    return out_path
+    return with_overrides(target, initial_sizes=()), frame_dt, times
+
+
+def _write_frames(ds: xr.Dataset, path: Path, sample_chunk: int, times, where: str) -> None:
+    """Write ``ds``'s u, v as float32 frames, ``sample_chunk`` samples at a time, refusing
+    the first non-finite value (:class:`StoreError` naming sample and time)."""
+    samples = int(ds.sizes["sample"])
+    for start in range(0, samples, sample_chunk):
+        stop = min(samples, start + sample_chunk)
+        part = ds.isel(sample=slice(start, stop))
+        uv = np.stack([part[c].transpose("sample", "time", "x", "y").values
+                       for c in ("u", "v")], axis=2).astype(np.float32)
+        bad = ~np.isfinite(uv.reshape(uv.shape[0], uv.shape[1], -1)).all(axis=2)
+        if bad.any():
+            s, t = np.argwhere(bad)[0]
+            raise StoreError(f"{where} holds a non-finite value (sample {start + s}, "
+                             f"time {times[t]:g}): accepted finite velocities; nothing "
+                             "was written")
+        store.write_frames(path, start, 0, uv)
 
 
 def _offset(value) -> tuple:

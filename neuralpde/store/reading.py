@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,41 @@ def open_store(
         _validate_chunks(path)
         _validate_coordinates(path, ds, attrs)
     return with_axis_attrs(ds)
+
+
+def open_data_set(path, missing: str = "no data set at {path}",
+                  error: type[Exception] = StoreError) -> xr.Dataset:
+    """A zarr folder or a netCDF file at ``path``, opened lazily with xarray.
+
+    The one opener of foreign data sets (imported jax-cfd data, external
+    rollouts); stores of this package are opened by :func:`open_store`,
+    which also checks them.
+
+    Args:
+        path: a zarr folder (consolidated or not) or a netCDF file.
+        missing: the message when ``path`` does not exist (``{path}`` is
+            replaced).
+        error: the exception class raised (default :class:`StoreError`).
+
+    Returns:
+        The data set, unmodified.
+
+    Raises:
+        error: ``path`` does not exist, or xarray cannot read it (the message
+            names the file and xarray's reason).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(missing.format(path=path))
+    try:
+        with warnings.catch_warnings():  # an unconsolidated zarr folder is fine here
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if path.is_dir():
+                return xr.open_zarr(path, consolidated=None)
+            return xr.open_dataset(path)
+    except Exception as failure:  # xarray raises many types for what it cannot read
+        raise error(f"{path} is not a readable zarr folder or netCDF file "
+                    f"({type(failure).__name__}: {str(failure)[:160]})") from None
 
 
 def writer_lock(path) -> str:
@@ -411,6 +447,7 @@ def window_frames(ds: xr.Dataset, sample: int, start: int, length: int) -> np.nd
         np.float32)
 
 
-__all__ = ["open_store", "values", "store_flow", "sample_count", "frames_for_horizon",
+__all__ = ["open_store", "open_data_set", "values", "store_flow", "sample_count",
+           "frames_for_horizon",
            "initial_states", "initial_inputs", "reference_frames", "trajectory_frames",
            "window_frames", "with_axis_attrs", "staggered_view", "xgcm_grid"]

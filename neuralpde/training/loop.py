@@ -155,91 +155,125 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
     writer = is_writer()
     together(lambda: _start_record(run_dir, record, writer), f"the run folder {run_dir}")
     barrier("neuralpde-run-record")  # run.json exists before any process goes on
-
     optimizer = make_optimizer(config)
-    schedule = learning_rate_schedule(config)
     placed = replicated(global_mesh(devices))
-    params = jax.device_put(task.solver.params, placed)
-    opt_state = jax.device_put(optimizer.init(params), placed)
-    extras = jax.device_put(task.extras, placed)
-    # placed like the train step's output, so the step compiles once (not again at step 2)
-    skipped = jax.device_put(jnp.int32(0), placed)
     checkpoints = Checkpoints(run_dir, config.keep_last)
-    start = 0
     try:
-        if checkpoints.latest_step() is not None:
-            restored = checkpoints.restore("last", {"params": params, "opt_state": opt_state,
-                                                    "step": 0, "skipped": skipped, **extras})
-            params, opt_state = restored["params"], restored["opt_state"]
-            extras = {key: restored[key] for key in extras}
-            start = int(restored["step"])
-            skipped = jax.device_put(jnp.int32(restored["skipped"]), placed)
+        state = _initial_state(task, optimizer, checkpoints, placed)
     except BaseException:
         checkpoints.close()
         raise
+    start = state["step"]
     metrics_path = run_dir / "metrics.jsonl"
     if writer:
         runs.truncate_metrics(metrics_path, start)
     barrier("neuralpde-metrics-cut")  # every process reads the log as process 0 cut it
-
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     bar = progress_bar(progress and writer, config.steps, f"train {run_dir.name}",
                        initial=start)
-    last_time, last_step = time.perf_counter(), start
     loss, best = runs.logged_progress(run_dir)
     board = TensorBoardLog(run_dir, first_step=start + 1)
     try:
         with (metrics_path.open("a") if writer else open(os.devnull, "w")) as log, \
                 safe_points():
-            for step in range(start, end):
-                params, opt_state, extras, skipped, stats = task.step_fn(
-                    params, opt_state, extras, skipped, task.batch(step), jnp.int32(step))
-                done = step + 1
-                bar.update(1)
-                if done % config.log_every == 0 or done == config.steps or done == 1:
-                    now = time.perf_counter()
-                    line = {"step": done, **{k: _stat(v) for k, v in stats.items()},
-                            "learning_rate": float(schedule(step)),
-                            "steps_per_s": (done - last_step) / (now - last_time),
-                            "skipped": int(skipped)}
-                    loss = line["loss"]
-                    last_time, last_step = now, done
-                    bar.set_postfix(loss=f"{loss:.3g}")
-                    log.write(json.dumps(line) + "\n")
-                    log.flush()
-                    board.write(line)
-                validate = task.validation is not None and (
-                    (config.validate_every and done % config.validate_every == 0)
-                    or done == config.steps)
-                if validate:
-                    duration = validation_duration(task.solver.with_params(local_copy(params)),
-                                                   task.validation, config.validation_samples,
-                                                   config.validation_horizon)
-                    line = {"step": done, "validation_duration": duration}
-                    log.write(json.dumps(line) + "\n")
-                    log.flush()
-                    board.write(line)
-                    checkpoints.save_best(done, {"params": params}, duration)
-                    best = duration if best is None else max(best, duration)
-                saved = done % config.checkpoint_every == 0 or done == config.steps
-                # a signal to any process stops every process after this step
-                signum = process_max(requested_signal() if stop_requested() else 0)
-                if saved or signum:
-                    checkpoints.save_last(done, {"params": params, "opt_state": opt_state,
-                                                 "step": done, "skipped": skipped, **extras})
-                if signum and done < end:
-                    raise Interrupted(f"stopped at step {done} of {config.steps}; its checkpoint "
-                                      f"is saved in {run_dir / 'checkpoints' / 'last'}: re-run "
-                                      "the same command to resume", signum)
+            metrics = _Metrics(log, board, learning_rate_schedule(config), start)
+            loss, best = _train_steps(task, config, state, end, checkpoints, bar, metrics,
+                                      loss, best, run_dir)
     finally:
         bar.close()
         board.close()
         checkpoints.close()
-    params = local_copy(params)
-    return {"run": str(run_dir), "step": end, "loss": loss, "skipped": int(skipped),
+    params = local_copy(state["params"])
+    return {"run": str(run_dir), "step": end, "loss": loss, "skipped": int(state["skipped"]),
             "best_validation_duration": best, "params": params,
             "solver": task.solver.with_params(params),
             "seconds": time.perf_counter() - started, "device": device_name()}
+
+
+def _initial_state(task, optimizer, checkpoints: Checkpoints, placed) -> dict:
+    """The training state placed on the devices: fresh, or the last checkpoint's.
+
+    Keys: ``params``, ``opt_state``, ``extras`` (the task's), ``skipped`` (a
+    device int32) and ``step`` (a Python int).
+    """
+    params = jax.device_put(task.solver.params, placed)
+    opt_state = jax.device_put(optimizer.init(params), placed)
+    extras = jax.device_put(task.extras, placed)
+    # placed like the train step's output, so the step compiles once (not again at step 2)
+    skipped = jax.device_put(jnp.int32(0), placed)
+    state = {"params": params, "opt_state": opt_state, "extras": extras, "skipped": skipped,
+             "step": 0}
+    if checkpoints.latest_step() is not None:
+        restored = checkpoints.restore("last", {"params": params, "opt_state": opt_state,
+                                                "step": 0, "skipped": skipped, **extras})
+        state.update(params=restored["params"], opt_state=restored["opt_state"],
+                     extras={key: restored[key] for key in extras},
+                     step=int(restored["step"]),
+                     skipped=jax.device_put(jnp.int32(restored["skipped"]), placed))
+    return state
+
+
+class _Metrics:
+    """The metrics log (``metrics.jsonl`` and TensorBoard) and the update rate since the
+    last line."""
+
+    def __init__(self, log, board: TensorBoardLog, schedule, start: int):
+        self.log, self.board, self.schedule = log, board, schedule
+        self.last_time, self.last_step = time.perf_counter(), start
+
+    def write(self, line: dict) -> None:
+        self.log.write(json.dumps(line) + "\n")
+        self.log.flush()
+        self.board.write(line)
+
+    def training_line(self, step: int, stats: dict, skipped) -> dict:
+        """Write and return the line of update ``step`` (0-based): its stats, learning rate,
+        updates per second since the last line and skipped updates."""
+        done, now = step + 1, time.perf_counter()
+        line = {"step": done, **{k: _stat(v) for k, v in stats.items()},
+                "learning_rate": float(self.schedule(step)),
+                "steps_per_s": (done - self.last_step) / (now - self.last_time),
+                "skipped": int(skipped)}
+        self.last_time, self.last_step = now, done
+        self.write(line)
+        return line
+
+
+def _train_steps(task, config, state: dict, end: int, checkpoints: Checkpoints, bar,
+                 metrics: _Metrics, loss, best, run_dir: Path):
+    """Updates ``state['step']`` .. ``end`` - 1, with logging, validation and checkpoints
+    (``state`` is updated in place); returns the last logged loss and the best validation
+    duration."""
+    for step in range(state["step"], end):
+        (state["params"], state["opt_state"], state["extras"], state["skipped"],
+         stats) = task.step_fn(state["params"], state["opt_state"], state["extras"],
+                               state["skipped"], task.batch(step), jnp.int32(step))
+        done = step + 1
+        bar.update(1)
+        if done % config.log_every == 0 or done == config.steps or done == 1:
+            loss = metrics.training_line(step, stats, state["skipped"])["loss"]
+            bar.set_postfix(loss=f"{loss:.3g}")
+        if task.validation is not None and (
+                (config.validate_every and done % config.validate_every == 0)
+                or done == config.steps):
+            duration = validation_duration(task.solver.with_params(local_copy(state["params"])),
+                                           task.validation, config.validation_samples,
+                                           config.validation_horizon)
+            metrics.write({"step": done, "validation_duration": duration})
+            checkpoints.save_best(done, {"params": state["params"]}, duration)
+            best = duration if best is None else max(best, duration)
+        saved = done % config.checkpoint_every == 0 or done == config.steps
+        # a signal to any process stops every process after this step
+        signum = process_max(requested_signal() if stop_requested() else 0)
+        if saved or signum:
+            checkpoints.save_last(done, {"params": state["params"],
+                                         "opt_state": state["opt_state"], "step": done,
+                                         "skipped": state["skipped"], **state["extras"]})
+        if signum and done < end:
+            raise Interrupted(f"stopped at step {done} of {config.steps}; its checkpoint "
+                              f"is saved in {run_dir / 'checkpoints' / 'last'}: re-run "
+                              "the same command to resume", signum)
+    return loss, best
 
 
 def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress: bool = True,

@@ -93,6 +93,7 @@ import jax
 import jax.numpy as jnp
 
 from neuralpde.config import ConfigError
+from neuralpde.numerics.time_stepping import scan_outputs
 from neuralpde.physics import dns
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.physics.operators import TIME_SCHEMES, check_time_scheme, project, tendency
@@ -132,25 +133,18 @@ def window_loss(solver, window: jax.Array, kind: str = "mse", remat: bool = Fals
                           f"{solver.name!r}'s {substeps(solver)} steps per call")
 
     state = solver.init(window[:k] if history_frames(solver) else window[0])
-    # Unrolled in Python.  On XLA:CPU the backward pass of a rolled scan over the
-    # conv layers was an order of magnitude slower (one-off profile), and even a
+    # Unrolled in Python by default.  On XLA:CPU the backward pass of a rolled scan over
+    # the conv layers was an order of magnitude slower (one-off profile), and even a
     # fully unrolled ``lax.scan`` of ONE call (a TSM window of one bundle, the
     # quickstart preset) is ~10x slower than this loop; with more calls the two are
     # alike (benchmarks/loss_unroll.py, benchmarks/results/loss_unroll_cpu.txt).
-    if remat or scan_unroll is not None:
-        # with remat a rolled scan of rematerialised calls: its backward loop recomputes one
-        # call at a time, so only the states between calls stay alive (in an unrolled loop
-        # XLA's scheduler may recompute every call early and keep them all)
-        body = lambda s, _: step_with_velocities(solver, s)
-        body = jax.checkpoint(body) if remat else body
-        _, predicted = jax.lax.scan(body, state, None, length=n_calls,
-                                    unroll=scan_unroll or 1)
-    else:
-        predicted = []
-        for _ in range(n_calls):
-            state, velocities = step_with_velocities(solver, state)
-            predicted.append(velocities)
-        predicted = jnp.stack(predicted)
+    # With remat, a rolled scan of rematerialised calls: its backward loop recomputes one
+    # call at a time, so only the states between calls stay alive (in an unrolled loop
+    # XLA's scheduler may recompute every call early and keep them all).
+    unroll = scan_unroll or 1
+    calls = scan_outputs(lambda s: step_with_velocities(solver, s), n_calls, checkpoint=remat,
+                         unroll=unroll, python_loop=not (remat or scan_unroll is not None))
+    _, predicted = calls(state)
     predicted = predicted.reshape(targets.shape)
     squared = jnp.mean((predicted - targets) ** 2, axis=(1, 2, 3))
     if kind == "relative_mse":

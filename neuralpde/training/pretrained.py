@@ -61,6 +61,7 @@ from neuralpde.config import ConfigError, printable
 from neuralpde.evaluation.results import results_name
 from neuralpde.outputs import replaced_atomically
 from neuralpde.physics.flows import flow_from_dict
+from neuralpde.solvers.names import PRETRAINED_PREFIX
 from neuralpde.store.reading import store_flow
 from neuralpde.training.checkpoint import Checkpoints
 from neuralpde.training.kinds import KIND_NAMES
@@ -77,7 +78,6 @@ from neuralpde.training.runs import (
 WEIGHTS_FORMAT = 1
 #: Folder of the weights shipped with the package (package data).
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-PRETRAINED_PREFIX = "pretrained:"
 _META = "__meta__"
 
 

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import optax
 
 from neuralpde.config import ConfigError, to_dict
+from neuralpde.numerics.time_stepping import repeated
 from neuralpde.physics import decompose, dns
 from neuralpde.physics.flows import FlowSpec
 from neuralpde.sharding import global_mesh, replicated
@@ -55,7 +56,7 @@ from neuralpde.store.reading import open_store, store_flow, trajectory_frames
 from neuralpde.store.schema import StoreError
 from neuralpde.training.config import StaggerTrainConfig
 from neuralpde.training.losses import stagger_batch_loss
-from neuralpde.training.optim import make_optimizer
+from neuralpde.training.optim import guarded_update, make_optimizer
 from neuralpde.training.task import Task, validation_store
 
 #: The grid of a physics-only run when neither the config nor the caller names one.
@@ -82,16 +83,16 @@ def _seed_fn(flow: FlowSpec, size: int, n: int, spinup_steps: int, max_steps: in
         uv = jax.vmap(lambda k: dns.random_initial_velocity(k, flow, size))(
             jax.random.split(k_init, n))
         step = jax.vmap(dns.finite_volume_step(flow, size, dt))
-        if spinup_steps:
-            uv = jax.lax.fori_loop(0, spinup_steps, lambda i, x: step(x), uv)
+        uv = repeated(step, spinup_steps)(uv)
         if max_steps == 0:
             return uv
         steps = jax.random.randint(k_time, (n,), 0, max_steps + 1)
 
-        def body(i, x):
-            return jnp.where((i < steps)[:, None, None, None], step(x), x)
+        def masked_step(carry):  # sample j advances only in its first steps[j] steps
+            i, x = carry
+            return i + 1, jnp.where((i < steps)[:, None, None, None], step(x), x)
 
-        return jax.lax.fori_loop(0, max_steps, body, uv)
+        return repeated(masked_step, max_steps)((jnp.int32(0), uv))[1]
 
     return run
 
@@ -150,11 +151,8 @@ def make_stagger_step(solver: StaggeredSolver, config: StaggerTrainConfig,
             return stagger_batch_loss(solver.with_params(p), config, uv0, targets)
 
         (loss, (aux, frames)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        grad_norm = optax.tree.norm(grads)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+        params, opt_state, grad_norm, finite = guarded_update(optimizer, grads, opt_state,
+                                                              params, loss)
         resets = jnp.int32(0)
         if idx is not None:  # refresh the pool with the model's own prediction
             state = jax.lax.stop_gradient(frames[:, -1])
@@ -165,8 +163,7 @@ def make_stagger_step(solver: StaggeredSolver, config: StaggerTrainConfig,
             pool = pool.at[idx].set(jnp.where(reset[:, None, None, None], fresh, state))
             resets = jnp.sum(reset).astype(jnp.int32)
         stats = {"loss": loss, "grad_norm": grad_norm, "resets": resets, **aux}
-        return (keep(new_params, params), keep(new_opt_state, opt_state), {"pool": pool},
-                skipped + (~finite).astype(jnp.int32), stats)
+        return (params, opt_state, {"pool": pool}, skipped + (~finite).astype(jnp.int32), stats)
 
     return jax.jit(train_step, donate_argnums=(0, 1, 2))
 

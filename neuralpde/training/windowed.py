@@ -34,7 +34,7 @@ from neuralpde.solvers.learned import training_feature_scale
 from neuralpde.store.reading import initial_inputs, open_store, store_flow
 from neuralpde.training.config import TrainConfig
 from neuralpde.training.losses import window_loss
-from neuralpde.training.optim import make_optimizer
+from neuralpde.training.optim import guarded_update, make_optimizer
 from neuralpde.training.task import Task, validation_store
 from neuralpde.training.windows import WindowSource
 
@@ -60,13 +60,10 @@ def make_windowed_step(solver, optimizer: optax.GradientTransformation, loss_kin
     def train_step(params, opt_state, extras, skipped, batch, step):
         del step  # the windows already depend on it
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        grad_norm = optax.tree.norm(grads)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
-        return (keep(new_params, params), keep(new_opt_state, opt_state), extras,
-                skipped + (~finite).astype(jnp.int32), {"loss": loss, "grad_norm": grad_norm})
+        params, opt_state, grad_norm, finite = guarded_update(optimizer, grads, opt_state,
+                                                              params, loss)
+        return (params, opt_state, extras, skipped + (~finite).astype(jnp.int32),
+                {"loss": loss, "grad_norm": grad_norm})
 
     return jax.jit(train_step, donate_argnums=(0, 1))
 
