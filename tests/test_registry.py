@@ -28,6 +28,7 @@ import pytest
 from conftest import tiny_preset
 from neuralpde.config import ConfigError, UserInputError
 from neuralpde.registry import RUN_PREFIX, evaluate, make_solver, solver_source
+from neuralpde.solvers.names import parse_solver_name, run_name
 from neuralpde.store.reading import open_store
 from neuralpde.store.schema import (
     StoreLayout,
@@ -283,3 +284,24 @@ def test_evaluate_refuses_an_output_folder_it_would_damage(data_dir, tmp_path):
         evaluate(["dns"], data_dir, out)
     assert (out / f"dns-{N}" / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in (out / f"dns-{N}").iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(("name", "scheme", "target", "coarse"), [
+    ("dns-64", "classical", "dns-64", None),
+    ("run:runs/li", "run", "runs/li", None),
+    ("run:runs/s#coarse", "run", "runs/s", ()),
+    ("run:runs/s#coarse=1,0", "run", "runs/s", (1, 0)),
+    ("pretrained:li-mini", "pretrained", "li-mini", None),
+    ("file:out/fno.nc", "file", "out/fno.nc", None),
+])
+def test_the_name_table_parses_every_scheme(name, scheme, target, coarse):
+    parsed = parse_solver_name(name)
+    assert (parsed.scheme, parsed.target, parsed.coarse) == (scheme, target, coarse)
+    if scheme == "run":
+        assert run_name(target, coarse) == name  # written back as it was read
+    assert parsed.prefix + parsed.target == (name if coarse is None else parsed.prefix + target)
+
+
+def test_a_rollout_file_is_not_a_solver_to_make(store):
+    with pytest.raises(ConfigError, match="a file name is not a solver to run"):
+        make_solver("file:out/fno.nc", store)

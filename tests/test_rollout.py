@@ -23,6 +23,7 @@ import pytest
 from conftest import tiny_preset
 from neuralpde.config import ConfigError
 from neuralpde.physics import dns
+from neuralpde.solvers.base import SolverDefaults
 from neuralpde.solvers.classical import FiniteVolumeSolver
 from neuralpde.solvers.rollout import (
     NOT_DIVERGED,
@@ -37,7 +38,7 @@ DOMAIN = 2 * np.pi
 
 
 @dataclasses.dataclass(frozen=True)
-class Halving:
+class Halving(SolverDefaults):
     """A toy solver: each step halves the velocity (exact in float32)."""
 
     size: int = 8
@@ -56,7 +57,7 @@ class Halving:
 
 
 @dataclasses.dataclass(frozen=True)
-class TimesTen:
+class TimesTen(SolverDefaults):
     """A toy solver with a step counter in its state: each step multiplies by 10, so a
     sample of magnitude 10^e overflows float32 (max ~3.4e38) at step 39 - e."""
 
@@ -76,7 +77,7 @@ class TimesTen:
 
 
 @dataclasses.dataclass(frozen=True)
-class LastOfHistory:
+class LastOfHistory(SolverDefaults):
     """A toy solver with a memory of K frames: it starts from the last one and adds 1."""
 
     history_frames: int = 3
@@ -228,3 +229,13 @@ def test_as_jit_argument_keeps_pytrees_and_wraps_other_solvers():
 def test_device_name_names_the_platform_and_device_count():
     assert device_name().startswith(f"{jax.devices()[0].platform}: ")
     assert device_name().endswith(f" x{jax.device_count()}")
+
+
+@pytest.mark.parametrize("option", ["n_frames", "steps_per_frame", "block_frames"])
+@pytest.mark.parametrize("value", [0, -3, 1.5])
+def test_counts_below_one_are_refused_naming_the_option(option, value):
+    """block_frames=0 used to loop forever, n_frames=0 to return one frame silently."""
+    args = {"n_frames": 3, "steps_per_frame": 1, "block_frames": 2, option: value}
+    with pytest.raises(ValueError, match=f"invalid {option}="):
+        rollout(Halving(), np.ones((1, 2, 8, 8), np.float32), output_size=8,
+                domain_size=DOMAIN, **args)

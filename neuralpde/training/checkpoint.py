@@ -18,6 +18,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from neuralpde.config import UserInputError
+from neuralpde.training.run_folder import RunFolder
 
 
 class CheckpointError(UserInputError, RuntimeError):
@@ -66,8 +67,8 @@ class Checkpoints:
     """The two checkpoint managers of a run folder."""
 
     def __init__(self, run_dir, keep_last: int):
-        root = Path(run_dir).resolve() / "checkpoints"
-        self.last_dir, self.best_dir = root / "last", root / "best"
+        folder = RunFolder(Path(run_dir).resolve())
+        self.last_dir, self.best_dir = folder.last_checkpoints, folder.best_checkpoints
         self.last = _manager(self.last_dir, ocp.CheckpointManagerOptions(
             max_to_keep=keep_last, create=True, enable_async_checkpointing=False))
         self.best = _manager(self.best_dir, ocp.CheckpointManagerOptions(

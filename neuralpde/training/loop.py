@@ -67,6 +67,7 @@ from neuralpde.training import runs
 from neuralpde.training.checkpoint import Checkpoints
 from neuralpde.training.kinds import kind_of
 from neuralpde.training.optim import learning_rate_schedule, make_optimizer
+from neuralpde.training.run_folder import RunFolder
 from neuralpde.training.task import Task
 from neuralpde.training.tensorboard import TensorBoardLog
 
@@ -117,11 +118,11 @@ def _check_validation(store, config, solver) -> None:
 
 def _start_record(run_dir: Path, record: dict, writer: bool) -> None:
     """Check an existing run's ``run.json`` against ``record``, or (process 0) write it."""
-    if (run_dir / "run.json").exists():
+    if RunFolder(run_dir).record.exists():
         runs.check_same_run(run_dir, runs.read_record(run_dir), record)
     elif writer:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "run.json", json.dumps(record, indent=2) + "\n")
+        write_text_atomic(RunFolder(run_dir).record, json.dumps(record, indent=2) + "\n")
 
 
 def fit(task: Task, config, run_dir, progress: bool = True, stop_after: int | None = None,
@@ -164,7 +165,7 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
         checkpoints.close()
         raise
     start = state["step"]
-    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path = RunFolder(run_dir).metrics
     if writer:
         runs.truncate_metrics(metrics_path, start)
     barrier("neuralpde-metrics-cut")  # every process reads the log as process 0 cut it
@@ -271,7 +272,7 @@ def _train_steps(task, config, state: dict, end: int, checkpoints: Checkpoints, 
                                          "skipped": state["skipped"], **state["extras"]})
         if signum and done < end:
             raise Interrupted(f"stopped at step {done} of {config.steps}; its checkpoint "
-                              f"is saved in {run_dir / 'checkpoints' / 'last'}: re-run "
+                              f"is saved in {RunFolder(run_dir).last_checkpoints}: re-run "
                               "the same command to resume", signum)
     return loss, best
 
@@ -299,7 +300,7 @@ def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress
     config, the data or the run folder cannot serve the run.
     """
     run_dir = Path(out_dir)
-    existing = runs.read_record(run_dir) if (run_dir / "run.json").exists() else None
+    existing = runs.read_record(run_dir) if RunFolder(run_dir).record.exists() else None
     kind = kind_of(config)
     config = kind.prepare(config, data_dir)
     task = kind.task(config, data_dir, flow, run_dir.name, existing, devices)

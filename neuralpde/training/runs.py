@@ -64,6 +64,7 @@ from neuralpde.training.checkpoint import CheckpointError, Checkpoints
 from neuralpde.training.config import train_config_from_dict
 from neuralpde.training.kinds import KIND_NAMES, kind_of
 from neuralpde.training.optim import make_optimizer
+from neuralpde.training.run_folder import RunFolder
 
 RUN_FORMAT = 2
 RECORD_KEYS = ("train_config", "flow", "model_size")
@@ -88,7 +89,7 @@ def read_record(run_dir) -> dict:
     Raises :class:`ConfigError` naming the folder when there is no run.json,
     or the file when it is not a readable record.
     """
-    path = Path(run_dir) / "run.json"
+    path = RunFolder(run_dir).record
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a training run folder (no run.json): train one with "
                           "`neuralpde train` or `neuralpde stagger-train`")
@@ -190,7 +191,7 @@ def read_metrics(run_dir) -> list[dict]:
     A line that is not a metrics record (torn by a hard kill while it was
     written, or damaged) is skipped with a one-line warning naming the file.
     """
-    path = Path(run_dir) / "metrics.jsonl"
+    path = RunFolder(run_dir).metrics
     if not path.exists():
         return []
     lines = _metric_lines(path)

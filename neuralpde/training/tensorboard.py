@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import jax
 
-#: The run-folder sub-folder holding the event files.
-TENSORBOARD_DIR = "tensorboard"
+from neuralpde.training.run_folder import RunFolder
+
 #: Keys of a metrics line that are not scalars to plot.
 NOT_SCALARS = ("step",)
 
@@ -49,7 +48,7 @@ class TensorBoardLog:
         from tensorboardX.event_file_writer import EventsWriter
         from tensorboardX.proto.event_pb2 import Event, SessionLog
 
-        folder = Path(run_dir) / TENSORBOARD_DIR
+        folder = RunFolder(run_dir).tensorboard
         folder.mkdir(parents=True, exist_ok=True)
         # the file name holds the time in whole seconds: pid and step keep a quick resume apart
         self.events = EventsWriter(str(folder / "events"),
@@ -82,4 +81,4 @@ class TensorBoardLog:
             self.events = None
 
 
-__all__ = ["TENSORBOARD_DIR", "TensorBoardLog"]
+__all__ = ["TensorBoardLog"]
