@@ -163,12 +163,12 @@ def _nan_after(step_count):
 @pytest.mark.parametrize("warmup,where", [(0.3, "during the warm-up"), (0.0, "t = 0.056")])
 def test_a_non_finite_step_leaves_a_failed_incomplete_store(tmp_path, monkeypatch, capsys, warmup,
                                                             where):
-    import neuralpde.store.generate as generation
+    import neuralpde.store.kernels as kernels
 
     preset = tiny_preset(n_samples=1, duration=0.4 + warmup, warmup=warmup, history=0,
                          initial_sizes=())
     path = tmp_path / "train.zarr"
-    monkeypatch.setattr(generation.dns, "finite_volume_step", _nan_after(0))
+    monkeypatch.setattr(kernels.dns, "finite_volume_step", _nan_after(0))
     # through the command line: exit status 2 and the message, no traceback
     argv = ["generate", "--preset", "mini", "--reference-solver", "fv", "--warmup-size", "0",
             "--out", str(tmp_path), "--split", "train",
@@ -179,7 +179,7 @@ def test_a_non_finite_step_leaves_a_failed_incomplete_store(tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert "non-finite value (sample 0, " + where in err and "Traceback" not in err
     monkeypatch.undo()
-    generation._split_kernels.cache_clear()  # drop the kernels built with the NaN step
+    kernels.split_kernels.cache_clear()  # drop the kernels built with the NaN step
     attrs = dict(zarr.open_group(str(path), mode="r").attrs)
     assert attrs["complete"] == 0 and "non-finite" in attrs["failed"]
     with pytest.raises(StoreError, match="failed generation"):

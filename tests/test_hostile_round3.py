@@ -195,7 +195,7 @@ def test_out_of_memory_during_generation_fails_the_store_and_the_fix_replaces_it
     """An out-of-memory error while generating (XLA's 'Out of memory allocating' or a host
     MemoryError) marks the incomplete store failed (one line, exit 2), so the command with a
     smaller batch replaces it instead of refusing it as another configuration."""
-    import neuralpde.store.generate as generation
+    import neuralpde.store.kernels as generation
 
     argv = ["generate", "--preset", "mini", "--out", str(tmp_path), "--split", "test",
             "--model-size", "8", "--fine-size", "32", "--initial-sizes", "--samples", "2",
@@ -205,12 +205,12 @@ def test_out_of_memory_during_generation_fails_the_store_and_the_fix_replaces_it
         raise MemoryError("Out of memory allocating 99999999999 bytes")
 
     monkeypatch.setattr(generation.SplitKernels, "initial", property(no_memory))
-    generation._split_kernels.cache_clear()
+    generation.split_kernels.cache_clear()
     assert main([*argv, "--batch-size", "2"]) == 2
     err = _one_line(capsys, "neuralpde generate: error: out of memory")
     assert "marked failed" in err
     monkeypatch.undo()
-    generation._split_kernels.cache_clear()
+    generation.split_kernels.cache_clear()
     assert main([*argv, "--batch-size", "1"]) == 0
     assert xr.open_zarr(tmp_path / "test.zarr", consolidated=False).attrs["complete"]
 
