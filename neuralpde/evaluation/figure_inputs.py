@@ -144,7 +144,7 @@ def _snap_times(requested: Sequence[float], times: np.ndarray) -> tuple[list[int
 def _vorticity_frames(ds: xr.Dataset, sample, times: Sequence[float]) -> np.ndarray:
     """Vorticity (time, x, y) of one sample at the nearest frames to ``times`` (NaN where none
     is near)."""
-    from neuralpde.evaluation.metrics import vorticity
+    from neuralpde.evaluation.array_metrics import vorticity
 
     if sample is not None and sample in set(np.asarray(ds["sample"].values).tolist()):
         one = ds.sel(sample=sample)
