@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 from neuralpde.evaluation import compare as cmp
+from neuralpde.evaluation.figure_inputs import snapshot_fields
 from neuralpde.evaluation.metrics import compute_metrics
 
 N, N_SAMPLES, N_FRAMES, FRAME_DT = 8, 2, 5, 0.5
@@ -132,7 +133,7 @@ def test_compare_writes_table_and_figures(results, tmp_path):
 
 def test_snapshots_snap_to_frames(results):
     rows = cmp.load_results(results)
-    fields, times, _ = cmp._snapshots(rows, results, (0.1, 0.9, 1.1))
+    fields, times, _ = snapshot_fields(rows, results, (0.1, 0.9, 1.1))
     assert times == [0.0, 1.0]  # 0.9 and 1.1 both snap to frame 1.0, kept once
     assert list(fields)[0] == "reference"
     assert all(f.shape == (2, N, N) and np.isfinite(f).all() for f in fields.values())

@@ -165,3 +165,78 @@ def test_compare_ignores_an_interrupted_evaluation(tiny_data, tmp_path):
     assert _evaluate(tiny_data, out, "dns") == 0
     shutil.copytree(out / "dns-8", out / ".dns-8.writing-abc")  # killed just before the rename
     assert [row["solver"] for row in load_results(out)] == ["dns-8"]
+
+
+# ---------------------------------------------------------------- the typed summary.json
+
+#: A summary as `neuralpde evaluate` writes it today (the keys in their written order).
+SUMMARY = {
+    "solver": "dns-8", "kind": "dns", "size": 8, "model_size": 8, "preset": "mini",
+    "n_samples": 2, "threshold": 0.8, "horizon": 0.2, "dt": 0.0125, "steps_per_frame": 4,
+    "duration_of_mean": 0.2, "duration_mean": 0.2, "duration_std": 0.0, "duration_min": 0.2,
+    "duration_max": 0.2, "latency_s_per_time_unit": 0.0123, "device": "cpu: cpu x1",
+    "diverged_samples": 1, "diverged_times": [None, 0.15], "compared_on": "model grid",
+    "reference": "/data/test.zarr", "source": "dns", "neuralpde_version": "0.1.0",
+    "neuralpde_git_commit": "abc1234", "machine": "AMD EPYC (2 cores, Linux x86_64)",
+}
+
+#: A summary as the first `evaluate` wrote it: no compared_on, source or provenance.
+OLD_SUMMARY = {k: v for k, v in SUMMARY.items()
+               if k not in ("compared_on", "source", "neuralpde_version",
+                            "neuralpde_git_commit", "machine")}
+
+
+def test_a_summary_round_trips_to_the_same_json():
+    from neuralpde.evaluation.summary import SUMMARY_FIELDS, ResultSummary
+
+    summary = ResultSummary.from_dict(SUMMARY)
+    assert summary.size == 8 and summary.diverged_times == (None, 0.15)
+    assert summary.to_dict() == SUMMARY and list(summary.to_dict()) == list(SUMMARY)
+    assert summary.to_json() == json.dumps(SUMMARY, indent=2) + "\n"  # byte for byte
+    assert list(SUMMARY) == [f for f in SUMMARY_FIELDS if f != "skipped_metrics"]
+    built = ResultSummary(**SUMMARY)  # as evaluate builds it: no skipped_metrics written
+    assert built.to_json() == summary.to_json() and "skipped_metrics" in built.absent
+    external = ResultSummary(**SUMMARY, skipped_metrics=["energy"])
+    assert list(external.to_dict())[-1] == "skipped_metrics"
+    assert external.to_dict()["skipped_metrics"] == ["energy"]
+    assert ResultSummary.from_dict(external.to_dict()) == external
+
+
+def test_an_old_summary_loads_and_is_tabled_as_written(tmp_path):
+    from neuralpde.evaluation.compare import load_results
+    from neuralpde.evaluation.summary import ResultSummary
+
+    folder = tmp_path / "results" / "dns-8"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({**OLD_SUMMARY, "later_key": [1, 2]}))
+    summary = ResultSummary.load(folder / "summary.json")
+    assert summary.compared_on is None and "compared_on" in summary.absent
+    assert summary.extra == {"later_key": [1, 2]}
+    (row,) = load_results(tmp_path / "results")
+    assert row == {**OLD_SUMMARY, "later_key": [1, 2], "results_path": str(folder)}
+    minimal = {"solver": "x", "kind": "learned", "size": 8, "duration_of_mean": None}
+    assert ResultSummary.from_dict(minimal).to_dict() == minimal
+
+
+@pytest.mark.parametrize("field,value,accepted", [
+    ("size", "eight", "an integer"), ("size", True, "an integer"),
+    ("threshold", "0.8", "a number"),
+    ("diverged_times", [0.1, "x"], "a list of times (numbers or null)"),
+    ("latency_s_per_time_unit", "fast", "a number or null"), ("device", None, "a string")])
+def test_a_summary_with_a_bad_field_is_refused_naming_the_file_and_the_field(
+        tmp_path, field, value, accepted):
+    from neuralpde.evaluation.compare import load_results
+    from neuralpde.evaluation.summary import ResultSummary
+
+    path = tmp_path / "results" / "dns-8" / "summary.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**SUMMARY, field: value}))
+    message = f"{path}: field '{field}' is {value!r}: accepted {accepted}"
+    with pytest.raises(ConfigError) as refused:
+        ResultSummary.load(path)
+    assert str(refused.value) == message
+    with pytest.raises(ConfigError, match="field"):
+        load_results(tmp_path / "results")  # compare refuses it the same way
+    path.write_text(json.dumps({k: v for k, v in SUMMARY.items() if k != "kind"}))
+    with pytest.raises(ConfigError, match=r"summary.json lacks the keys \[.kind.\]"):
+        ResultSummary.load(path)

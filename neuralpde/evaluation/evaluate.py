@@ -6,11 +6,15 @@
 * ``trajectory.zarr`` — the predicted frames, in the trajectory-store schema
   (on the comparison grid: the model grid, or a lone sub-solver's own grid);
 * ``metrics.nc`` — :func:`neuralpde.evaluation.metrics.compute_metrics`;
-* ``summary.json`` — the summary row (durations, latency, device, divergence,
-  where it was compared, what it was made from, and the package and machine that
-  scored it: ``neuralpde_version``, ``neuralpde_git_commit`` and ``machine``,
-  :func:`neuralpde.provenance`; summaries written before these keys existed
-  lack them and still load).
+* ``summary.json`` — the summary row, a
+  :class:`~neuralpde.evaluation.summary.ResultSummary` (durations, latency,
+  device, divergence, where it was compared, what it was made from, and the
+  package and machine that scored it: ``neuralpde_version``,
+  ``neuralpde_git_commit`` and ``machine``, :func:`neuralpde.provenance`;
+  summaries written before these keys existed lack them and still load).
+
+Both functions return the summary as a dict (:meth:`ResultSummary.to_dict`,
+the object ``summary.json`` holds).
 
 :func:`evaluate_external` writes the same folder for a rollout produced
 elsewhere (``file:PATH``, :mod:`neuralpde.evaluation.external`).  The folder's
@@ -40,6 +44,7 @@ from neuralpde.evaluation.results import (
     write_results,
 )
 from neuralpde.evaluation.scoring import score
+from neuralpde.evaluation.summary import ResultSummary
 from neuralpde.outputs import exclusive
 from neuralpde.sharding import in_process_0, is_writer, together
 from neuralpde.solvers.base import Solver
@@ -87,26 +92,28 @@ def _evaluate_solver(solver, test, folder, reference_path, horizon, threshold, n
                    latency_duration=latency_duration, devices=devices)
     summary = _summary(solver.name, solver.kind, solver.size, test, scored, solver.dt,
                        device_name(), reference_path, source)
-    return _write_results(folder, scored, summary) if is_writer() else summary
+    return (_write_results(folder, scored, summary) if is_writer() else summary).to_dict()
 
 
-def _summary(name, kind, size, test, scored, dt, device, reference_path, source) -> dict:
+def _summary(name, kind, size, test, scored, dt, device, reference_path, source,
+             skipped_metrics=None) -> ResultSummary:
     """The ``summary.json`` row of a scored solver or rollout."""
     result = scored.rollout
-    return {
-        "solver": name, "kind": kind, "size": size,
-        "model_size": int(test.attrs["model_size"]), "preset": test.attrs["preset"],
-        "n_samples": scored.n_samples, "threshold": scored.threshold, "horizon": scored.horizon,
-        "dt": dt, "steps_per_frame": result.steps_per_frame,
+    return ResultSummary(
+        solver=name, kind=kind, size=size,
+        model_size=int(test.attrs["model_size"]), preset=test.attrs["preset"],
+        n_samples=scored.n_samples, threshold=scored.threshold, horizon=scored.horizon,
+        dt=dt, steps_per_frame=result.steps_per_frame,
         **{field: float(scored.metrics[field]) for field in DURATION_FIELDS},
-        "latency_s_per_time_unit": scored.latency, "device": device,
-        "diverged_samples": int((result.diverged_step >= 0).sum()),
-        "diverged_times": result.diverged_time,
-        "compared_on": scored.compared_on,
-        "reference": str(Path(reference_path).resolve()) if reference_path else "",
-        "source": source,
+        latency_s_per_time_unit=scored.latency, device=device,
+        diverged_samples=int((result.diverged_step >= 0).sum()),
+        diverged_times=result.diverged_time,
+        compared_on=scored.compared_on,
+        reference=str(Path(reference_path).resolve()) if reference_path else "",
+        source=source,
         **provenance(),
-    }
+        skipped_metrics=skipped_metrics,
+    )
 
 
 def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, reference_path: str = "",
@@ -127,12 +134,12 @@ def evaluate_external(rollout: ExternalRollout, test: xr.Dataset, out_dir, refer
         together(lambda: check_same_source(folder, source), f"the results folder {folder}")
         scored = score_rollout(rollout, test, threshold=threshold)
         summary = _summary(rollout.name, rollout.kind, int(test.attrs["model_size"]), test,
-                           scored, scored.rollout.dt, rollout.device, reference_path, source)
-        summary["skipped_metrics"] = rollout.skipped_metrics
-        return _write_results(folder, scored, summary) if is_writer() else summary
+                           scored, scored.rollout.dt, rollout.device, reference_path, source,
+                           skipped_metrics=rollout.skipped_metrics)
+        return (_write_results(folder, scored, summary) if is_writer() else summary).to_dict()
 
 
-def _write_results(folder: Path, scored, summary: dict) -> dict:
+def _write_results(folder: Path, scored, summary: ResultSummary) -> ResultSummary:
     """Write ``trajectory.zarr``, ``metrics.nc`` and ``summary.json`` atomically
     (:func:`neuralpde.evaluation.results.write_results`); returns ``summary``."""
     def write(tmp: Path) -> None:

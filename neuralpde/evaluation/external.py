@@ -51,7 +51,7 @@ import xarray as xr
 from neuralpde.config import ConfigError, UserInputError
 from neuralpde.evaluation import metrics as metric_fns
 from neuralpde.evaluation.results import check_results_name, results_name
-from neuralpde.evaluation.scoring import Score, _check_threshold, frames_dataset
+from neuralpde.evaluation.scoring import Score, check_threshold, frames_dataset
 from neuralpde.physics.decompose import fourier_shift
 from neuralpde.solvers.rollout import NOT_DIVERGED, Rollout
 from neuralpde.store.reading import frames_for_horizon, reference_frames, sample_count
@@ -181,7 +181,19 @@ def open_rollout(path, store: xr.Dataset, n_samples: int | None = None,
     stated = str(ds.attrs.get("solver", ""))
     name = stated if _valid_name(stated) else results_name(path.name.split(".")[0] or path.name)
     where = f"rollout file {path}"
-    n = int(store.attrs["model_size"])
+    names = _variables(ds, where, int(store.attrs["model_size"]))
+    n_samples = _samples(ds, store, where, n_samples)
+    n_frames, horizon = _frames_scored(ds, store, where, horizon)
+    frames = _read_frames(ds, names, where, n_samples, n_frames)
+    latency = _latency(ds, where)
+    device = str(ds.attrs.get("device", ""))
+    ds.close()
+    return ExternalRollout(path=path, name=name, frames=frames, has_velocity=names == ("u", "v"),
+                           latency=latency, device=device, horizon=float(horizon))
+
+
+def _variables(ds: xr.Dataset, where: str, n: int) -> tuple[str, ...]:
+    """``('u', 'v')`` or ``('vorticity',)``: the variables scored, checked (dims, grid)."""
     velocity = {"u", "v"} <= set(ds.data_vars)
     if not velocity and "vorticity" not in ds.data_vars:
         raise ExternalRolloutError(f"{where} holds {sorted(ds.data_vars)}: accepted u and v "
@@ -195,7 +207,11 @@ def open_rollout(path, store: xr.Dataset, n_samples: int | None = None,
             raise ExternalRolloutError(
                 f"{where}: {var} is on a {ds.sizes['x']}x{ds.sizes['y']} grid; the test store's "
                 f"model grid is {n}x{n}")
-    # samples: the store's first S, in order
+    return names
+
+
+def _samples(ds: xr.Dataset, store: xr.Dataset, where: str, n_samples: int | None) -> int:
+    """The samples scored: the store's first S, in order, all in the file."""
     file_samples = np.asarray(ds["sample"].values) if "sample" in ds.coords else None
     available = int(ds.sizes["sample"])
     stored = np.asarray(store.sample.values)
@@ -207,7 +223,12 @@ def open_rollout(path, store: xr.Dataset, n_samples: int | None = None,
     n_samples = sample_count(store, available if n_samples is None else n_samples)
     if n_samples > available:
         raise ExternalRolloutError(f"{where} holds {available} samples; {n_samples} requested")
-    # times: the store's frame times from 0
+    return n_samples
+
+
+def _frames_scored(ds: xr.Dataset, store: xr.Dataset, where: str,
+                   horizon: float | None) -> tuple[int, float]:
+    """``(frames, horizon)`` scored: the file's times must be the store's frame times from 0."""
     if "time" not in ds.coords:
         raise ExternalRolloutError(f"{where} has no time coordinate: accepted the test store's "
                                    "frame times from 0")
@@ -230,19 +251,29 @@ def open_rollout(path, store: xr.Dataset, n_samples: int | None = None,
             f"horizon {horizon:g} needs frames up to t = {(n_frames - 1) * frame_dt:g}; {where} "
             f"ends at t = {span:g}: accepted (0, {span + frame_dt:g}) (its span plus less than "
             "one frame)")
+    return n_frames, horizon
+
+
+def _read_frames(ds: xr.Dataset, names: tuple[str, ...], where: str, n_samples: int,
+                 n_frames: int) -> np.ndarray:
+    """The frames scored: velocity ``(S, T, 2, N, N)`` or corner vorticity ``(S, T, N, N)``."""
     data = [np.asarray(ds[var].isel(sample=slice(0, n_samples), time=slice(0, n_frames)).values,
                        np.float32) for var in names]
-    if velocity:
-        frames = np.stack(data, axis=2)
-    else:
-        frames = data[0]
-        offset = tuple(float(x) for x in np.ravel(ds["vorticity"].attrs.get("offset", (1, 1))))
-        if offset not in VORTICITY_OFFSETS:
-            raise ExternalRolloutError(f"{where}: vorticity offset {list(offset)}: accepted "
-                                       f"{[list(o) for o in VORTICITY_OFFSETS]} (cell corners "
-                                       "or centres, in cells)")
-        if offset != (1.0, 1.0):  # centres -> corners
-            frames = fourier_shift(frames, (1 - offset[0], 1 - offset[1]))
+    if names == ("u", "v"):
+        return np.stack(data, axis=2)
+    frames = data[0]
+    offset = tuple(float(x) for x in np.ravel(ds["vorticity"].attrs.get("offset", (1, 1))))
+    if offset not in VORTICITY_OFFSETS:
+        raise ExternalRolloutError(f"{where}: vorticity offset {list(offset)}: accepted "
+                                   f"{[list(o) for o in VORTICITY_OFFSETS]} (cell corners "
+                                   "or centres, in cells)")
+    if offset != (1.0, 1.0):  # centres -> corners
+        frames = fourier_shift(frames, (1 - offset[0], 1 - offset[1]))
+    return frames
+
+
+def _latency(ds: xr.Dataset, where: str) -> float | None:
+    """The file's ``latency_s_per_time_unit`` (None when absent or not a number)."""
     latency = ds.attrs.get("latency_s_per_time_unit")
     try:
         latency = None if latency is None else float(latency)
@@ -251,10 +282,7 @@ def open_rollout(path, store: xr.Dataset, n_samples: int | None = None,
     if latency is not None and not (math.isfinite(latency) and latency > 0):
         raise ExternalRolloutError(f"{where}: latency_s_per_time_unit={latency!r}: accepted a "
                                    "finite number > 0, or no attribute")
-    device = str(ds.attrs.get("device", ""))
-    ds.close()
-    return ExternalRollout(path=path, name=name, frames=frames, has_velocity=velocity,
-                           latency=latency, device=device, horizon=float(horizon))
+    return latency
 
 
 def _short(values, count: int) -> str:
@@ -272,7 +300,7 @@ def score_rollout(rollout: ExternalRollout, store: xr.Dataset, *, threshold: flo
     The ``Score``'s ``rollout`` has ``dt`` = the frame spacing and one step per
     frame; ``latency`` is the file's (or None).
     """
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     n_samples, n_frames = rollout.frames.shape[:2]
     model_size = int(store.attrs["model_size"])
     domain = float(store.attrs["domain_size"])

@@ -5,7 +5,14 @@ holding exactly :data:`RESULT_FILES`:
 
 * ``trajectory.zarr`` — the predicted frames (trajectory-store schema);
 * ``metrics.nc`` — the metrics dataset;
-* ``summary.json`` — the summary row (its ``solver`` field is the folder's name).
+* ``summary.json`` — the summary row (its ``solver`` field is the folder's name;
+  the format is :mod:`neuralpde.evaluation.summary`'s).
+
+``neuralpde compare`` writes :data:`COMPARISON_MARKDOWN`, :data:`COMPARISON_CSV`
+and :data:`FIGURES_FOLDER` beside the solvers' folders.  Every file name of a
+results folder is defined here (``summary.json`` in
+:mod:`~neuralpde.evaluation.summary`, re-exported) and imported by the modules
+that read or write it.
 
 Safety rules (nothing the package did not write is ever removed or replaced):
 
@@ -28,7 +35,6 @@ Safety rules (nothing the package did not write is ever removed or replaced):
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -37,12 +43,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from neuralpde.config import ConfigError
+from neuralpde.evaluation.summary import SUMMARY_FILE, ResultSummary, read_summary
 
-SUMMARY_FILE = "summary.json"
+#: The metrics dataset of a solver's results folder (netCDF).
 METRICS_FILE = "metrics.nc"
+#: The predicted frames of a solver's results folder (a zarr store).
 TRAJECTORY_FILE = "trajectory.zarr"
 #: Everything a results folder holds.
 RESULT_FILES = frozenset({SUMMARY_FILE, METRICS_FILE, TRAJECTORY_FILE})
+#: The comparison table ``neuralpde compare`` writes beside the solvers' folders (Markdown).
+COMPARISON_MARKDOWN = "comparison.md"
+#: The same table as CSV.
+COMPARISON_CSV = "comparison.csv"
+#: The folder of the comparison's figures.
+FIGURES_FOLDER = "figures"
 #: Most characters in a results name.
 MAX_NAME = 100
 _SAFE = re.compile(rf"[A-Za-z0-9_+-][A-Za-z0-9._+-]{{0,{MAX_NAME - 1}}}")
@@ -104,19 +118,6 @@ def check_out_dir(out_dir, data_dir) -> Path:
     return out
 
 
-def read_summary(folder) -> dict:
-    """``folder/summary.json`` as a dict; :class:`ConfigError` naming the file if it is not one."""
-    path = Path(folder) / SUMMARY_FILE
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ConfigError(f"{path} is not a readable neuralpde summary "
-                          f"({type(error).__name__}: {str(error)[:120]})") from None
-    if not isinstance(summary, dict):
-        raise ConfigError(f"{path} is not a neuralpde summary (a JSON object was expected)")
-    return summary
-
-
 def check_replaceable(folder, source: str) -> None:
     """Refuse (:class:`ConfigError`) to replace ``folder`` unless it is a results folder this
     package wrote for the same solver and source (or does not exist, or is empty)."""
@@ -155,23 +156,28 @@ def _renamed(source: str) -> str:
     return "run folder"
 
 
-def write_results(folder, summary: dict, write: Callable[[Path], None]) -> dict:
+def write_results(folder, summary: ResultSummary,
+                  write: Callable[[Path], None]) -> ResultSummary:
     """Write a results folder atomically; returns ``summary``.
 
     ``write(tmp)`` writes the trajectory and metrics into the temporary folder;
-    ``summary.json`` is written last.  The temporary is a fresh hidden folder
-    ``<out>/.<name>.writing-*`` (removed if anything fails).  An existing
-    ``folder`` is checked again (:func:`check_replaceable`), moved aside,
-    replaced, and only then removed.
+    ``summary.json`` (:meth:`ResultSummary.to_json`) is written last.  The
+    temporary is a fresh hidden folder ``<out>/.<name>.writing-*`` (removed if
+    anything fails).  An existing ``folder`` is checked again
+    (:func:`check_replaceable`), moved aside, replaced, and only then removed.
+
+    Raises:
+      ConfigError: an unsafe folder name, or a folder that may not be replaced.
+      OSError: the file system refused a write (the temporary is removed).
     """
     folder = Path(folder)
     check_results_name(folder.name)
-    check_replaceable(folder, summary.get("source", ""))
+    check_replaceable(folder, summary.source or "")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.writing-", dir=folder.parent))
     try:
         write(tmp)
-        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / SUMMARY_FILE).write_text(summary.to_json())
         old = None
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
@@ -203,8 +209,8 @@ def summary_is_current(folder, newer_than=None, reference=None) -> bool:
     if reference is not None:
         reference = Path(reference)
         try:
-            recorded = json.loads(summary.read_text()).get("reference")
-        except (OSError, ValueError, AttributeError):
+            recorded = read_summary(folder).get("reference")
+        except ConfigError:
             return False
         if (not reference.exists() or recorded != str(reference.resolve())
                 or stamp <= reference.stat().st_mtime):
@@ -214,6 +220,7 @@ def summary_is_current(folder, newer_than=None, reference=None) -> bool:
     return True
 
 
-__all__ = ["SUMMARY_FILE", "METRICS_FILE", "TRAJECTORY_FILE", "RESULT_FILES", "MAX_NAME",
+__all__ = ["SUMMARY_FILE", "METRICS_FILE", "TRAJECTORY_FILE", "RESULT_FILES", "COMPARISON_MARKDOWN",
+           "COMPARISON_CSV", "FIGURES_FOLDER", "MAX_NAME",
            "check_results_name", "results_name", "same_source", "check_out_dir", "read_summary",
            "check_replaceable", "write_results", "summary_is_current"]

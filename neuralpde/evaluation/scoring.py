@@ -116,10 +116,44 @@ def frames_dataset(frames: np.ndarray, samples, times, domain_size: float,
         coords=coords, attrs=attrs or {})
 
 
-def _check_threshold(threshold: float) -> float:
+def check_threshold(threshold: float) -> float:
+    """``threshold`` as a float, if it is a high-correlation threshold: a number in (0, 1).
+
+    Raises:
+      ConfigError: for anything else (a bool, a string, 0, 1, ...), naming the value.
+    """
     require(isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
             and 0 < threshold < 1, "threshold", threshold, "a number in (0, 1)")
     return float(threshold)
+
+
+def _checked_view(solver: Solver, model_size: int):
+    """The solver's reference view (None: the model grid), if the solver can be scored on a
+    store of this model grid (:class:`ConfigError` otherwise)."""
+    view = reference_view(solver)
+    observed = observed_size(solver)
+    if view is None and (observed < model_size or observed % model_size):
+        raise ConfigError(f"solver {solver.name!r} runs on a {observed}² grid; the store's "
+                          f"model grid is {model_size}²: accepted a multiple of {model_size}")
+    if view is not None and history_frames(solver):
+        raise ConfigError(f"solver {solver.name!r} has both a memory and a reference view: "
+                          "not supported")
+    return view
+
+
+def _start(solver: Solver, store: xr.Dataset, view, reference: np.ndarray, n_samples: int):
+    """``(initial inputs, reference frames, output grid size, compared_on)``: on the model
+    grid, or on the solver's view of the reference."""
+    model_size = int(store.attrs["model_size"])
+    if view is None:
+        uv0 = initial_inputs(store, input_size(solver), n_samples, history_frames(solver),
+                             f"solver {solver.name!r}")
+        return uv0, reference, model_size, "model grid"
+    uv0 = np.asarray(view(initial_states(store, model_size, n_samples)), np.float32)
+    reference = np.asarray(view(reference), np.float32)
+    output_size = reference.shape[-1]
+    return (uv0, reference, output_size,
+            f"{getattr(solver, 'view_name', 'reference view')}, {output_size}²")
 
 
 def score(
@@ -152,32 +186,17 @@ def score(
       StoreError: the store lacks what the solver starts from, or a reference
         frame is not finite.
     """
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     require(metrics in METRIC_SETS, "metrics", metrics, f"one of {list(METRIC_SETS)}")
     model_size = int(store.attrs["model_size"])
     domain = float(store.attrs["domain_size"])
-    view = reference_view(solver)
-    observed = observed_size(solver)
-    if view is None and (observed < model_size or observed % model_size):
-        raise ConfigError(f"solver {solver.name!r} runs on a {observed}² grid; the store's "
-                          f"model grid is {model_size}²: accepted a multiple of {model_size}")
-    if view is not None and history_frames(solver):
-        raise ConfigError(f"solver {solver.name!r} has both a memory and a reference view: "
-                          "not supported")
+    view = _checked_view(solver, model_size)
     n_samples = sample_count(store, n_samples)
     n_frames, horizon = frames_for_horizon(store, horizon)
     spf = steps_per_frame(solver, float(store.attrs["frame_dt"]))
 
     reference = reference_frames(store, n_samples, n_frames)  # refuses non-finite frames
-    if view is None:
-        uv0 = initial_inputs(store, input_size(solver), n_samples, history_frames(solver),
-                             f"solver {solver.name!r}")
-        output_size, compared_on = model_size, "model grid"
-    else:
-        uv0 = np.asarray(view(initial_states(store, model_size, n_samples)), np.float32)
-        reference = np.asarray(view(reference), np.float32)
-        output_size = reference.shape[-1]
-        compared_on = f"{getattr(solver, 'view_name', 'reference view')}, {output_size}²"
+    uv0, reference, output_size, compared_on = _start(solver, store, view, reference, n_samples)
     result = rollout(solver, uv0, n_frames, spf, output_size, domain, devices=devices)
     latency = (None if latency_duration is None or not is_writer() else  # process 0 times it
                measure_latency(solver, uv0[0], duration=min(latency_duration, horizon)))
@@ -208,4 +227,5 @@ def validation_duration(solver: Solver, store: xr.Dataset, n_samples: int, horiz
                  latency_duration=None, metrics="correlation", devices=devices).duration_of_mean
 
 
-__all__ = ["METRIC_SETS", "Score", "frames_dataset", "score", "validation_duration"]
+__all__ = ["METRIC_SETS", "Score", "frames_dataset", "check_threshold", "score",
+           "validation_duration"]
