@@ -74,7 +74,7 @@ def test_the_wheel_works_outside_the_checkout(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert {"neuralpde/weights/li-mini.npz", "neuralpde/weights/tsm-hippo-mini.npz",
-            "neuralpde/cli.py"} <= names
+            "neuralpde/cli/__init__.py", "neuralpde/cli/__main__.py"} <= names
     assert not any(n.startswith(("tests/", "data/", "runs/", "results/")) for n in names)
 
     venv = tmp_path / "venv"
