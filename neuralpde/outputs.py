@@ -167,6 +167,7 @@ def managed_folder(path) -> str:
                 continue
             if any((folder / marker).exists() for marker in ZARR_MARKERS):
                 return f"the zarr store {folder}"
+            # the run-folder names of training.run_folder.RunFolder (a layer above this one)
             if name == "checkpoints" and (folder.parent / "run.json").is_file():
                 return (f"the checkpoints folder {folder} of a training run (old checkpoints "
                         "are removed as the run goes on)")

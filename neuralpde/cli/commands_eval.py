@@ -133,6 +133,7 @@ def add_stagger_evaluate(subparsers) -> None:
 def _run_stagger_evaluate(args) -> int:
     """Score staggered runs on the test store (``neuralpde stagger-evaluate``); returns 0."""
     from neuralpde.registry import evaluate
+    from neuralpde.solvers.names import run_name
     from neuralpde.training.kinds import kind_of
     from neuralpde.training.runs import read_record, run_config
 
@@ -142,9 +143,9 @@ def _run_stagger_evaluate(args) -> int:
         if kind_of(config).command != "stagger-train":
             raise ConfigError(f"{run} is a {config.kind} run, not a staggered one: evaluate it "
                               "with `neuralpde evaluate --solver run:...`")
-        names.append(f"run:{run}")
+        names.append(run_name(run))
         if args.coarse and config.model.s > 1:
-            names.append(f"run:{run}#coarse")
+            names.append(run_name(run, coarse=()))
     rows = evaluate(names, args.data, args.out, horizon=args.horizon, n_samples=args.samples)
     _print_rows(rows, args.out)
     return 0

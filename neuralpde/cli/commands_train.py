@@ -100,6 +100,8 @@ def _print_history_note(args, config) -> None:
 def _print_training(summary: dict, out, data) -> None:
     """The end of a training run (process 0 alone prints in a multi-process job)."""
     from neuralpde.sharding import is_writer
+    from neuralpde.solvers.names import run_name
+    from neuralpde.training.run_folder import RunFolder
 
     if not is_writer():
         return
@@ -109,8 +111,8 @@ def _print_training(summary: dict, out, data) -> None:
           f"{'–' if best is None else f'{best:.3f}'}  {summary['seconds']:.0f} s")
     data_arg = shlex.quote(str(data)) if data else "<data folder>"
     print(f"evaluate with: neuralpde evaluate --data {data_arg} --solver "
-          f"{shlex.quote(f'run:{out}')} --out results/")
-    print(f"training curves: tensorboard --logdir {Path(out) / 'tensorboard'}  (pip install "
+          f"{shlex.quote(run_name(out))} --out results/")
+    print(f"training curves: tensorboard --logdir {RunFolder(out).tensorboard}  (pip install "
           "tensorboard; or read the metrics.jsonl beside it)")
 
 

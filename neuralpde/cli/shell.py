@@ -9,7 +9,6 @@ import errno
 import logging
 import os
 import sys
-from pathlib import Path
 
 from neuralpde.cli.commands_data import add_export, add_generate, add_import
 from neuralpde.cli.commands_eval import (
@@ -107,7 +106,9 @@ def _kept(args) -> str:
     out = getattr(args, "out", None)
     command = args.command
     if command in ("train", "stagger-train"):
-        last = Path(out) / "checkpoints" / "last"
+        from neuralpde.training.run_folder import RunFolder
+
+        last = RunFolder(out).last_checkpoints
         steps = [int(p.name) for p in last.iterdir() if p.name.isdigit()] if last.is_dir() else []
         if steps:
             return (f"the checkpoint of step {max(steps)} in {last} is kept: re-run the same "

@@ -34,7 +34,7 @@ from pathlib import Path
 import xarray as xr
 
 from neuralpde import provenance
-from neuralpde.evaluation.external import EXTERNAL_PREFIX, ExternalRollout, score_rollout
+from neuralpde.evaluation.external import ExternalRollout, score_rollout
 from neuralpde.evaluation.results import (
     METRICS_FILE,
     TRAJECTORY_FILE,
@@ -48,6 +48,7 @@ from neuralpde.evaluation.summary import ResultSummary
 from neuralpde.outputs import exclusive
 from neuralpde.sharding import in_process_0, is_writer, together
 from neuralpde.solvers.base import Solver
+from neuralpde.solvers.names import EXTERNAL_PREFIX
 from neuralpde.solvers.rollout import device_name
 
 #: Summary fields copied from the metrics dataset.

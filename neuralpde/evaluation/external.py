@@ -53,12 +53,17 @@ from neuralpde.evaluation import metrics as metric_fns
 from neuralpde.evaluation.results import check_results_name, results_name
 from neuralpde.evaluation.scoring import Score, check_threshold, frames_dataset
 from neuralpde.physics.decompose import fourier_shift
+from neuralpde.solvers.names import EXTERNAL_PREFIX
 from neuralpde.solvers.rollout import NOT_DIVERGED, Rollout
-from neuralpde.store.reading import frames_for_horizon, reference_frames, sample_count
+from neuralpde.store.reading import (
+    frames_for_horizon,
+    open_data_set,
+    reference_frames,
+    sample_count,
+)
 from neuralpde.store.schema import TRAJECTORY_DIMS
 
 #: The solver-name prefix of an external rollout file.
-EXTERNAL_PREFIX = "file:"
 #: Metrics that need the velocity (skipped for a vorticity-only rollout).
 VELOCITY_METRICS = ("energy", "relative_l2", "spectrum")
 #: Frame 0 of a rollout is the test store's initial state: a lower sample-mean correlation
@@ -146,17 +151,8 @@ def rollout_dataset(store: xr.Dataset, *, u=None, v=None, vorticity=None, solver
 
 
 def _open(path: Path) -> xr.Dataset:
-    if not path.exists():
-        raise ExternalRolloutError(f"rollout file {path} does not exist")
-    try:
-        with warnings.catch_warnings():  # an unconsolidated zarr folder is fine here
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if path.is_dir():
-                return xr.open_zarr(path, consolidated=None)
-            return xr.open_dataset(path)
-    except Exception as error:  # xarray raises many types for what it cannot read
-        raise ExternalRolloutError(f"{path} is not a readable zarr folder or netCDF file "
-                                   f"({type(error).__name__}: {str(error)[:160]})") from None
+    return open_data_set(path, missing="rollout file {path} does not exist",
+                         error=ExternalRolloutError)
 
 
 def _valid_name(name: str) -> bool:
@@ -361,5 +357,5 @@ def vorticity_metrics(pred: xr.DataArray, ref: xr.DataArray, threshold: float,
     return out
 
 
-__all__ = ["EXTERNAL_PREFIX", "ExternalRollout", "ExternalRolloutError", "open_rollout",
+__all__ = ["ExternalRollout", "ExternalRolloutError", "open_rollout",
            "rollout_dataset", "score_rollout", "vorticity_metrics"]

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from neuralpde.config import ConfigError
 from neuralpde.evaluation.summary import SUMMARY_FILE, ResultSummary, read_summary
+from neuralpde.solvers.names import CLASSICAL, source_scheme
 
 #: The metrics dataset of a solver's results folder (netCDF).
 METRICS_FILE = "metrics.nc"
@@ -61,7 +62,6 @@ FIGURES_FOLDER = "figures"
 MAX_NAME = 100
 _SAFE = re.compile(rf"[A-Za-z0-9_+-][A-Za-z0-9._+-]{{0,{MAX_NAME - 1}}}")
 #: Source prefixes: a source without one of these is a classical solver's canonical name.
-_PREFIXED = re.compile(r"^[a-z]+:")
 
 
 def check_results_name(name) -> str:
@@ -99,7 +99,7 @@ def same_source(previous: str, source: str) -> bool:
     same folder are the same solver (``dns`` and ``dns-32`` on a 32² model
     grid share the folder ``dns-32``); anything else must match exactly.
     """
-    if not (_PREFIXED.match(previous or "") or _PREFIXED.match(source or "")):
+    if source_scheme(previous or "") == source_scheme(source or "") == CLASSICAL:
         return True
     return previous == source
 
@@ -149,11 +149,8 @@ def check_replaceable(folder, source: str) -> None:
 
 def _renamed(source: str) -> str:
     """What to rename to give the solver of ``source`` another results folder name."""
-    if source.startswith("pretrained:"):
-        return "weights file"
-    if source.startswith("file:"):
-        return "rollout's `solver` attribute"
-    return "run folder"
+    return {"pretrained": "weights file", "file": "rollout's `solver` attribute"}.get(
+        source_scheme(source), "run folder")
 
 
 def write_results(folder, summary: ResultSummary,

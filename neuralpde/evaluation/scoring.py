@@ -153,7 +153,7 @@ def _start(solver: Solver, store: xr.Dataset, view, reference: np.ndarray, n_sam
     reference = np.asarray(view(reference), np.float32)
     output_size = reference.shape[-1]
     return (uv0, reference, output_size,
-            f"{getattr(solver, 'view_name', 'reference view')}, {output_size}²")
+            f"{solver.view_name}, {output_size}²")
 
 
 def score(
