@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralpde.evaluation import metrics
+from neuralpde.numerics.time_stepping import repeated
 from neuralpde.physics import dns
 from neuralpde.store.plan import plan_split
 from neuralpde.store.presets import get_preset, with_overrides
@@ -75,7 +76,7 @@ def trajectory(preset, seeds: int, duration: float, every: float):
     dt_fine = plan.dt_model / plan.inner_steps
     per_record = max(1, round(every / dt_fine))
     n_records = int(math.floor(duration / (per_record * dt_fine) + 1e-9))
-    step = dns.repeated(dns.finite_volume_step(preset.flow, fine, dt_fine), per_record)
+    step = repeated(dns.finite_volume_step(preset.flow, fine, dt_fine), per_record)
     dx = domain / fine
 
     def observe(uv):
