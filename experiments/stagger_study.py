@@ -151,7 +151,7 @@ def train_all(args, flow, size):
             "final_residual": float(np.mean([m["residual"] for m in tail])),
             "final_divergence": float(np.mean([m["divergence"] for m in tail])),
             "steps_per_s": float(np.median([m["steps_per_s"] for m in lines[1:]] or [np.nan]))}
-        solvers[(s, s_time)] = summary["solver"]
+        solvers[(s, s_time)] = summary.solver
         train_info[(s, s_time)]["train_s"] = args.steps / train_info[(s, s_time)]["steps_per_s"]
         info = train_info[(s, s_time)]
         print(f"  (s={s}, s_T={s_time}): {info['train_s']:6.1f} s of updates "

@@ -174,8 +174,8 @@ def _train_and_evaluate(config: TrainConfig, run: Path, data: Path, results: Pat
     from neuralpde.training.run_folder import RunFolder
 
     summary = train(config, run, data_dir=data, progress=progress)
-    if summary["loss"] == summary["loss"]:  # nan when the run was already finished
-        log(f"    training loss {summary['loss']:.3g}")
+    if summary.loss == summary.loss:  # nan when the run was already finished
+        log(f"    training loss {summary.loss:.3g}")
     if not summary_is_current(results / run.name, newer_than=RunFolder(run).metrics,
                               reference=data / "test.zarr"):
         _evaluated([run_name(run)], data, results, log)

@@ -43,7 +43,7 @@ def test_a_torn_metrics_line_is_dropped_on_resume(tiny_data, tmp_path, capsys):
     log.write_text(text + '{"step": 3, "loss": 0.0' + "\n" + "\x00garbage\n")  # a hard kill
     with pytest.warns(UserWarning, match=r"metrics.jsonl: 2 unreadable line\(s\) dropped"):
         summary = train(config, run, tiny_data, progress=False)
-    assert summary["step"] == 4
+    assert summary.step == 4
     assert [row["step"] for row in read_metrics(run) if "loss" in row] == [1, 2, 3, 4]
 
 

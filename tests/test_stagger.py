@@ -213,12 +213,12 @@ def test_training_reduces_physics_residual_tenfold(trained):
     assert final["skipped"] == 0
     assert final["residual"] * 10 <= initial["residual"], (initial, final)
     assert final["loss"] * 10 <= initial["loss"]
-    assert first["step"] == 100 and summary["step"] == 200
+    assert first.step == 100 and summary.step == 200
 
 
 def test_trained_divergence_is_controlled(trained, dns_pair):
     _, _, summary, lines = trained
-    solver = summary["solver"]
+    solver = summary.solver
     dt = solver.fine_dt
     # the divergence term stays a small fraction of the initial residual ...
     assert lines[-1]["divergence"] < 0.05 * lines[0]["residual"]
@@ -239,7 +239,7 @@ def test_solvers_run_through_rollout_and_reload(trained, dns_pair):
     run, _, summary, _ = trained
     solver = load_solver(run)
     leaves = jax.tree.leaves(solver)
-    assert all(np.array_equal(a, b) for a, b in zip(leaves, jax.tree.leaves(summary["solver"])))
+    assert all(np.array_equal(a, b) for a, b in zip(leaves, jax.tree.leaves(summary.solver)))
     assert solver.dt == solver.fine_dt and solver.kind == "learned"
     uv0 = np.asarray(dns_pair[2])[None]
     fine = rollout(solver, uv0, 3, 2, N, FLOW.domain_size)

@@ -55,23 +55,23 @@ def test_resume_reproduces_the_uninterrupted_run(data, tmp_path, uninterrupted):
     config = tiny_config()
     full = uninterrupted
     first = train(config, tmp_path / "resumed", data, progress=False, stop_after=21)
-    assert first["step"] == 21
+    assert first.step == 21
     second = train(config, tmp_path / "resumed", data, progress=False)
-    for a, b in zip(_params(full["params"]), _params(second["params"])):
+    for a, b in zip(_params(full.params), _params(second.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     steps = [m["step"] for m in read_metrics(tmp_path / "resumed") if "loss" in m]
     assert steps == list(range(1, 41))  # the log is continuous (lines after step 21 were dropped)
-    line = read_metrics(full["run"])[-2]
+    line = read_metrics(full.run)[-2]
     assert {"loss", "grad_norm", "learning_rate", "steps_per_s", "skipped"} <= set(line)
     # a finished run trains no further and reports what its log holds
     again = train(config, tmp_path / "resumed", data, progress=False)
-    assert again["step"] == 40 and again["loss"] == pytest.approx(second["loss"])
-    assert again["best_validation_duration"] == pytest.approx(second["best_validation_duration"])
-    assert np.isfinite(again["loss"]) and again["best_validation_duration"] is not None
+    assert again.step == 40 and again.loss == pytest.approx(second.loss)
+    assert again.best_validation_duration == pytest.approx(second.best_validation_duration)
+    assert np.isfinite(again.loss) and again.best_validation_duration is not None
     # a run folder refuses a different config
     # (naming the fields that differ, old -> new)
     with pytest.raises(ConfigError, match=r"different train_config \(model\.hidden: \d+ -> 4\)"):
-        train(tiny_config(hidden=4), full["run"], data, progress=False)
+        train(tiny_config(hidden=4), full.run, data, progress=False)
 
 
 def test_loss_falls_tenfold_on_one_window(data):
@@ -247,7 +247,7 @@ def test_sigkill_during_training_then_rerun_gives_the_uninterrupted_parameters(d
     # the same model, optimiser, windows and seed as tiny_config(): the same 40 updates
     assert config.model == tiny_config().model and config.steps == tiny_config().steps
     resumed = load_solver(run, which="last")
-    for a, b in zip(_params(uninterrupted["params"]), _params(resumed.params)):
+    for a, b in zip(_params(uninterrupted.params), _params(resumed.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
@@ -295,7 +295,7 @@ def test_sigint_saves_the_current_step_and_the_rerun_gives_the_uninterrupted_par
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     assert main(argv) == 0  # the corrected (same) command resumes from step 17
     _assert_tensorboard_matches_metrics(run)
-    for a, b in zip(_params(uninterrupted["params"]),
+    for a, b in zip(_params(uninterrupted.params),
                     _params(load_solver(run, which="last").params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 

@@ -105,10 +105,10 @@ def _print_training(summary: dict, out, data) -> None:
 
     if not is_writer():
         return
-    best = summary["best_validation_duration"]
-    print(f"run: {summary['run']}  step {summary['step']}  loss {summary['loss']:.4g}  "
-          f"skipped {summary['skipped']}  best validation duration "
-          f"{'–' if best is None else f'{best:.3f}'}  {summary['seconds']:.0f} s")
+    best = summary.best_validation_duration
+    print(f"run: {summary.run}  step {summary.step}  loss {summary.loss:.4g}  "
+          f"skipped {summary.skipped}  best validation duration "
+          f"{'–' if best is None else f'{best:.3f}'}  {summary.seconds:.0f} s")
     data_arg = shlex.quote(str(data)) if data else "<data folder>"
     print(f"evaluate with: neuralpde evaluate --data {data_arg} --solver "
           f"{shlex.quote(run_name(out))} --out results/")

@@ -37,10 +37,12 @@ store windows, the staggered sub-solvers on a state pool) and runs :func:`fit`:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -125,17 +127,44 @@ def _start_record(run_dir: Path, record: dict, writer: bool) -> None:
         write_text_atomic(RunFolder(run_dir).record, json.dumps(record, indent=2) + "\n")
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a training call returns (:func:`fit`, :func:`train`).
+
+    Attributes:
+        run: the run folder.
+        step: the updates done (the whole run's, resumed ones included).
+        loss: the last logged training loss (NaN when nothing was logged in
+            this call, e.g. a finished run re-run).
+        skipped: updates skipped for a non-finite loss or gradient.
+        best_validation_duration: the best validation high-correlation
+            duration [time units], None without validation.
+        params: the parameters, on this process.
+        solver: the trained solver (``task.solver.with_params(params)``).
+        seconds: wall-clock of this call, compilation included.
+        device: the JAX device it ran on (``platform: kind xN``).
+    """
+
+    run: str
+    step: int
+    loss: float
+    skipped: int
+    best_validation_duration: float | None
+    params: Any
+    solver: Any
+    seconds: float
+    device: str
+
+
 def fit(task: Task, config, run_dir, progress: bool = True, stop_after: int | None = None,
-        devices=None) -> dict:
-    """Run (or resume) the loop of the module docstring for ``task``; returns a summary.
+        devices=None) -> TrainResult:
+    """Run (or resume) the loop of the module docstring for ``task``.
 
     ``config``: the run's :class:`~neuralpde.training.config.LoopConfig`
     subclass.  ``stop_after``: return after this many steps of the whole run
     (as if the process were killed right after a checkpoint); for resume tests.
 
-    Returns ``run``, ``step``, ``loss`` (last logged), ``skipped``,
-    ``best_validation_duration`` (None without validation), ``params``,
-    ``solver`` (the trained solver), ``seconds``, ``device``.  Raises
+    Returns a :class:`TrainResult`.  Raises
     :class:`~neuralpde.outputs.OutputBusyError` when another process trains in
     ``run_dir`` (lock file ``run_dir/.neuralpde.lock``), and
     :class:`~neuralpde.interrupts.Interrupted` after a SIGINT/SIGTERM under
@@ -151,7 +180,8 @@ def fit(task: Task, config, run_dir, progress: bool = True, stop_after: int | No
         return _fit(task, config, run_dir, record, progress, stop_after, devices, started)
 
 
-def _fit(task, config, run_dir, record, progress, stop_after, devices, started) -> dict:
+def _fit(task, config, run_dir, record, progress, stop_after, devices,
+         started) -> TrainResult:
     """The body of :func:`fit`, run while holding the run folder's lock."""
     writer = is_writer()
     together(lambda: _start_record(run_dir, record, writer), f"the run folder {run_dir}")
@@ -185,10 +215,10 @@ def _fit(task, config, run_dir, record, progress, stop_after, devices, started) 
         board.close()
         checkpoints.close()
     params = local_copy(state["params"])
-    return {"run": str(run_dir), "step": end, "loss": loss, "skipped": int(state["skipped"]),
-            "best_validation_duration": best, "params": params,
-            "solver": task.solver.with_params(params),
-            "seconds": time.perf_counter() - started, "device": device_name()}
+    return TrainResult(run=str(run_dir), step=end, loss=loss, skipped=int(state["skipped"]),
+                       best_validation_duration=best, params=params,
+                       solver=task.solver.with_params(params),
+                       seconds=time.perf_counter() - started, device=device_name())
 
 
 def _initial_state(task, optimizer, checkpoints: Checkpoints, placed) -> dict:
@@ -278,7 +308,7 @@ def _train_steps(task, config, state: dict, end: int, checkpoints: Checkpoints, 
 
 
 def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress: bool = True,
-          stop_after: int | None = None, devices=None) -> dict:
+          stop_after: int | None = None, devices=None) -> TrainResult:
     """Train (or resume) a learned solver of any kind in the run folder ``out_dir``.
 
     Args:
@@ -292,7 +322,7 @@ def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress
       stop_after: see :func:`fit`.
       devices: devices the batch is split over (default: every process's devices).
 
-    Returns the summary of :func:`fit`.  Raises
+    Returns the :class:`TrainResult` of :func:`fit`.  Raises
     :class:`~neuralpde.config.ConfigError` /
     :class:`~neuralpde.store.schema.StoreError` /
     :class:`~neuralpde.training.checkpoint.CheckpointError` (all
@@ -307,4 +337,4 @@ def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress
     return fit(task, config, run_dir, progress=progress, stop_after=stop_after, devices=devices)
 
 
-__all__ = ["fit", "train"]
+__all__ = ["TrainResult", "fit", "train"]
