@@ -30,10 +30,12 @@ layout: ``<out>/data/{train,validation,test}.zarr``, ``<out>/runs/<model>/``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from neuralpde.config import ConfigError
 from neuralpde.solvers.names import PRETRAINED_PREFIX, run_name
@@ -53,6 +55,22 @@ PRETRAINED_BANNER = (" The rows pretrained-* are the weights shipped with the pa
 BANNER_END = " See experiments/README.md for the mini study."
 
 
+@dataclasses.dataclass(frozen=True)
+class QuickstartResult:
+    """What :func:`run_quickstart` returns.
+
+    Attributes:
+        comparison: the comparison of every row
+            (:class:`~neuralpde.evaluation.compare.ComparisonResult`).
+        timings: wall-clock seconds of each stage.
+        banner: the demonstration notice printed under the table.
+    """
+
+    comparison: Any
+    timings: dict
+    banner: str
+
+
 def run_quickstart(
     out="quickstart",
     preset: Preset | None = None,
@@ -62,8 +80,8 @@ def run_quickstart(
     pretrained: Sequence[str] = PRETRAINED,
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> dict:
-    """Run (or finish) the quickstart study in ``out``; returns the compare result and timings.
+) -> QuickstartResult:
+    """Run (or finish) the quickstart study in ``out``.
 
     ``preset`` and ``train_config`` default to the ``quickstart`` presets
     (tests pass tiny ones); each of ``models`` (the learned kinds ``neuralpde
@@ -120,7 +138,7 @@ def run_quickstart(
                            depth=base.model.depth, hidden=base.model.hidden)
     if any(not reasons[name] for name in pretrained):
         banner += PRETRAINED_BANNER
-    return {**result, "timings": timings, "banner": banner + BANNER_END}
+    return QuickstartResult(comparison=result, timings=timings, banner=banner + BANNER_END)
 
 
 def _check_quickstart(out: Path, models: Sequence[str], pretrained: Sequence[str]) -> None:
@@ -200,4 +218,4 @@ def _pretrained(pretrained, data: Path, results: Path, log) -> dict:
     return reasons
 
 
-__all__ = ["run_quickstart", "BASELINES", "MODELS", "PRETRAINED"]
+__all__ = ["QuickstartResult", "run_quickstart", "BASELINES", "MODELS", "PRETRAINED"]

@@ -105,7 +105,7 @@ def test_compare_writes_table_and_figures(results, tmp_path):
         result = cmp.compare(results, out_dir=out)
 
     md = (out / "comparison.md").read_text()
-    assert md == result["markdown"]
+    assert md == result.markdown
     table = [line for line in md.splitlines() if line.startswith("|")]
     assert "solver" in table[0] and "equivalent DNS" in table[0]
     assert set(table[1]) <= set("|-: ")
@@ -120,10 +120,10 @@ def test_compare_writes_table_and_figures(results, tmp_path):
     csv = (out / "comparison.csv").read_text().splitlines()
     assert len(csv) == 1 + len(ROWS) and csv[0].startswith("solver,kind,grid")
 
-    assert set(result["figures"]) == {"correlation", "snapshots", "spectra", "pareto"}
+    assert set(result.figures) == {"correlation", "snapshots", "spectra", "pareto"}
     for name in ("correlation", "snapshots", "spectra", "pareto"):
         png = out / "figures" / f"{name}.png"
-        assert result["figures"][name] == png
+        assert result.figures[name] == png
         assert png.stat().st_size > 0
         image = matplotlib.image.imread(png)
         assert image.shape[0] > 100 and image.shape[1] > 100
@@ -297,7 +297,7 @@ def test_a_damaged_results_file_is_left_out_with_a_warning_naming_it(results, tm
         match = r"li/trajectory.zarr\) lacks u and v .*left out of the snapshots"
     with pytest.warns(UserWarning, match=match):
         result = cmp.compare(copy, snapshot_times=(0.0, 1.0), out_dir=tmp_path / "out")
-    assert "li" in result["markdown"]
+    assert "li" in result.markdown
     assert (tmp_path / "out" / "comparison.csv").exists()
 
 

@@ -22,13 +22,13 @@ def test_quickstart_writes_the_report_and_reuses_it(tmp_path):
     result = run_quickstart(tmp_path, **kwargs)
     results = tmp_path / "results"
     assert {"dns-8", "weno5-z-8", "tsm-hippo"} <= {p.name for p in results.iterdir()}
-    assert "| tsm-hippo" in result["markdown"] and "| dns-8" in result["markdown"]
+    assert "| tsm-hippo" in result.comparison.markdown and "| dns-8" in result.comparison.markdown
     assert ((results / "comparison.md").exists()
             and (results / "figures" / "correlation.png").exists())
-    assert result["banner"].startswith("DEMONSTRATION: the rows tsm-hippo were trained here at "
+    assert result.banner.startswith("DEMONSTRATION: the rows tsm-hippo were trained here at "
                                        "quickstart budgets (2 training trajectories of 0.6 "
                                        "time units, 3 updates of a 1 x 4 tower)")
-    assert "pretrained-*" not in result["banner"]  # skipped on this grid
+    assert "pretrained-*" not in result.banner  # skipped on this grid
     assert any(line.startswith("[5/5] compare") for line in lines)
     # the shipped mini weights run on 32² Kolmogorov data only: skipped on the 8² grid
     from neuralpde.quickstart import PRETRAINED

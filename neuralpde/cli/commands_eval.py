@@ -104,9 +104,9 @@ def _run_compare(args) -> int:
         result = compare(args.results, snapshot_times=tuple(args.times), out_dir=args.out)
     except (FileNotFoundError, ValueError) as error:
         raise ConfigError(str(error)) from error
-    print(result["markdown"])
-    print(f"table: {result['markdown_path']}")
-    for path in result["figures"].values():
+    print(result.markdown)
+    print(f"table: {result.markdown_path}")
+    for path in result.figures.values():
         print(f"figure: {path}")
     return 0
 
@@ -178,13 +178,13 @@ def _run_quickstart(args) -> int:
     config = with_fields(get_train_preset("quickstart"), steps=args.steps)
     result = run_quickstart(args.out, train_config=config, progress=not args.no_progress)
     print()
-    print(result["markdown"])
-    print(result["banner"])
-    print(f"report: {result['markdown_path']}")
-    for path in result["figures"].values():
+    print(result.comparison.markdown)
+    print(result.banner)
+    print(f"report: {result.comparison.markdown_path}")
+    for path in result.comparison.figures.values():
         print(f"figure: {path}")
     print("stage wall-clock (s): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()))
+          + ", ".join(f"{k} {v:.0f}" for k, v in result.timings.items()))
     return 0
 
 

@@ -29,11 +29,13 @@ re-exported here:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
 import xarray as xr
 
 from neuralpde.evaluation.figure_inputs import (
@@ -66,7 +68,7 @@ from neuralpde.evaluation.tables import (
 from neuralpde.outputs import write_text_atomic
 
 __all__ = ["load_results", "equivalent_dns", "fair_comparison", "cost_at_duration",
-           "duration_at_cost", "comparison_table", "to_markdown", "compare",
+           "duration_at_cost", "comparison_table", "to_markdown", "ComparisonResult", "compare",
            "REQUIRED_KEYS", "KIND_ORDER", "FAMILIES", "TABLE_COLUMNS", "PROTOCOL_FIELDS",
            "FIGURES", "DEFAULT_SNAPSHOT_TIMES", "family_columns", "on_model_grid",
            "scored_unlike"]
@@ -117,11 +119,33 @@ def _markdown_document(rows: Sequence[Mapping], table: str) -> str:
     return "\n".join(lines)
 
 
+@dataclasses.dataclass(frozen=True)
+class ComparisonResult:
+    """What :func:`compare` wrote and tabled.
+
+    Attributes:
+        markdown: the text of ``comparison.md``.
+        markdown_path: ``comparison.md``.
+        csv_path: ``comparison.csv``.
+        figures: ``{name: path}`` of the figures written (``correlation``,
+            ``snapshots``, ``spectra``, ``pareto``; a figure without data is absent).
+        table: the comparison table (:func:`comparison_table`).
+        rows: the summary rows with the equivalent-DNS and equal-cost fields.
+    """
+
+    markdown: str
+    markdown_path: Path
+    csv_path: Path
+    figures: dict
+    table: pd.DataFrame
+    rows: list
+
+
 def compare(
     results_dir: str | os.PathLike,
     snapshot_times: Sequence[float] = DEFAULT_SNAPSHOT_TIMES,
     out_dir: str | os.PathLike | None = None,
-) -> dict:
+) -> ComparisonResult:
     """Tabulate and plot every solver of a results folder.
 
     Writes ``comparison.md``, ``comparison.csv`` and
@@ -133,9 +157,7 @@ def compare(
     anywhere, no latency) is skipped with a warning.
 
     Returns:
-      A dict with ``markdown`` (the text of comparison.md), ``markdown_path``,
-        ``csv_path``, ``figures`` (``{name: path}`` of the figures written),
-        ``table`` (the DataFrame) and ``rows`` (with equivalent-DNS fields).
+      A :class:`ComparisonResult`.
 
     Raises:
       FileNotFoundError: as :func:`load_results`.
@@ -158,14 +180,8 @@ def compare(
         if ds is not None:
             metrics[row["solver"]] = ds
     figures = _figures(rows, metrics, results_dir, snapshot_times, out / FIGURES_FOLDER)
-    return {
-        "markdown": markdown,
-        "markdown_path": md_path,
-        "csv_path": csv_path,
-        "figures": figures,
-        "table": table,
-        "rows": rows,
-    }
+    return ComparisonResult(markdown=markdown, markdown_path=md_path, csv_path=csv_path,
+                            figures=figures, table=table, rows=rows)
 
 
 def _figures(rows: Sequence[Mapping], metrics: Mapping[str, xr.Dataset], results_dir: Path,
