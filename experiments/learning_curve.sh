@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Measured at the former mini training recipe (4 x 32 tower, 8-step unroll), pinned below with
+# --hidden 32 --unroll 8: the mini preset is now the 4 x 64 tower with a 16-step unroll that
+# experiments/budget_study.sh chose (experiments/mini_recipe.sh trains it with three seeds).
 # Data learning curve on mini: LI and TSM-HiPPO duration against the number of training
 # trajectories (16 time units each, saved every model step) at the fixed mini update budget
 # (1,000 updates of batch 8, 8 unrolled steps), --train-trajectories K taking the first K
@@ -41,7 +44,7 @@ for k in "${points[@]}"; do  # each point evaluated as soon as it is trained
     for model in "${models[@]}"; do
       name=$(name_of "$model" "$k" "$seed")
       /usr/bin/time -f "$name training wall-clock: %e s" \
-        neuralpde train --model "$model" --preset mini --data "$data" --out "$RUNS/$name" \
+        neuralpde train --model "$model" --preset mini --hidden 32 --unroll 8 --data "$data" --out "$RUNS/$name" \
         --train-trajectories "$k" --seed "$seed" --no-progress
       solvers+=(--solver "run:$RUNS/$name")
     done

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Measured at the former mini training recipe (4 x 32 tower, 8-step unroll), pinned below with
+# --hidden 32 --unroll 8: the mini preset is now the 4 x 64 tower with a 16-step unroll that
+# experiments/budget_study.sh chose (experiments/mini_recipe.sh trains it with three seeds).
 # TSM-HiPPO memory ablation with consistent memories (docs/tsm.md, "How much history a memory
 # needs"): every measure is encoded over at least the history its kernel needs
 # (HiPPO.memory_frames; experiments/results/hippo_needed_history.txt), except the rows that
@@ -34,7 +37,7 @@ python experiments/same_trajectories.py "$MINIDATA" "$DATA" --splits validation 
 train() {  # name extra-args...
   local name=$1; shift
   /usr/bin/time -f "$name training wall-clock: %e s" \
-    neuralpde train --model tsm-hippo --preset mini --data "$DATA" --out "$RUNS/$name" "${tt[@]}" \
+    neuralpde train --model tsm-hippo --preset mini --hidden 32 --unroll 8 --data "$DATA" --out "$RUNS/$name" "${tt[@]}" \
     --no-progress "$@"
 }
 train tsm-hippo-lagt32-p131 --hippo-measure lagt --hippo-order 32 --hippo-theta 0 --prefix 131

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Measured at the former mini training recipe (4 x 32 tower, 8-step unroll), pinned below with
+# --hidden 32 --unroll 8: the mini preset is now the 4 x 64 tower with a 16-step unroll that
+# experiments/budget_study.sh chose (experiments/mini_recipe.sh trains it with three seeds).
 # Which TSM-HiPPO memory works at the mini budget, and is it more than seed luck?
 # Same mini budget as experiments/mini_tsm.sh (4 x 32 tower, 1,000 updates, batch 8,
 # 8 unrolled steps; TSM: prefix 32, bundle 4).  The mini default memory is LegT N = 8 over
@@ -21,7 +24,7 @@ MINI=${MINI:-results/mini}
 train() {  # name model extra-args...
   local name=$1 model=$2; shift 2
   /usr/bin/time -f "$name training wall-clock: %e s" \
-    neuralpde train --model "$model" --preset mini --data "$DATA" --out "$RUNS/$name" --no-progress "$@"
+    neuralpde train --model "$model" --preset mini --hidden 32 --unroll 8 --data "$DATA" --out "$RUNS/$name" --no-progress "$@"
 }
 LAGT=(--hippo-measure lagt --hippo-order 32 --hippo-theta 0)
 LEGT32=(--hippo-measure legt --hippo-order 32 --hippo-theta 0)
