@@ -42,7 +42,7 @@ from neuralpde.solvers.names import (
     parse_solver_name,
     run_name,
 )
-from neuralpde.solvers.staggered import CoarseSubSolver, StaggeredSolver
+from neuralpde.solvers.staggered import StaggeredSolver
 from neuralpde.store.reading import open_store, store_flow
 from neuralpde.training.pretrained import load_pretrained, weights_path
 from neuralpde.training.runs import load_solver
@@ -108,7 +108,7 @@ def solver_source(name: str, solver: Solver | None = None) -> str:
     if parsed.scheme == "file":
         return EXTERNAL_PREFIX + str(Path(parsed.target).resolve())
     coarse = parsed.coarse
-    if coarse is not None and isinstance(solver, CoarseSubSolver):
+    if coarse is not None and solver is not None:  # made by make_solver: a CoarseSubSolver
         coarse = (solver.a, solver.b)
     return run_name(Path(parsed.target).resolve(), coarse)
 

@@ -16,6 +16,7 @@ from flax import nnx
 
 from neuralpde.config import ConfigError, UserInputError, with_fields
 from neuralpde.models.config import StaggerModelConfig
+from neuralpde.numerics.time_stepping import repeated
 from neuralpde.physics import decompose as dc
 from neuralpde.physics import dns
 from neuralpde.physics import operators as ops
@@ -109,7 +110,7 @@ def dns_pair():
 
     @jax.jit
     def run(key):
-        uv = dns.repeated(step, 20)(dns.random_initial_velocity(key, FLOW, N))
+        uv = repeated(step, 20)(dns.random_initial_velocity(key, FLOW, N))
         return uv, step(uv)
 
     return (dt, *run(jax.random.PRNGKey(3)))

@@ -118,7 +118,7 @@ _D0, _D1, _D2 = 0.1, 0.6, 0.3
 
 
 def check_scheme(scheme: str) -> str:
-    """``scheme`` if it is one of :data:`WENO_SCHEMES`, else :class:`ValueError` naming it."""
+    """``scheme`` if it is one of :data:`WENO_SCHEMES`, else a ``ValueError`` naming it."""
     if scheme not in WENO_SCHEMES:
         raise ValueError(
             f"unknown WENO scheme {scheme!r}; accepted: "
