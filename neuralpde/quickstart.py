@@ -12,8 +12,8 @@ Stages (each reuses what a previous run left in the output folder):
    training preset (3 × 16 tower, 120 updates), then evaluate them the same way;
 4. **pretrained**: the weights shipped with the package
    (:mod:`neuralpde.training.pretrained`: LI, TSM-HiPPO and TSM-CNN trained on
-   the ``mini`` data with the ``mini`` training preset, 1,000 updates of a
-   4 × 32 tower) evaluated on the same test set, as the rows
+   the ``mini`` data with the ``mini`` training preset; their model cards say
+   how) evaluated on the same test set, as the rows
    ``pretrained-li-mini``, ``pretrained-tsm-hippo-mini`` and
    ``pretrained-tsm-cnn-mini``: what the methods do at a real training budget.
    Skipped, with a line saying why, when the data set has another flow or model
@@ -49,8 +49,9 @@ BANNER = ("DEMONSTRATION: the rows {models} were trained here at quickstart budg
           "({n_train} training trajectories of {duration:g} time units, {steps} updates of a "
           "{depth} x {hidden} tower): they show the pipeline, not converged results.")
 PRETRAINED_BANNER = (" The rows pretrained-* are the weights shipped with the package (the best "
-                     "checkpoints of 1,000-update runs of a 4 x 32 tower on the mini data: 8 "
-                     "trajectories of 16 time units, pseudo-spectral 256² reference), "
+                     "checkpoints of {steps:,}-update runs of a {depth} x {hidden} tower through "
+                     "{unroll} unrolled steps on the {preset} data: {trajectories} trajectories, "
+                     "{reference} {fine}² reference; `neuralpde pretrained` prints their cards), "
                      "evaluated on this test set.")
 BANNER_END = " See experiments/README.md for the mini study."
 
@@ -136,9 +137,25 @@ def run_quickstart(
     banner = BANNER.format(models=" and ".join(models) or "(none)", n_train=preset.train.n_samples,
                            duration=preset.train.duration, steps=base.steps,
                            depth=base.model.depth, hidden=base.model.hidden)
-    if any(not reasons[name] for name in pretrained):
-        banner += PRETRAINED_BANNER
+    shown = [name for name in pretrained if not reasons[name]]
+    if shown:
+        banner += _pretrained_banner(shown[0])
     return QuickstartResult(comparison=result, timings=timings, banner=banner + BANNER_END)
+
+
+def _pretrained_banner(name: str) -> str:
+    """:data:`PRETRAINED_BANNER` with the recipe and data of the shipped weights ``name``
+    (read from its model card)."""
+    from neuralpde.training.pretrained import weights_card
+
+    card, _ = weights_card(name)
+    recipe, data = card["recipe"], card["data"] or {}
+    return PRETRAINED_BANNER.format(
+        steps=recipe["steps"], depth=recipe["model"]["depth"], hidden=recipe["model"]["hidden"],
+        unroll=recipe["unroll"], preset=data.get("preset", "mini"),
+        trajectories=data.get("train_trajectories", "?"),
+        reference={"spectral": "pseudo-spectral"}.get(data.get("reference_solver"), "DNS"),
+        fine=data.get("fine_size", "?"))
 
 
 def _check_quickstart(out: Path, models: Sequence[str], pretrained: Sequence[str]) -> None:
