@@ -9,9 +9,10 @@
 # Resumable: a run already complete is not trained again (train resumes from its last
 # checkpoint), a run already evaluated is not evaluated again.  The training wall-clock of
 # every invocation is appended to $OUT/<name>.time (a piece killed with the session is not
-# recorded).  At the end: the paired per-trajectory differences of the seed-averaged models
-# (and of every seed) against the strongest classical rows (WENO5-Z-32, DNS-64, DNS-32) and
-# against the former recipe ($OLD: 4 x 32 tower, 8-step unroll, seed 0) when it is there.
+# recorded).  At the end, experiments/recipe_table.py: every seed's duration, the seeds' mean,
+# and the paired per-trajectory differences of the seed-averaged models against the strongest
+# classical rows (WENO5-Z-32, spectral-48, DNS-64) and against the former recipe ($OLD: 4 x 32
+# tower, 8-step unroll, seed 0) where it is there.
 #
 #   bash experiments/mini_recipe.sh                     # all 9 runs
 #   MODELS="li" SEEDS="0" bash experiments/mini_recipe.sh
@@ -39,20 +40,6 @@ for seed in "${seeds[@]}"; do
     neuralpde evaluate --data "$DATA" --out "$OUT" --preset mini --solver "run:$RUNS/$name"
   done
 done
-groups=(); singles=()
-for model in "${models[@]}"; do
-  group=""
-  for seed in "${seeds[@]}"; do
-    name=$model; [ "$seed" = 0 ] || name=$model-seed$seed
-    [ -f "$OUT/$name/summary.json" ] || continue
-    group=${group:+$group,}$OUT/$name; singles+=("$OUT/$name")
-  done
-  [ -z "$group" ] || groups+=("$group")
-done
-baselines=("$OUT/weno5-z-32" "$OUT/dns-64" "$OUT/dns-32")
-for model in "${models[@]}"; do
-  [ ! -f "$OLD/$model/summary.json" ] || baselines+=("$OLD/$model")
-done
-for baseline in "${baselines[@]}"; do
-  python experiments/paired_durations.py --baseline "$baseline" "${groups[@]}" "${singles[@]}"
-done
+python experiments/recipe_table.py --results "$OUT" --models "${models[@]}" --seeds "${seeds[@]}" \
+  --baseline "WENO5-Z-32=$OUT/weno5-z-32" --baseline "spectral-48=$OUT/spectral-48" \
+  --baseline "DNS-64=$OUT/dns-64" --baseline "former recipe, seed 0=$OLD/{model}"

@@ -56,3 +56,31 @@ def test_groups_of_seeds_are_averaged_per_sample_before_pairing(tmp_path, capsys
     bad = _results(tmp_path / "short", [1.0, 2.0])
     with pytest.raises(SystemExit, match="different numbers of samples"):
         _load().main(["--baseline", f"{li[0]},{bad}", str(tsm[0])])
+
+
+RECIPE = Path(__file__).resolve().parents[1] / "experiments" / "recipe_table.py"
+
+
+def _scored(folder: Path, per_sample, duration, diverged=0) -> Path:
+    _results(folder, per_sample)
+    (folder / "summary.json").write_text(
+        f'{{"duration_of_mean": {duration}, "diverged_samples": {diverged}, '
+        '"reference": "data/test.zarr"}')
+    return folder
+
+
+def test_the_recipe_table_averages_seeds_and_pairs_the_average(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("recipe_table", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _scored(tmp_path / "li", [3.0, 4.0, 5.0], 3.5)
+    _scored(tmp_path / "li-seed1", [5.0, 4.0, 3.0], 4.5, diverged=1)
+    _scored(tmp_path / "weno", [3.0, 3.0, 3.0], 3.0)
+    module.main(["--results", str(tmp_path), "--models", "li", "--seeds", "0", "1",
+                 "--baseline", f"WENO={tmp_path / 'weno'}",
+                 "--baseline", f"former={tmp_path / 'old' / '{model}'}"])  # absent: "–"
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("| li "))
+    # seeds 3.5 and 4.5: mean 4.00, std 0.71; per trajectory 4, 4, 4 -> paired +1 exactly
+    assert row == ("| li | 3.50 / 4.50 | 4.00 ± 0.71 | 4.00 ± 0.00 | 0/3 / 1/3 | "
+                   "+1.00 ± 0.00 | – |")
