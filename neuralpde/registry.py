@@ -31,6 +31,7 @@ from neuralpde.config import ConfigError
 from neuralpde.evaluation.evaluate import check_same_source, evaluate_external, evaluate_solver
 from neuralpde.evaluation.external import ExternalRollout, open_rollout
 from neuralpde.evaluation.results import check_out_dir
+from neuralpde.evaluation.scoring import check_scoreable
 from neuralpde.solvers.base import Solver
 from neuralpde.solvers.classical import classical_solver
 from neuralpde.solvers.names import (
@@ -133,6 +134,9 @@ def evaluate(
     store's flow and grid even if they were trained on another
     (generalisation tests).  ``preset``: refuse a store made for another one.
     """
+    if isinstance(solver_names, str):  # one name, not its characters
+        raise ConfigError(f"solver_names={solver_names!r}: accepted a list of solver names "
+                          f"([{solver_names!r}] for one)")
     check_out_dir(out_dir, data_dir)
     test_path = Path(data_dir) / "test.zarr"
     test = open_store(test_path, split="test", preset=preset)
@@ -149,8 +153,14 @@ def evaluate(
         raise ConfigError(f"solvers with the same name would share a results folder: {clashes}; "
                           "rename the run folders or weights files (or give a rollout file a "
                           "`solver` attribute) or evaluate them into different --out folders")
+    twice = sorted({s for s in sources if sources.count(s) > 1})
+    if twice:
+        raise ConfigError(f"solver(s) given twice (perhaps spelled two ways, e.g. dns and "
+                          f"dns-32 on a 32² model grid): {twice}; give each once")
     for solver, source in zip(solvers, sources):
         check_same_source(Path(out_dir) / solver.name, source)
+        if not isinstance(solver, ExternalRollout):
+            check_scoreable(solver, test)
     return [evaluate_external(s, test, out_dir, reference_path=str(test_path), threshold=threshold)
             if isinstance(s, ExternalRollout) else
             evaluate_solver(s, test, out_dir, reference_path=str(test_path), horizon=horizon,

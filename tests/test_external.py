@@ -310,3 +310,32 @@ def test_an_import_names_a_decreasing_or_date_typed_time_axis(tiny_data, tmp_pat
     assert err.count("\n") == 1 and "dated.nc" in err and "model time units" in err
     assert "since" in err and "duration=" not in err
     assert not (tmp_path / "d1").exists() and not (tmp_path / "d2").exists()
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    ({"domain_size": "abc"}, "attr domain_size='abc' is not a number"),
+    ({"save_grid_size": "abc"}, "attr save_grid_size='abc' is not an integer"),
+    ({"viscosity": "abc"}, "attr viscosity='abc' is not a number"),
+    ({"domain_size": -1.0}, "domain size -1: accepted a finite length > 0"),
+])
+def test_an_import_names_an_attribute_that_is_not_a_number(tiny_data, tmp_path, capsys, attrs,
+                                                           message):
+    """These used to end in a traceback from float()/int() (exit 1)."""
+    layout = _jax_cfd_layout(open_store(tiny_data / "test.zarr"))
+    layout.attrs.update(attrs)
+    layout.to_netcdf(tmp_path / "odd.nc")
+    assert main(["import", str(tmp_path / "odd.nc"), "--out", str(tmp_path / "d"),
+                 "--preset", "mini"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "odd.nc" in err and message in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_import_without_a_domain_says_so(tiny_data, tmp_path, capsys):
+    layout = _jax_cfd_layout(open_store(tiny_data / "test.zarr"))
+    layout = layout.drop_vars(["x", "y"])
+    del layout.attrs["domain_size"]
+    layout.to_netcdf(tmp_path / "nodomain.nc")
+    assert main(["import", str(tmp_path / "nodomain.nc"), "--out", str(tmp_path / "d"),
+                 "--preset", "mini"]) == 2
+    assert "gives no domain size" in capsys.readouterr().err

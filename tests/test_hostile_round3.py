@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from neuralpde.cli import main
-from neuralpde.config import with_fields
+from neuralpde.config import ConfigError, with_fields
 from neuralpde.training.config import get_train_preset
 
 #: A tiny LI training run on the 8² tiny data, as the CLI gives it.
@@ -45,6 +45,19 @@ def test_a_torn_metrics_line_is_dropped_on_resume(tiny_data, tmp_path, capsys):
         summary = train(config, run, tiny_data, progress=False)
     assert summary.step == 4
     assert [row["step"] for row in read_metrics(run) if "loss" in row] == [1, 2, 3, 4]
+
+
+def test_a_run_folder_may_not_be_or_hold_the_data_folder(tiny_data, tmp_path):
+    """Train --out DATA used to write run.json and checkpoints among the stores."""
+    from neuralpde.training.loop import train
+
+    config = with_fields(get_train_preset("mini"), hidden=4, depth=1, unroll=2, batch_size=2,
+                         steps=2, validate_every=0)
+    before = sorted(p.name for p in Path(tiny_data).iterdir())
+    for out in (tiny_data, Path(tiny_data).parent, Path(tiny_data) / "train.zarr" / "run"):
+        with pytest.raises(ConfigError, match="a run goes to a folder of its own"):
+            train(config, out, tiny_data, progress=False)
+    assert sorted(p.name for p in Path(tiny_data).iterdir()) == before
 
 
 def _interrupted_generation(tmp_path):

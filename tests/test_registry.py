@@ -31,6 +31,7 @@ from neuralpde.registry import RUN_PREFIX, evaluate, make_solver, solver_source
 from neuralpde.solvers.names import parse_solver_name, run_name
 from neuralpde.store.reading import open_store
 from neuralpde.store.schema import (
+    StoreError,
     StoreLayout,
     create_store,
     mark_complete,
@@ -305,3 +306,24 @@ def test_the_name_table_parses_every_scheme(name, scheme, target, coarse):
 def test_a_rollout_file_is_not_a_solver_to_make(store):
     with pytest.raises(ConfigError, match="a file name is not a solver to run"):
         make_solver("file:out/fno.nc", store)
+
+
+def test_evaluate_refuses_a_missing_initial_grid_before_the_first_rollout(data_dir, tmp_path):
+    """dns-24 starts from a 24² state this store does not hold: refused before dns runs."""
+    out = tmp_path / "results"
+    with pytest.raises(StoreError, match="24"):
+        evaluate(["dns", "dns-24"], data_dir, out)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_evaluate_refuses_a_solver_given_twice_and_a_bare_string(data_dir, tmp_path):
+    with pytest.raises(ConfigError, match="given twice"):
+        evaluate(["dns", f"dns-{N}"], data_dir, tmp_path / "results")
+    with pytest.raises(ConfigError, match=r"accepted a list of solver names \(\['dns'\]"):
+        evaluate("dns", data_dir, tmp_path / "results")
+
+
+@pytest.mark.parametrize("name", ["run:", "pretrained:", "file:", "run:#coarse"])
+def test_a_scheme_with_nothing_after_it_is_refused(name):
+    with pytest.raises(ConfigError, match=f"invalid solver {name!r}: nothing after"):
+        parse_solver_name(name)

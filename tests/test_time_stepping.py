@@ -55,3 +55,11 @@ def test_lengths_out_of_range_are_refused():
         trajectory(double, -1)
     final, frames = trajectory(double, 0)(jnp.ones(2))  # an empty trajectory
     assert frames.shape == (0, 2) and float(final[0]) == 1.0
+
+
+@pytest.mark.parametrize("bad", [2.5, True, None, "3"])
+def test_counts_that_are_not_integers_are_refused(bad):
+    with pytest.raises(ValueError, match="accepted an integer"):
+        repeated(double, bad)
+    with pytest.raises(ValueError, match="accepted an integer"):
+        trajectory(double, bad)

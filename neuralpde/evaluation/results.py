@@ -104,17 +104,16 @@ def same_source(previous: str, source: str) -> bool:
     return previous == source
 
 
-def check_out_dir(out_dir, data_dir) -> Path:
+def check_out_dir(out_dir, data_dir, advice: str = "results go to a folder of their own "
+                  "(e.g. --out results/mini)") -> Path:
     """Refuse (:class:`ConfigError`) an ``--out`` that is or contains the data folder, or lies
-    inside one of its stores; returns ``out_dir`` resolved."""
+    inside one of its stores; returns ``out_dir`` resolved.  ``advice`` ends the message."""
     out, data = Path(out_dir).resolve(), Path(data_dir).resolve()
     if data == out or data.is_relative_to(out):
-        raise ConfigError(f"--out {out_dir} is or contains the data folder {data_dir}: results "
-                          "go to a folder of their own (e.g. --out results/mini)")
+        raise ConfigError(f"--out {out_dir} is or contains the data folder {data_dir}: {advice}")
     for store in data.glob("*.zarr"):
         if out.is_relative_to(store.resolve()):
-            raise ConfigError(f"--out {out_dir} lies inside the store {store}: results go to a "
-                              "folder of their own (e.g. --out results/mini)")
+            raise ConfigError(f"--out {out_dir} lies inside the store {store}: {advice}")
     return out
 
 

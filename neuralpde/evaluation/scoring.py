@@ -141,6 +141,22 @@ def _checked_view(solver: Solver, model_size: int):
     return view
 
 
+def check_scoreable(solver: Solver, store: xr.Dataset) -> None:
+    """Refuse, before any rollout, a solver this store cannot score: a grid that is not a
+    multiple of the model grid, or initial inputs the store does not hold (an initial grid
+    not stored, a history prefix longer than the stored one).
+
+    Raises:
+        ConfigError: the grids do not fit.
+        StoreError: the store lacks the solver's initial inputs (the message says how to
+            regenerate it).
+    """
+    view = _checked_view(solver, int(store.attrs["model_size"]))
+    if view is None:
+        initial_inputs(store, input_size(solver), 1, history_frames(solver),
+                       f"solver {solver.name!r}")
+
+
 def _start(solver: Solver, store: xr.Dataset, view, reference: np.ndarray, n_samples: int):
     """``(initial inputs, reference frames, output grid size, compared_on)``: on the model
     grid, or on the solver's view of the reference."""
@@ -227,5 +243,5 @@ def validation_duration(solver: Solver, store: xr.Dataset, n_samples: int, horiz
                  latency_duration=None, metrics="correlation", devices=devices).duration_of_mean
 
 
-__all__ = ["METRIC_SETS", "Score", "frames_dataset", "check_threshold", "score",
+__all__ = ["METRIC_SETS", "Score", "frames_dataset", "check_threshold", "check_scoreable", "score",
            "validation_duration"]

@@ -24,9 +24,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 State = Any
 Step = Callable[[State], State]
+
+
+def _check_count(label: str, value, least: int) -> None:
+    """``value`` must be an integer (not a bool) >= ``least``; ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise ValueError(f"{label}={value!r}: accepted an integer >= {least}")
 
 
 def repeated(step: Step, steps: int) -> Step:
@@ -43,10 +50,9 @@ def repeated(step: Step, steps: int) -> Step:
         ``state -> state``.
 
     Raises:
-        ValueError: ``steps`` is negative.
+        ValueError: ``steps`` is not an integer >= 0.
     """
-    if steps < 0:
-        raise ValueError(f"steps={steps}: accepted an integer >= 0")
+    _check_count("steps", steps, 0)
     if steps == 0:
         return lambda x: x
     return lambda x: jax.lax.fori_loop(0, steps, lambda _, y: step(y), x)
@@ -77,8 +83,7 @@ def scan_outputs(step: Callable[[State], tuple[State, Any]], length: int,
     Raises:
         ValueError: ``length`` out of range.
     """
-    if length < int(python_loop):
-        raise ValueError(f"length={length}: accepted an integer >= {int(python_loop)}")
+    _check_count("length", length, int(python_loop))
     if python_loop:
         def run_python(state):
             outputs = []
@@ -114,6 +119,7 @@ def trajectory(step: Step, length: int, observe: Callable[[State], Any] | None =
     Raises:
         ValueError: ``length`` < 0.
     """
+    _check_count("length", length, 0)
     observe = (lambda s: s) if observe is None else observe
 
     def record_then_advance(state):

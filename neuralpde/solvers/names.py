@@ -61,13 +61,19 @@ def parse_solver_name(name: str) -> SolverName:
     """The scheme and target of a solver name (see the module docstring).
 
     Raises:
-        ConfigError: a ``run:`` name with a ``#`` suffix other than
-            ``#coarse[=a,b]`` (unless the folder itself contains ``#``).
+        ConfigError: a prefix with nothing after it, or a ``run:`` name with a
+            ``#`` suffix other than ``#coarse[=a,b]`` (unless the folder itself
+            contains ``#``).
     """
     prefix = next((p for p in SCHEMES if name.startswith(p)), "")
     if not prefix:
         return SolverName(name, CLASSICAL, name)
     body = name[len(prefix):]
+    if not body or body.startswith("#"):
+        what = {"run": "<run folder>", "pretrained": "<name or file.npz>",
+                "file": "<rollout .zarr or .nc>"}[SCHEMES[prefix]]
+        raise ConfigError(f"invalid solver {name!r}: nothing after {prefix!r}; accepted "
+                          f"{prefix}{what}")
     if SCHEMES[prefix] != "run":
         return SolverName(name, SCHEMES[prefix], body)
     match = _COARSE.match(body)

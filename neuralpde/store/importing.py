@@ -153,7 +153,7 @@ def _checked_velocities(ds: xr.Dataset, where: str) -> xr.Dataset:
     n = int(ds.sizes["x"])
     if int(ds.sizes["y"]) != n:
         raise StoreError(f"{where}: a {n}x{ds.sizes['y']} grid: accepted a square grid")
-    if "save_grid_size" in ds.attrs and int(ds.attrs["save_grid_size"]) != n:
+    if "save_grid_size" in ds.attrs and _number_attr(ds, "save_grid_size", where, int) != n:
         raise StoreError(f"{where}: attr save_grid_size={ds.attrs['save_grid_size']} but x has {n}")
     return ds
 
@@ -165,9 +165,11 @@ def _target_preset(ds: xr.Dataset, n: int, domain: float, where: str, preset: st
     base = get_preset(preset)
     for name in ("viscosity", "max_velocity"):  # what a file may state of the flow
         stated = ds.attrs.get(name)
-        if stated is not None and not math.isclose(float(stated), getattr(base.flow, name),
-                                                    rel_tol=1e-6):
-            raise ConfigError(f"{where} states {name}={float(stated):g}; the {preset} flow has "
+        if stated is None:
+            continue
+        stated = _number_attr(ds, name, where)
+        if not math.isclose(stated, getattr(base.flow, name), rel_tol=1e-6):
+            raise ConfigError(f"{where} states {name}={stated:g}; the {preset} flow has "
                               f"{getattr(base.flow, name):g}: accepted a --preset whose flow the "
                               "data follow")
     flow = None if math.isclose(domain, base.flow.domain_size, rel_tol=1e-9) else {
@@ -256,16 +258,36 @@ def _plain(value):
     return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
 
 
+def _number_attr(ds: xr.Dataset, name: str, where: str, kind=float):
+    """The attribute ``name`` of ``ds`` as a ``kind`` (float or int); :class:`StoreError`
+    naming the file, the attribute and its value when it is not a number."""
+    value = ds.attrs[name]
+    try:
+        number = kind(value)
+        if kind is int and number != float(value):
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"{where}: attr {name}={value!r} is not "
+                         f"{'an integer' if kind is int else 'a number'}: accepted "
+                         f"{'an integer' if kind is int else 'a number'}") from None
+    return number
+
+
 def _domain(ds: xr.Dataset, n: int, where: str) -> float:
     """The side L: attr ``domain_size``, else 2π × ``domain_size_multiple``, else from ``x``;
     checked against the ``x`` cell centres."""
     if "domain_size" in ds.attrs:
-        domain = float(ds.attrs["domain_size"])
+        domain = _number_attr(ds, "domain_size", where)
     elif "domain_size_multiple" in ds.attrs:
-        domain = 2 * math.pi * float(ds.attrs["domain_size_multiple"])
-    else:
+        domain = 2 * math.pi * _number_attr(ds, "domain_size_multiple", where)
+    elif "x" in ds.coords and n >= 2:
         x = np.asarray(ds["x"].values, dtype=float)
         domain = float((x[1] - x[0]) * n)
+    else:
+        raise StoreError(f"{where} gives no domain size: accepted an attr domain_size, an attr "
+                         "domain_size_multiple (of 2π) or x/y cell-centre coordinates")
+    if not (math.isfinite(domain) and domain > 0):
+        raise StoreError(f"{where}: domain size {domain:g}: accepted a finite length > 0")
     centres = (np.arange(n) + 0.5) * domain / n
     if "x" in ds.coords and not (np.allclose(ds["x"].values, centres, rtol=1e-6)
                                  and np.allclose(ds["y"].values, centres, rtol=1e-6)):

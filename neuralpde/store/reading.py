@@ -363,16 +363,17 @@ def frames_for_horizon(ds: xr.Dataset, horizon: float | None = None) -> tuple[in
     """``(n_frames, horizon)``: the frames from t = 0 up to ``horizon`` (default: the whole span).
 
     ``n_frames = floor(horizon / frame_dt + 1e-6) + 1`` (frame 0 included).
-    Raises :class:`ConfigError` unless ``0 < horizon <= span`` (the store's
-    last frame time): a horizon past the stored reference is refused, never
-    silently clipped.
+    Raises :class:`ConfigError` unless ``frame_dt <= horizon <= span`` (the
+    store's last frame time): a horizon past the stored reference is refused,
+    never silently clipped, and one shorter than a frame spacing would score
+    nothing but the initial frame.
     """
     frame_dt = float(ds.attrs["frame_dt"])
     span = float(ds.time.values[-1] - ds.time.values[0])
     horizon = span if horizon is None else float(horizon)
-    if not 0 < horizon <= span + 1e-9:
-        raise ConfigError(f"invalid horizon={horizon:g}: accepted (0, {span:g}] (the store's span "
-                          "in time units)")
+    if not frame_dt * (1 - 1e-6) <= horizon <= span + 1e-9:
+        raise ConfigError(f"invalid horizon={horizon:g}: accepted [{frame_dt:g}, {span:g}] (from "
+                          "the store's frame spacing to its span, in time units)")
     return int(math.floor(horizon / frame_dt + 1e-6)) + 1, horizon
 
 

@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 
 from neuralpde.config import ConfigError, require
+from neuralpde.evaluation.results import check_out_dir
 from neuralpde.evaluation.scoring import validation_duration
 from neuralpde.interrupts import Interrupted, requested_signal, safe_points, stop_requested
 from neuralpde.outputs import exclusive, write_text_atomic
@@ -134,8 +135,9 @@ class TrainResult:
     Attributes:
         run: the run folder.
         step: the updates done (the whole run's, resumed ones included).
-        loss: the last logged training loss (NaN when nothing was logged in
-            this call, e.g. a finished run re-run).
+        loss: the last logged training loss (of this call, or read from the
+            run's metrics when this call logged nothing, e.g. a finished run
+            re-run; NaN when the run has logged none).
         skipped: updates skipped for a non-finite loss or gradient.
         best_validation_duration: the best validation high-correlation
             duration [time units], None without validation.
@@ -330,6 +332,9 @@ def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress
     config, the data or the run folder cannot serve the run.
     """
     run_dir = Path(out_dir)
+    if data_dir is not None:
+        check_out_dir(run_dir, data_dir, advice="a run goes to a folder of its own (e.g. --out "
+                                                "runs/mini/li)")
     existing = runs.read_record(run_dir) if RunFolder(run_dir).record.exists() else None
     kind = kind_of(config)
     config = kind.prepare(config, data_dir)
