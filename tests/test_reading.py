@@ -229,8 +229,8 @@ def test_frames_for_horizon_counts_frame_zero_and_refuses_past_the_store(store):
     assert frames_for_horizon(ds) == (n_time, pytest.approx(span))
     assert frames_for_horizon(ds, 2 * frame_dt) == (3, pytest.approx(2 * frame_dt))
     assert frames_for_horizon(ds, 2.5 * frame_dt)[0] == 3  # whole frames only
-    assert frames_for_horizon(ds, 0.5 * frame_dt)[0] == 1
-    for bad in (0.0, -frame_dt, span + frame_dt):
+    assert frames_for_horizon(ds, frame_dt)[0] == 2
+    for bad in (0.0, -frame_dt, 0.5 * frame_dt, span + frame_dt):  # < a frame: nothing to score
         with pytest.raises(ConfigError, match="invalid horizon"):
             frames_for_horizon(ds, bad)
 

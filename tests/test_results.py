@@ -111,7 +111,8 @@ def test_out_may_not_be_or_contain_the_data_folder(tiny_data, tmp_path, capsys):
 
 def test_the_same_solver_spelled_two_ways_shares_its_folder(tiny_data, tmp_path):
     out = tmp_path / "results"
-    assert _evaluate(tiny_data, out, "dns", "dns-8") == 0
+    assert _evaluate(tiny_data, out, "dns", "dns-8") == 2  # one solver given twice: refused
+    assert not out.exists() or not any(out.iterdir())
     assert _evaluate(tiny_data, out, "dns-8") == 0
     assert _evaluate(tiny_data, out, "dns") == 0
     assert same_source("dns", "dns-8") and not same_source("run:/a/li", "run:/b/li")
