@@ -155,6 +155,8 @@ def _variant(trajectory, store, kind):
         return ds.assign_coords(sample=ds.sample.values + 5)
     if kind == "dims":
         return ds.transpose("time", "sample", "x", "y")
+    if kind == "integers":
+        return ds.assign(u=ds.u.astype("int32"), v=ds.v.astype("int32"))
     raise ValueError(kind)
 
 
@@ -165,6 +167,7 @@ def _variant(trajectory, store, kind):
     ("other times", "accepted the test store's frame times from 0 every"),
     ("samples", "accepted the test store's first samples in order"),
     ("dims", "has dims ('time', 'sample', 'x', 'y'): accepted ('sample', 'time', 'x', 'y')"),
+    ("integers", "u holds int32 values: accepted floating-point values"),
     ("missing", "does not exist"),
     ("horizon", "accepted (0, "),
 ])

@@ -327,3 +327,8 @@ def test_evaluate_refuses_a_solver_given_twice_and_a_bare_string(data_dir, tmp_p
 def test_a_scheme_with_nothing_after_it_is_refused(name):
     with pytest.raises(ConfigError, match=f"invalid solver {name!r}: nothing after"):
         parse_solver_name(name)
+
+
+def test_evaluate_names_an_unknown_preset(data_dir, tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown preset 'nosuch': accepted \["):
+        evaluate(["dns"], data_dir, tmp_path / "results", preset="nosuch")

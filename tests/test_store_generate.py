@@ -207,7 +207,7 @@ def test_open_store_refuses_corrupted_and_foreign_stores(tmp_path, tiny):
 
 def test_a_different_config_at_the_same_path_is_refused(tmp_path, tiny):
     good = _good_store(tmp_path, tiny)
-    with pytest.raises(StoreError, match=r"different config \(differs in \['split'\]\)"):
+    with pytest.raises(StoreError, match=r"different config \(differs in \['split.n_samples'\]\)"):
         generate_split(tiny_preset(n_samples=5), "test", good, progress=False)
     assert open_store(good).sizes["sample"] == 3  # untouched
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from neuralpde.cli.options import HelpFormatter
-from neuralpde.config import ConfigError
+from neuralpde.config import ConfigError, printable
 
 
 def add_evaluate(subparsers) -> None:
@@ -72,7 +72,7 @@ def _print_rows(rows, out) -> None:
         print(f"{row['solver']:>16}: duration {row['duration_of_mean']:.3f} "
               f"(per sample {row['duration_mean']:.3f} ± {row['duration_std']:.3f}), "
               f"{cost}{diverged}{where}{skipped}")
-    print(f"results: {out}")
+    print(f"results: {printable(str(out))}")
 
 
 def add_compare(subparsers) -> None:

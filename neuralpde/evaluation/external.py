@@ -203,6 +203,9 @@ def _variables(ds: xr.Dataset, where: str, n: int) -> tuple[str, ...]:
             raise ExternalRolloutError(
                 f"{where}: {var} is on a {ds.sizes['x']}x{ds.sizes['y']} grid; the test store's "
                 f"model grid is {n}x{n}")
+        if ds[var].dtype.kind != "f":
+            raise ExternalRolloutError(f"{where}: {var} holds {ds[var].dtype} values: accepted "
+                                       "floating-point values (float32 or float64)")
     return names
 
 

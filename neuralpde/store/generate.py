@@ -382,10 +382,22 @@ def _reusable(path: Path, attrs: dict) -> bool:
         return True
     old = json.loads(existing.get("generation_key", "{}"))
     new = json.loads(attrs["generation_key"])
-    differing = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    differing = _differing(old, new)
     raise store.StoreError(
         f"{path} already holds a store generated with a different config "
         f"(differs in {differing}); use another --out or delete it")
+
+
+def _differing(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """The keys whose values differ, nested ones spelled ``split.n_samples``."""
+    found = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differing(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}")
+    return found
 
 
 def generate(preset: Preset, out, splits: tuple | None = None, progress: bool = True,
