@@ -71,7 +71,9 @@ def shell_commands(text):
     """The commands of a shell block: continuation lines joined, comments dropped, ``&&`` split."""
     commands = []
     for line in text.replace("\\\n", " ").splitlines():
-        words = shlex.split(line, comments=True)
+        # as bash: a comment starts with a '#' at the start of a word only (shlex would also
+        # cut run:<folder>#coarse)
+        words = shlex.split(re.sub(r"(^|\s)#.*$", r"\1", line))
         while words:
             cut = words.index("&&") if "&&" in words else len(words)
             commands.append(words[:cut])

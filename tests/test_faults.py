@@ -163,8 +163,8 @@ def test_a_second_writer_of_a_store_or_run_folder_exits_2_and_writes_nothing(tmp
     run = tmp_path / "run"
     with exclusive(run):
         assert main(["train", "--data", str(tmp_data), "--out", str(run), "--no-progress",
-                     "--steps", "1", "--validation-horizon", "0.2", "--validation-samples",
-                     "1"]) == 2
+                     "--steps", "1", "--unroll", "4", "--validation-horizon", "0.2",
+                     "--validation-samples", "1"]) == 2
         assert "is being written by another neuralpde process" in capsys.readouterr().err
         assert sorted(p.name for p in run.iterdir()) == [".neuralpde.lock"]
 

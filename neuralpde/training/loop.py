@@ -333,8 +333,11 @@ def train(config, out_dir, data_dir=None, flow: FlowSpec | None = None, progress
     """
     run_dir = Path(out_dir)
     if data_dir is not None:
-        check_out_dir(run_dir, data_dir, advice="a run goes to a folder of its own (e.g. --out "
-                                                "runs/mini/li)")
+        try:
+            check_out_dir(run_dir, data_dir, advice="a run goes to a folder of its own (e.g. "
+                                                    "--out runs/mini/li)")
+        except OSError:  # a path that cannot be resolved: the store's opening reports it
+            pass
     existing = runs.read_record(run_dir) if RunFolder(run_dir).record.exists() else None
     kind = kind_of(config)
     config = kind.prepare(config, data_dir)
