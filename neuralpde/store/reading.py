@@ -29,7 +29,6 @@ import zarr
 from neuralpde.config import ConfigError
 from neuralpde.outputs import held_elsewhere
 from neuralpde.physics.flows import FlowSpec, flow_from_dict
-from neuralpde.store.presets import PRESETS
 from neuralpde.store.schema import (
     HISTORY_DIMS,
     REQUIRED_ATTRS,
@@ -64,8 +63,11 @@ def open_store(
     readers below refuse a chunk that does not decode and a non-finite value.
     """
     path = Path(path)
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}: accepted {sorted(PRESETS)}")
+    if preset is not None:
+        from neuralpde.store.presets import PRESETS  # here: presets import JAX, reading does not
+
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}: accepted {sorted(PRESETS)}")
     if not path.exists():
         raise StoreError(f"no trajectory store at {path}: run `neuralpde generate` first")
     attrs = read_attrs(path)
